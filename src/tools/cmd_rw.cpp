@@ -1,0 +1,109 @@
+// aisio read|write HANDLE --slba N --nlb N --file F [--nsid N] [--verify]
+//   write: the file's bytes go to the LBA range (zero padded to whole blocks);
+//          --verify reads the range back and compares.
+//   read:  the LBA range goes to the file; --verify instead compares it with the file.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/error.hpp"
+#include "tools/command.hpp"
+#include "tools/target.hpp"
+
+namespace aisio::tools {
+namespace {
+
+struct RwOpts {
+  std::string handle, file;
+  uint32_t nsid = 1;
+  uint64_t slba = 0;
+  uint64_t nlb = 0;
+  bool verify = false;
+};
+
+constexpr size_t kChunk = 1u << 20;
+
+void check(const nvme::Completion& c, const char* what, uint64_t slba) {
+  if (c.ok()) return;
+  if (c.host != nvme::HostStatus::none)
+    throw Error(Errc::timeout, fmt::format("{} at LBA {}: {}", what, slba, c.describe()));
+  throw Error(c.status, fmt::format("{} at LBA {}", what, slba));
+}
+
+int open_file(const std::string& path, int flags) {
+  int fd = ::open(path.c_str(), flags, 0644);
+  if (fd < 0) throw_errno("open " + path);
+  return fd;
+}
+
+void run(const RwOpts& o, bool write) {
+  Target t = open_target(o.handle);
+  const nvme::Namespace& ns = t.ctrl->ns(o.nsid);
+  uint64_t nlb = o.nlb;
+  int fd = open_file(o.file, write || o.verify ? O_RDONLY : O_WRONLY | O_CREAT | O_TRUNC);
+  if (nlb == 0) {
+    if (!(write || o.verify)) throw Error(Errc::invalid_argument, "--nlb is required for read");
+    off_t size = lseek(fd, 0, SEEK_END);
+    nlb = (uint64_t(size) + ns.lba_size - 1) / ns.lba_size;
+    if (nlb == 0) throw Error(Errc::invalid_argument, o.file + " is empty");
+  }
+  if (o.slba >= ns.nsze || nlb > ns.nsze - o.slba)
+    throw Error(Errc::invalid_argument, fmt::format("LBA range {}+{} is beyond namespace {} ({} blocks)", o.slba, nlb,
+                                                    o.nsid, ns.nsze));
+  auto qp = t.ctrl->create_queue_pair({.depth = 32});
+  auto buf = t.ctrl->dma()->alloc(kChunk, t.ctrl->page_size());
+  auto cmp = t.ctrl->dma()->alloc(kChunk, t.ctrl->page_size());
+  const uint64_t per = kChunk / ns.lba_size;
+  uint64_t mismatches = 0;
+  for (uint64_t done = 0; done < nlb; done += per) {
+    uint32_t n = uint32_t(std::min(per, nlb - done));
+    size_t bytes = size_t(n) * ns.lba_size;
+    uint64_t lba = o.slba + done;
+    off_t foff = off_t(done * ns.lba_size);
+    if (write || o.verify) {
+      std::memset(buf.data(), 0, bytes);
+      if (pread(fd, buf.data(), bytes, foff) < 0) throw_errno("read " + o.file);
+    }
+    if (write) {
+      check(qp->write(o.nsid, lba, n, buf), "Write", lba);
+      if (!o.verify) continue;
+    }
+    nvme::Completion c = qp->read(o.nsid, lba, n, write || o.verify ? cmp : buf);
+    check(c, "Read", lba);
+    if (write || o.verify) {
+      for (size_t i = 0; i < bytes; ++i)
+        if (buf.data()[i] != cmp.data()[i]) {
+          if (mismatches++ == 0)
+            fmt::print(stderr, "first mismatch at byte {} (LBA {})\n", foff + off_t(i), lba + i / ns.lba_size);
+        }
+    } else if (pwrite(fd, buf.data(), bytes, foff) != ssize_t(bytes)) {
+      throw_errno("write " + o.file);
+    }
+  }
+  ::close(fd);
+  if (mismatches) throw Error(Errc::io, fmt::format("verify failed: {} bytes differ", mismatches));
+  fmt::print("{} {} blocks ({} bytes) at LBA {} of {} namespace {}{}\n", write ? "wrote" : (o.verify ? "verified" : "read"),
+             nlb, nlb * ns.lba_size, o.slba, o.handle, o.nsid, o.verify ? ", verified" : "");
+}
+
+void add(CLI::App& app, bool write) {
+  auto o = std::make_shared<RwOpts>();
+  auto* c = app.add_subcommand(write ? "write" : "read",
+                               write ? "Write a file to an LBA range" : "Read an LBA range into a file");
+  c->add_option("handle", o->handle, "emu:NAME, embedded[:SIZE] or a PCI address")->required();
+  c->add_option("--file,-f", o->file, write ? "source file" : "destination file")->required();
+  c->add_option("--nsid,-n", o->nsid, "namespace id")->capture_default_str();
+  c->add_option("--slba,-s", o->slba, "starting LBA")->capture_default_str();
+  c->add_option("--nlb,-c", o->nlb, write ? "blocks (default: the file's size)" : "blocks");
+  c->add_flag("--verify", o->verify, write ? "read back and compare" : "compare with the file instead of writing it");
+  c->callback([o, write] { run(*o, write); });
+}
+
+CommandRegistrar reg_read(30, [](CLI::App& app) { add(app, false); });
+CommandRegistrar reg_write(31, [](CLI::App& app) { add(app, true); });
+
+}  // namespace
+}  // namespace aisio::tools

@@ -1,0 +1,307 @@
+// The driver against the software controller: bring-up, data integrity, PRP/SGL,
+// back-pressure, timeouts, controller fatal status and reset, parallel queues.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include "common/error.hpp"
+#include "emu/controller.hpp"
+#include "nvme/controller.hpp"
+
+using namespace aisio;
+using namespace aisio::nvme;
+using namespace std::chrono_literals;
+
+namespace {
+
+emu::EmuConfig small_config(uint32_t lba = 512, uint8_t mdts = 5) {
+  emu::EmuConfig c;
+  c.mdts = mdts;
+  c.namespaces = {emu::NamespaceConfig{64ull << 20, lba, emu::Backing::ram, ""}};
+  return c;
+}
+
+struct Rig {
+  explicit Rig(emu::EmuConfig cfg, ControllerOptions opt = {}) : dev(std::move(cfg)) {
+    dev.start();
+    ctrl = Controller::create(dev.bar0(), dev.dma(), opt);
+  }
+  emu::SoftController dev;
+  std::shared_ptr<Controller> ctrl;
+};
+
+void fill_random(uint8_t* p, size_t n, uint64_t seed) {
+  std::mt19937_64 g(seed);
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t v = g();
+    std::memcpy(p + i, &v, std::min<size_t>(8, n - i));
+  }
+}
+
+}  // namespace
+
+TEST(Driver, BringUpAndIdentify) {
+  Rig r(small_config());
+  EXPECT_EQ(r.ctrl->version().major(), 2u);
+  EXPECT_EQ(trim_id_string(r.ctrl->id().sn, 20), "AISIOEMU0001");
+  ASSERT_EQ(r.ctrl->namespaces().size(), 1u);
+  const Namespace& ns = r.ctrl->ns(1);
+  EXPECT_EQ(ns.lba_size, 512u);
+  EXPECT_EQ(ns.nsze, (64ull << 20) / 512);
+  EXPECT_EQ(r.ctrl->mdts_bytes(), 128u * 1024);
+  EXPECT_GE(r.ctrl->io_queue_limit(), 4);
+  EXPECT_TRUE(r.ctrl->csts() & csts::RDY);
+  EXPECT_THROW(r.ctrl->ns(7), Error);
+}
+
+TEST(Driver, RandomWritesAndReadsVerified) {
+  for (uint32_t lba : {512u, 4096u}) {
+    Rig r(small_config(lba));
+    auto qp = r.ctrl->create_queue_pair({.depth = 64});
+    const uint64_t nsze = r.ctrl->ns(1).nsze;
+    const size_t mdts_blocks = r.ctrl->mdts_bytes() / lba;
+    auto wbuf = r.ctrl->dma()->alloc(4 * r.ctrl->mdts_bytes(), 4096);
+    auto rbuf = r.ctrl->dma()->alloc(4 * r.ctrl->mdts_bytes(), 4096);
+    std::mt19937_64 g(lba);
+    for (int i = 0; i < 60; ++i) {
+      // 1 block up to 3.5 x MDTS: the driver splits what exceeds MDTS.
+      uint32_t nlb = i == 0 ? 1 : uint32_t(1 + g() % (mdts_blocks * 7 / 2));
+      uint64_t slba = g() % (nsze - nlb);
+      size_t bytes = size_t(nlb) * lba;
+      fill_random(wbuf.data(), bytes, g());
+      Completion w = qp->write(1, slba, nlb, wbuf);
+      ASSERT_TRUE(w.ok()) << w.describe();
+      std::memset(rbuf.data(), 0xA5, bytes);
+      Completion rd = qp->read(1, slba, nlb, rbuf);
+      ASSERT_TRUE(rd.ok()) << rd.describe();
+      ASSERT_EQ(std::memcmp(wbuf.data(), rbuf.data(), bytes), 0) << "lba size " << lba << " slba " << slba << " nlb " << nlb;
+    }
+    EXPECT_EQ(qp->in_flight(), 0u);
+  }
+}
+
+TEST(Driver, PrpEdgeCasesEndToEnd) {
+  // MDTS unlimited and an 8 MiB queue limit: lists of more than one PRP list page.
+  Rig r(small_config(512, 0));
+  auto qp = r.ctrl->create_queue_pair({.depth = 8, .max_transfer = 8u << 20});
+  auto wbuf = r.ctrl->dma()->alloc(9u << 20, 4096);
+  auto rbuf = r.ctrl->dma()->alloc(9u << 20, 4096);
+  struct Case { size_t off; uint32_t nlb; const char* what; };
+  for (Case c : {Case{512, 8, "non-zero first-page offset"}, Case{3584, 2, "exactly one page crossing"},
+                 Case{0, 24, "three pages: PRP list"}, Case{1024, 5000, "list of more than one list page"},
+                 Case{2048, 16384, "8 MiB from mid-page"}}) {
+    size_t bytes = size_t(c.nlb) * 512;
+    fill_random(wbuf.data() + c.off, bytes, c.nlb);
+    ASSERT_TRUE(qp->write(1, 100, c.nlb, wbuf, c.off).ok()) << c.what;
+    std::memset(rbuf.data(), 0, rbuf.size());
+    ASSERT_TRUE(qp->read(1, 100, c.nlb, rbuf, 4096 - (c.off % 4096 ? c.off % 4096 : 0)).ok()) << c.what;
+    size_t roff = 4096 - (c.off % 4096 ? c.off % 4096 : 0);
+    ASSERT_EQ(std::memcmp(wbuf.data() + c.off, rbuf.data() + roff, bytes), 0) << c.what;
+  }
+}
+
+TEST(Driver, SglPath) {
+  auto cfg = small_config();
+  cfg.sgl = true;
+  Rig r(cfg);
+  ASSERT_TRUE(r.ctrl->sgl_supported());
+  auto qp = r.ctrl->create_queue_pair({.depth = 16, .use_sgl = true});
+  auto wbuf = r.ctrl->dma()->alloc(256 * 1024, 4096);
+  auto rbuf = r.ctrl->dma()->alloc(256 * 1024, 4096);
+  fill_random(wbuf.data(), wbuf.size(), 7);
+  ASSERT_TRUE(qp->write(1, 8, 500, wbuf, 12).ok());
+  ASSERT_TRUE(qp->read(1, 8, 500, rbuf, 100).ok());
+  EXPECT_EQ(std::memcmp(wbuf.data() + 12, rbuf.data() + 100, 500 * 512), 0);
+}
+
+TEST(Driver, SglRefusedWithoutControllerSupport) {
+  Rig r(small_config());
+  EXPECT_THROW(r.ctrl->create_queue_pair({.depth = 16, .use_sgl = true}), Error);
+}
+
+TEST(Driver, QueueFullBackPressure) {
+  Rig r(small_config());
+  auto qp = r.ctrl->create_queue_pair({.depth = 8});
+  auto buf = r.ctrl->dma()->alloc(4096 * 8, 4096);
+  std::atomic<int> done{0};
+  auto cb = +[](void* a, const Completion& c) {
+    EXPECT_TRUE(c.ok()) << c.describe();
+    ++*static_cast<std::atomic<int>*>(a);
+  };
+  int queued = 0;
+  while (qp->submit_io(nvm::READ, 1, queued, 1, buf, 0, cb, &done)) ++queued;
+  EXPECT_EQ(queued, 7) << "a queue of depth 8 holds 7 commands";
+  EXPECT_EQ(qp->in_flight(), 7u);
+  qp->ring();
+  while (done < 7) qp->poll();
+  EXPECT_TRUE(qp->submit_io(nvm::READ, 1, 0, 1, buf, 0, cb, &done)) << "slots are free again";
+  qp->ring();
+  while (done < 8) qp->poll();
+  EXPECT_EQ(qp->stats().doorbells, 2u) << "one doorbell write per batch";
+}
+
+TEST(Driver, DroppedCompletionEndsInTimeout) {
+  Rig r(small_config());
+  auto qp = r.ctrl->create_queue_pair({.depth = 8, .timeout = 200ms});
+  auto buf = r.ctrl->dma()->alloc(4096, 4096);
+  r.dev.faults().drop_completions(1, {.opcode = nvm::READ, .qid = qp->qid()});
+  auto t0 = std::chrono::steady_clock::now();
+  Completion c = qp->read(1, 0, 1, buf);
+  auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(c.host, HostStatus::timeout) << c.describe();
+  EXPECT_GE(waited, 200ms);
+  EXPECT_LT(waited, 5s);
+  EXPECT_EQ(qp->stats().timeouts, 1u);
+  // The slot of the lost command stays reserved; others still work.
+  EXPECT_EQ(qp->in_flight(), 1u);
+  EXPECT_TRUE(qp->read(1, 0, 1, buf).ok());
+}
+
+TEST(Driver, UnresponsiveControllerTimesOutInsteadOfHanging) {
+  Rig r(small_config());
+  auto qp = r.ctrl->create_queue_pair({.depth = 8, .timeout = 150ms});
+  auto buf = r.ctrl->dma()->alloc(4096, 4096);
+  r.dev.faults().freeze();
+  Completion c = qp->read(1, 0, 1, buf);
+  EXPECT_EQ(c.host, HostStatus::timeout);
+  r.dev.faults().resume();
+}
+
+TEST(Driver, ControllerFatalThenResetRecovers) {
+  Rig r(small_config());
+  auto qp = r.ctrl->create_queue_pair({.depth = 16, .timeout = 2s});
+  auto buf = r.ctrl->dma()->alloc(8192, 4096);
+  fill_random(buf.data(), 4096, 3);
+  ASSERT_TRUE(qp->write(1, 10, 8, buf).ok());
+  r.dev.faults().fatal();  // the device thread raises CSTS.CFS asynchronously
+  for (int i = 0; i < 1000 && !r.ctrl->fatal(); ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(r.ctrl->fatal());
+  Completion c = qp->read(1, 10, 8, buf, 4096);
+  EXPECT_EQ(c.host, HostStatus::controller_fatal) << c.describe();
+  r.ctrl->reset();
+  EXPECT_FALSE(r.ctrl->fatal());
+  Completion again = qp->read(1, 10, 8, buf, 4096);
+  ASSERT_TRUE(again.ok()) << again.describe();
+  EXPECT_EQ(std::memcmp(buf.data(), buf.data() + 4096, 4096), 0);
+}
+
+TEST(Driver, LbaOutOfRange) {
+  Rig r(small_config());
+  auto qp = r.ctrl->create_queue_pair({.depth = 8});
+  auto buf = r.ctrl->dma()->alloc(8192, 4096);
+  uint64_t nsze = r.ctrl->ns(1).nsze;
+  Completion c = qp->read(1, nsze - 1, 2, buf);
+  EXPECT_TRUE(c.status.is(sct::GENERIC, sc::LBA_OUT_OF_RANGE)) << c.describe();
+  EXPECT_EQ(c.describe().substr(0, 16), "LBA Out of Range");
+  EXPECT_TRUE(qp->read(1, nsze - 1, 1, buf).ok());
+}
+
+TEST(Driver, InjectedStatusIsReported) {
+  Rig r(small_config());
+  auto qp = r.ctrl->create_queue_pair({.depth = 8});
+  auto buf = r.ctrl->dma()->alloc(4096, 4096);
+  r.dev.faults().fail_next(1, Status::make(sct::MEDIA, sc::UNRECOVERED_READ_ERROR), {.opcode = nvm::READ});
+  Completion c = qp->read(1, 0, 1, buf);
+  EXPECT_TRUE(c.status.is(sct::MEDIA, sc::UNRECOVERED_READ_ERROR)) << c.describe();
+  EXPECT_TRUE(qp->read(1, 0, 1, buf).ok());
+}
+
+TEST(Driver, BadHostInputIsAClearError) {
+  Rig r(small_config());
+  auto qp = r.ctrl->create_queue_pair({.depth = 8});
+  auto buf = r.ctrl->dma()->alloc(4096, 4096);
+  EXPECT_THROW(qp->read(1, 0, 16, buf), Error) << "8 KiB into a 4 KiB buffer";
+  EXPECT_THROW(qp->read(1, 0, 1, buf, 2), Error) << "buffer not dword aligned";
+  EXPECT_THROW(qp->read(9, 0, 1, buf), Error) << "inactive namespace";
+  EXPECT_THROW(r.ctrl->create_queue_pair({.depth = 1}), Error);
+  EXPECT_THROW(r.ctrl->create_queue_pair({.depth = 1u << 20}), Error);
+  EXPECT_TRUE(qp->read(1, 0, 1, buf).ok());
+}
+
+TEST(Driver, RawInvalidOpcodeAndNamespace) {
+  Rig r(small_config());
+  auto qp = r.ctrl->create_queue_pair({.depth = 8});
+  EXPECT_TRUE(qp->execute(cmd::make(0x7E, 1)).status.is(sct::GENERIC, sc::INVALID_OPCODE));
+  auto buf = r.ctrl->dma()->alloc(4096, 4096);
+  Completion c = qp->execute(cmd::read(5, 0, 1), &buf, 0, 512);
+  EXPECT_TRUE(c.status.is(sct::GENERIC, sc::INVALID_NAMESPACE_OR_FORMAT)) << c.describe();
+  EXPECT_TRUE(r.ctrl->admin(cmd::make(0x7F)).status.is(sct::GENERIC, sc::INVALID_OPCODE));
+}
+
+TEST(Driver, FourThreadsOnFourQueues) {
+  auto cfg = small_config();
+  cfg.workers = 2;
+  Rig r(cfg);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t) {
+    ts.emplace_back([&, t] {
+      auto qp = r.ctrl->create_queue_pair({.depth = 32});
+      auto wbuf = r.ctrl->dma()->alloc(64 * 1024, 4096);
+      auto rbuf = r.ctrl->dma()->alloc(64 * 1024, 4096);
+      std::mt19937_64 g(t);
+      for (int i = 0; i < 100; ++i) {
+        uint32_t nlb = 1 + g() % 128;
+        uint64_t slba = uint64_t(t) * 16384 + g() % (16384 - nlb);  // disjoint per thread
+        fill_random(wbuf.data(), nlb * 512, g());
+        if (!qp->write(1, slba, nlb, wbuf).ok() || !qp->read(1, slba, nlb, rbuf).ok() ||
+            std::memcmp(wbuf.data(), rbuf.data(), nlb * 512) != 0)
+          ++failures;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(failures, 0);
+}
+
+TEST(Driver, AsyncDeepQueueManyCompletions) {
+  Rig r(small_config());
+  auto qp = r.ctrl->create_queue_pair({.depth = 128});
+  auto buf = r.ctrl->dma()->alloc(4096 * 128, 4096);
+  struct Ctx { uint64_t done = 0; uint64_t errors = 0; } ctx;
+  auto cb = +[](void* a, const Completion& c) {
+    auto* x = static_cast<Ctx*>(a);
+    ++x->done;
+    if (!c.ok()) ++x->errors;
+  };
+  uint64_t submitted = 0, target = 20000;
+  while (ctx.done < target) {
+    while (submitted < target && qp->submit_io(nvm::READ, 1, submitted % 1000, 8, buf, (submitted % 128) * 4096, cb, &ctx))
+      ++submitted;
+    qp->ring();
+    qp->poll();
+  }
+  EXPECT_EQ(ctx.errors, 0u);
+  EXPECT_EQ(qp->stats().completed, target);
+  EXPECT_EQ(qp->stats().spurious, 0u);
+}
+
+TEST(Driver, ShutdownAndQueueReleaseOrder) {
+  Rig r(small_config());
+  {
+    auto a = r.ctrl->create_queue_pair({.depth = 4});
+    auto b = r.ctrl->create_queue_pair({.depth = 4});
+    EXPECT_NE(a->qid(), b->qid());
+  }
+  // qids are reused after release
+  auto c = r.ctrl->create_queue_pair({.depth = 4});
+  EXPECT_EQ(c->qid(), 1);
+  c.reset();
+  r.ctrl->shutdown();
+  EXPECT_EQ(csts::get_shst(r.ctrl->csts()), csts::SHST_COMPLETE);
+}
+
+TEST(Driver, ErrorAndSmartLogs) {
+  Rig r(small_config());
+  auto qp = r.ctrl->create_queue_pair({.depth = 8});
+  auto buf = r.ctrl->dma()->alloc(4096, 4096);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(qp->read(1, 0, 8, buf).ok());
+  SmartLog s = r.ctrl->smart_log();
+  uint64_t reads = 0;
+  std::memcpy(&reads, s.host_read_commands, 8);
+  EXPECT_GE(reads, 5u);
+  EXPECT_NO_THROW(r.ctrl->error_log(4));
+}
