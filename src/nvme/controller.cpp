@@ -89,7 +89,7 @@ void Controller::init_admin_queue() {
     qo.depth = opt_.admin_depth;
     qo.max_transfer = 64 * 1024;  // admin data is small: identify, logs
     qo.timeout = opt_.admin_timeout;
-    admin_.reset(new QueuePair(this, 0, qo, qo.max_transfer, page_shift_));
+    admin_.reset(new QueuePair(this, 0, qo, geometry(qo.max_transfer)));
     admin_->allocate(*dma_);
   } else {
     admin_->reset_state();
@@ -193,37 +193,20 @@ std::unique_ptr<QueuePair> Controller::create_queue_pair(QueueOptions opt) {
                                          : limit;
   if (max_transfer < page_size()) max_transfer = page_size();
 
-  uint16_t qid = 0;
-  {
-    std::lock_guard lk(queues_mu_);
-    for (uint16_t q = 1; q < qid_used_.size(); ++q)
-      if (!qid_used_[q]) {
-        qid = q;
-        qid_used_[q] = true;
-        break;
-      }
-  }
-  if (qid == 0)
-    throw Error(Errc::no_memory, fmt::format("{}: all {} I/O queue pairs granted by the controller are in use",
-                                             describe(), io_queue_limit_));
+  uint16_t qid = take_qid();
   std::unique_ptr<QueuePair> qp;
   try {
-    qp.reset(new QueuePair(this, qid, opt, max_transfer, page_shift_));
+    if (opt.timeout.count() == 0) opt.timeout = opt_.io_timeout;
+    qp.reset(new QueuePair(this, qid, opt, geometry(max_transfer)));
     qp->keep_ = shared_from_this();
     qp->allocate(*dma_);
-    qp->lba_size_.assign(1, 0);
-    for (auto& n : namespaces_) {
-      if (qp->lba_size_.size() <= n.nsid) qp->lba_size_.resize(n.nsid + 1, 0);
-      qp->lba_size_[n.nsid] = n.lba_size;
-    }
     create_io_queues(*qp);
   } catch (...) {
     if (qp) {  // not registered: its destructor must not delete queues
-      qp->ctrl_ = nullptr;
+      qp->owner_ = nullptr;
       qp->keep_.reset();
     }
-    std::lock_guard lk(queues_mu_);
-    qid_used_[qid] = false;
+    free_qid(qid);
     throw;
   }
   std::lock_guard lk(queues_mu_);
@@ -246,18 +229,75 @@ void Controller::create_io_queues(QueuePair& qp) {
   }
 }
 
-void Controller::destroy_queue_pair(QueuePair* qp) {
-  if (qp->qid_ == 0) return;
+uint16_t Controller::take_qid() {
+  std::lock_guard lk(queues_mu_);
+  for (uint16_t q = 1; q < qid_used_.size(); ++q)
+    if (!qid_used_[q]) {
+      qid_used_[q] = true;
+      return q;
+    }
+  throw Error(Errc::no_memory, fmt::format("{}: all {} I/O queue pairs granted by the controller are in use",
+                                           describe(), io_queue_limit_));
+}
+
+void Controller::free_qid(uint16_t qid) {
+  std::lock_guard lk(queues_mu_);
+  if (qid < qid_used_.size()) qid_used_[qid] = false;
+}
+
+uint16_t Controller::create_io_queue_at(uint32_t depth, uint64_t sq_bus, uint64_t cq_bus) {
+  uint32_t max_depth = std::min<uint32_t>(cap_.mqes() + 1u, 65536);
+  if (depth < 2 || depth > max_depth)
+    throw Error(Errc::invalid_argument, fmt::format("queue depth {} outside 2..{} (CAP.MQES)", depth, max_depth));
+  uint16_t qid = take_qid();
+  try {
+    admin_checked(cmd::create_io_cq(qid, depth, cq_bus), "Create I/O Completion Queue");
+    Completion c = admin(cmd::create_io_sq(qid, depth, sq_bus, qid));
+    if (!c.ok()) {
+      admin(cmd::delete_io_cq(qid));
+      throw Error(c.status, describe() + ": Create I/O Submission Queue");
+    }
+  } catch (...) {
+    free_qid(qid);
+    throw;
+  }
+  return qid;
+}
+
+void Controller::delete_io_queue_at(uint16_t qid) {
+  if (!fatal()) {
+    admin(cmd::delete_io_sq(qid));
+    admin(cmd::delete_io_cq(qid));
+  }
+  free_qid(qid);
+}
+
+QueueGeometry Controller::geometry(size_t max_transfer) const {
+  if (max_transfer == 0) max_transfer = mdts_bytes_ ? mdts_bytes_ : size_t(1) << 20;
+  QueueGeometry g;
+  g.page_shift = page_shift_;
+  g.max_transfer = max_transfer;
+  g.lba_size.assign(1, 0);
+  for (auto& n : namespaces_) {
+    if (g.lba_size.size() <= n.nsid) g.lba_size.resize(n.nsid + 1, 0);
+    g.lba_size[n.nsid] = n.lba_size;
+  }
+  return g;
+}
+
+void Controller::release_queue(QueuePair& qp) {
+  if (qp.qid_ == 0) return;
   {
     std::lock_guard lk(queues_mu_);
-    live_.erase(std::remove(live_.begin(), live_.end(), qp), live_.end());
-    qid_used_[qp->qid_] = false;
+    live_.erase(std::remove(live_.begin(), live_.end(), &qp), live_.end());
   }
-  if (shut_down_ || fatal()) return;
-  // Deleting the SQ first makes the controller end its outstanding commands, so no
-  // DMA targets this queue's memory after both deletions complete.
-  admin(cmd::delete_io_sq(qp->qid_));
-  admin(cmd::delete_io_cq(qp->qid_));
+  if (!shut_down_ && !fatal()) {
+    // Deleting the SQ first makes the controller end its outstanding commands, so no
+    // DMA targets this queue's memory after both deletions complete.
+    admin(cmd::delete_io_sq(qp.qid_));
+    admin(cmd::delete_io_cq(qp.qid_));
+  }
+  free_qid(qp.qid_);  // only now may another queue pair take the id
 }
 
 void Controller::reset() {

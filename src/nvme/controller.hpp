@@ -30,7 +30,7 @@ struct ControllerOptions {
   std::chrono::milliseconds io_timeout{30000};  // default for queue pairs
 };
 
-class Controller : public std::enable_shared_from_this<Controller> {
+class Controller : public std::enable_shared_from_this<Controller>, public QueueOwner {
  public:
   static std::shared_ptr<Controller> create(std::shared_ptr<MmioWindow> bar0, std::shared_ptr<DmaHeap> dma,
                                             ControllerOptions opt = {});
@@ -56,6 +56,15 @@ class Controller : public std::enable_shared_from_this<Controller> {
   // queue id. Throws Error naming the NVMe status if the controller refuses.
   std::unique_ptr<QueuePair> create_queue_pair(QueueOptions opt = {});
 
+  // Queues for someone else (homid for its clients, GPU initiators): the memory is the
+  // caller's, given by bus address; returns the granted queue id. Throws on refusal.
+  uint16_t create_io_queue_at(uint32_t depth, uint64_t sq_bus, uint64_t cq_bus);
+  void delete_io_queue_at(uint16_t qid);  // Delete I/O SQ, then CQ; frees the id
+  uint32_t sq_doorbell_offset(uint16_t qid) const { return sq_tail_doorbell(qid, cap_.dstrd()); }
+  uint32_t cq_doorbell_offset(uint16_t qid) const { return cq_head_doorbell(qid, cap_.dstrd()); }
+  // Geometry for a queue pair whose queues are created with create_io_queue_at().
+  QueueGeometry geometry(size_t max_transfer = 0) const;
+
   // Runs an admin command synchronously; safe from any thread. data may be null.
   Completion admin(const Sqe& sqe, const DmaBuffer* data = nullptr, size_t len = 0);
   // As admin(), but throws Error(status) unless the command succeeded.
@@ -65,7 +74,7 @@ class Controller : public std::enable_shared_from_this<Controller> {
   std::vector<ErrorLogEntry> error_log(uint32_t entries = 16);
   SmartLog smart_log();
 
-  bool fatal() const { return bar0_->read32(reg::CSTS) & csts::CFS; }
+  bool fatal() const override { return bar0_->read32(reg::CSTS) & csts::CFS; }
   uint32_t csts() const { return bar0_->read32(reg::CSTS); }
 
   // Controller reset: disable, re-enable, re-create the admin queue and every live I/O
@@ -85,7 +94,9 @@ class Controller : public std::enable_shared_from_this<Controller> {
   void negotiate_queues();
   void identify();
   void create_io_queues(QueuePair& qp);
-  void destroy_queue_pair(QueuePair* qp);
+  void release_queue(QueuePair& qp) override;
+  uint16_t take_qid();
+  void free_qid(uint16_t qid);
 
   std::shared_ptr<MmioWindow> bar0_;
   std::shared_ptr<DmaHeap> dma_;

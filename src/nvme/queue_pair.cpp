@@ -10,15 +10,16 @@
 
 namespace aisio::nvme {
 
-QueuePair::QueuePair(Controller* ctrl, uint16_t qid, const QueueOptions& opt, size_t max_transfer,
-                     uint32_t page_shift)
-    : ctrl_(ctrl),
+QueuePair::QueuePair(QueueOwner* owner, uint16_t qid, const QueueOptions& opt, QueueGeometry geo)
+    : owner_(owner),
       qid_(qid),
       depth_(opt.depth),
-      max_transfer_(max_transfer),
-      page_shift_(page_shift),
-      use_sgl_(opt.use_sgl) {
-  auto timeout = opt.timeout.count() ? opt.timeout : ctrl->options().io_timeout;
+      max_transfer_(geo.max_transfer),
+      page_shift_(geo.page_shift),
+      use_sgl_(opt.use_sgl),
+      lba_size_(std::move(geo.lba_size)) {
+  auto timeout = opt.timeout;
+  if (timeout.count() <= 0) throw Error(Errc::invalid_argument, "queue pair without a command timeout");
   timeout_ticks_ = ticks_from(timeout);
   // Scan for expired commands a few times per timeout, at most every 10 ms (an MMIO
   // read of CSTS rides along).
@@ -50,6 +51,21 @@ void QueuePair::allocate(DmaHeap& dma) {
   reset_state();
 }
 
+std::unique_ptr<QueuePair> QueuePair::detached(QueueOwner* owner, std::shared_ptr<void> keep, const QueueOptions& opt,
+                                               QueueGeometry geo, DmaHeap& dma) {
+  if (opt.depth < 2 || opt.depth > 65536) throw Error(Errc::invalid_argument, "queue depth outside 2..65536");
+  std::unique_ptr<QueuePair> qp(new QueuePair(owner, 0, opt, std::move(geo)));
+  qp->allocate(dma);
+  qp->keep_ = std::move(keep);
+  return qp;
+}
+
+void QueuePair::bind(uint16_t qid, volatile uint32_t* sq_doorbell, volatile uint32_t* cq_doorbell) {
+  qid_ = qid;
+  sq_db_ = sq_doorbell;
+  cq_db_ = cq_doorbell;
+}
+
 void QueuePair::reset_state() {
   std::memset(sq_mem_.data(), 0, sq_mem_.size());
   std::memset(cq_mem_.data(), 0, cq_mem_.size());
@@ -67,7 +83,7 @@ void QueuePair::reset_state() {
 }
 
 QueuePair::~QueuePair() {
-  if (ctrl_) ctrl_->destroy_queue_pair(this);
+  if (owner_) owner_->release_queue(*this);
 }
 
 void QueuePair::dma_wmb_before_doorbell() {
@@ -197,7 +213,7 @@ void QueuePair::tick() {
   uint64_t now = ticks();
   if (now - last_scan_ < scan_ticks_) return;
   last_scan_ = now;
-  if (ctrl_->fatal()) {
+  if (owner_->fatal()) {
     abort_outstanding(HostStatus::controller_fatal);
     return;
   }

@@ -23,6 +23,23 @@
 namespace aisio::nvme {
 
 class Controller;
+class QueuePair;
+
+// Who created a queue pair on the controller and deletes it again: the Controller for
+// in-process use, or a client of homid that asked the daemon over IPC.
+class QueueOwner {
+ public:
+  virtual ~QueueOwner() = default;
+  virtual bool fatal() const = 0;                // CSTS.CFS
+  virtual void release_queue(QueuePair& qp) = 0; // Delete I/O SQ, then CQ
+};
+
+// What a queue pair needs to know of its controller and namespaces.
+struct QueueGeometry {
+  uint32_t page_shift = 12;          // CC.MPS + 12
+  size_t max_transfer = 1u << 20;    // bytes per command (MDTS, or less)
+  std::vector<uint32_t> lba_size;    // logical block size by NSID, 0 when inactive
+};
 
 struct QueueOptions {
   uint32_t depth = 128;        // SQ and CQ entries; at most depth - 1 commands in flight
@@ -89,6 +106,16 @@ class QueuePair {
     return io(nvm::WRITE, nsid, slba, nlb, buf, off);
   }
 
+  // A queue pair whose queues are created by someone else (homid creates them for a
+  // client): allocate its memory from `dma`, have the owner create the queues at
+  // sq_bus()/cq_bus(), then bind() the granted queue id and doorbells. opt.timeout
+  // must be set. `keep` is held for the queue pair's lifetime.
+  static std::unique_ptr<QueuePair> detached(QueueOwner* owner, std::shared_ptr<void> keep, const QueueOptions& opt,
+                                             QueueGeometry geo, DmaHeap& dma);
+  void bind(uint16_t qid, volatile uint32_t* sq_doorbell, volatile uint32_t* cq_doorbell);
+  uint64_t sq_bus() const { return sq_mem_.iova(); }
+  uint64_t cq_bus() const { return cq_mem_.iova(); }
+
   // Logical block size of nsid on this controller, 0 when nsid is not active.
   uint32_t lba_size(uint32_t nsid) const { return nsid < lba_size_.size() ? lba_size_[nsid] : 0; }
 
@@ -110,7 +137,7 @@ class QueuePair {
     uint32_t index;
   };
 
-  QueuePair(Controller* ctrl, uint16_t qid, const QueueOptions& opt, size_t max_transfer, uint32_t page_shift);
+  QueuePair(QueueOwner* owner, uint16_t qid, const QueueOptions& opt, QueueGeometry geo);
   void allocate(DmaHeap& dma);
   void reset_state();                         // after (re)creation: indices, phase, memory
   void abort_outstanding(HostStatus why);     // end every busy command with `why`
@@ -119,8 +146,8 @@ class QueuePair {
   void dma_wmb_before_doorbell();
   static void split_done(void* arg, const Completion& c);
 
-  Controller* ctrl_;
-  std::shared_ptr<Controller> keep_;          // I/O queues keep their controller alive
+  QueueOwner* owner_;
+  std::shared_ptr<void> keep_;                // I/O queues keep their controller alive
   uint16_t qid_;
   uint32_t depth_;
   size_t max_transfer_;
