@@ -270,3 +270,43 @@ constexpr uint64_t sqe_slba(const Sqe& s) { return uint64_t(s.cdw10) | (uint64_t
 constexpr uint32_t sqe_nlb(const Sqe& s) { return (s.cdw12 & 0xFFFFu) + 1; }
 
 }  // namespace aisio::nvme
+
+// Additions used by the software controller (emu/); kept here so host and device share names.
+namespace aisio::nvme {
+namespace cns {
+inline constexpr uint8_t NS_ID_DESCRIPTOR_LIST = 0x03;
+}  // namespace cns
+namespace feature {
+inline constexpr uint8_t INTERRUPT_VECTOR_CONFIG = 0x09;
+inline constexpr uint8_t WRITE_ATOMICITY = 0x0A;
+inline constexpr uint8_t ASYNC_EVENT_CONFIG = 0x0B;
+inline constexpr uint32_t SET_SAVE = 1u << 31;  // Set Features CDW10.SV
+constexpr uint32_t get_sel(uint32_t cdw10) { return (cdw10 >> 8) & 7u; }  // Get Features CDW10.SEL
+}  // namespace feature
+namespace log_page {
+inline constexpr uint32_t RAE = 1u << 15;  // Get Log Page CDW10: retain asynchronous event
+}  // namespace log_page
+
+// Asynchronous Event Request completion dword 0 (section 5.2).
+namespace aer {
+inline constexpr uint8_t TYPE_ERROR = 0x0;
+inline constexpr uint8_t TYPE_SMART = 0x1;
+inline constexpr uint8_t TYPE_NOTICE = 0x2;
+// Error status event information.
+inline constexpr uint8_t INFO_INVALID_DOORBELL_REGISTER = 0x00;  // write to a non-existent queue
+inline constexpr uint8_t INFO_INVALID_DOORBELL_VALUE = 0x01;     // value out of the queue's range
+inline constexpr uint8_t INFO_DIAGNOSTIC_FAILURE = 0x02;
+inline constexpr uint8_t INFO_PERSISTENT_INTERNAL_ERROR = 0x03;
+constexpr uint32_t make_dw0(uint8_t type, uint8_t info, uint8_t lid) {
+  return uint32_t(type & 7u) | (uint32_t(info) << 8) | (uint32_t(lid) << 16);
+}
+constexpr uint8_t type(uint32_t dw0) { return dw0 & 7u; }
+constexpr uint8_t info(uint32_t dw0) { return (dw0 >> 8) & 0xFFu; }
+constexpr uint8_t log_page(uint32_t dw0) { return (dw0 >> 16) & 0xFFu; }
+}  // namespace aer
+
+// Namespace Identification Descriptor types (Identify CNS 03h).
+namespace nidt {
+inline constexpr uint8_t EUI64 = 0x1, NGUID = 0x2, UUID = 0x3, CSI = 0x4;
+}  // namespace nidt
+}  // namespace aisio::nvme

@@ -53,6 +53,7 @@ inline constexpr uint8_t INVALID_QUEUE_IDENTIFIER = 0x01;
 inline constexpr uint8_t INVALID_QUEUE_SIZE = 0x02;
 inline constexpr uint8_t ABORT_COMMAND_LIMIT_EXCEEDED = 0x03;
 inline constexpr uint8_t ASYNC_EVENT_LIMIT_EXCEEDED = 0x05;
+inline constexpr uint8_t INVALID_INTERRUPT_VECTOR = 0x08;
 inline constexpr uint8_t INVALID_LOG_PAGE = 0x09;
 inline constexpr uint8_t INVALID_FORMAT = 0x0A;
 inline constexpr uint8_t INVALID_QUEUE_DELETION = 0x0C;

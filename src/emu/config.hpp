@@ -1,0 +1,69 @@
+// Configuration of the software NVMe controller: identity, limits, namespaces,
+// threading/idle policy and an optional performance model.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace aisio::emu {
+
+enum class Backing {
+  ram,   // anonymous MAP_NORESERVE memory: sparse, only written pages cost RAM
+  file,  // a sparse file mapped MAP_SHARED; deallocation punches holes
+  null,  // stores nothing: writes are discarded, reads move no data (benchmarks)
+};
+
+struct NamespaceConfig {
+  uint64_t size_bytes = 1ull << 30;  // rounded down to a whole number of LBAs
+  uint32_t lba_size = 512;           // 512 or 4096
+  Backing backing = Backing::ram;
+  std::string path;                  // Backing::file only; created if missing
+};
+
+// Optional throughput/latency model so the emulator can stand in for a real drive.
+// Zero disables a limit. Two device-wide token buckets (commands, bytes) decide when a
+// command has been served; its completion is held until then + latency_us. Only NVM
+// I/O commands are modelled; admin commands complete at once.
+struct DeviceModel {
+  double iops = 0;          // commands per second
+  double bandwidth = 0;     // bytes per second
+  uint32_t latency_us = 0;  // fixed service latency added to every I/O command
+  bool enabled() const { return iops > 0 || bandwidth > 0 || latency_us > 0; }
+  // Datasheet rates of a Samsung PM1753 (random 4 KiB read IOPS, sequential read
+  // bandwidth); the latency is left for the caller to choose.
+  static DeviceModel samsung_pm1753(uint32_t latency_us = 0) { return {3.86e6, 14.5e9, latency_us}; }
+};
+
+// How device threads wait when there is nothing to do. A thread that just did work
+// spins (checking doorbells) for spin_us, then sleeps sleep_min_us, doubling up to
+// sleep_max_us. So a busy device reacts in well under a microsecond, while an idle one
+// costs a wakeup every sleep_max_us and does not starve a 2-core machine. The first
+// command after a long idle period waits at most sleep_max_us (plus timer slack).
+struct IdlePolicy {
+  uint32_t spin_us = 50;
+  uint32_t sleep_min_us = 10;
+  uint32_t sleep_max_us = 500;
+};
+
+struct EmuConfig {
+  std::string serial = "AISIOEMU0001";
+  std::string model = "aisio software NVMe controller";
+  std::string firmware = "0.1";
+  uint16_t mqes = 1023;          // CAP.MQES, 0-based: I/O queues hold at most mqes + 1 entries
+  uint8_t mdts = 5;              // Identify MDTS: 2^mdts units of 4 KiB (CAP.MPSMIN); 0 = unlimited
+  uint8_t dstrd = 0;             // CAP.DSTRD: doorbell stride 4 << dstrd bytes (10: a page per doorbell)
+  uint8_t mpsmax = 4;            // CAP.MPSMAX: largest host memory page 2^(12 + mpsmax)
+  uint8_t ready_timeout = 10;    // CAP.TO in 500 ms units
+  uint16_t max_io_queues = 64;   // I/O SQ/CQ pairs offered through Number of Queues
+  bool sgl = false;              // report and accept SGLs for NVM I/O commands
+  bool volatile_write_cache = true;
+  std::vector<NamespaceConfig> namespaces{NamespaceConfig{}};
+  unsigned workers = 1;          // I/O threads; a CQ and all SQs feeding it share a worker
+  IdlePolicy idle;
+  DeviceModel device_model;
+
+  // Throws aisio::Error(invalid_argument) naming the offending field.
+  void validate() const;
+};
+
+}  // namespace aisio::emu

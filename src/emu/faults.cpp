@@ -1,0 +1,41 @@
+#include "emu/faults.hpp"
+
+#include <algorithm>
+
+namespace aisio::emu {
+
+void FaultInjector::fail_next(unsigned count, nvme::Status status, FaultMatch match) {
+  if (count == 0) return;
+  std::lock_guard lk(mu_);
+  rules_.push_back({Action::fail, count, status, match});
+  armed_.store(unsigned(rules_.size()), std::memory_order_release);
+}
+
+void FaultInjector::drop_completions(unsigned count, FaultMatch match) {
+  if (count == 0) return;
+  std::lock_guard lk(mu_);
+  rules_.push_back({Action::drop, count, {}, match});
+  armed_.store(unsigned(rules_.size()), std::memory_order_release);
+}
+
+void FaultInjector::clear() {
+  std::lock_guard lk(mu_);
+  rules_.clear();
+  armed_.store(0, std::memory_order_release);
+}
+
+FaultInjector::Action FaultInjector::check(uint16_t qid, uint8_t opcode, nvme::Status& status) {
+  std::lock_guard lk(mu_);
+  for (auto it = rules_.begin(); it != rules_.end(); ++it) {
+    if (it->match.opcode && *it->match.opcode != opcode) continue;
+    if (it->match.qid && *it->match.qid != qid) continue;
+    Action a = it->action;
+    status = it->status;
+    if (--it->remaining == 0) rules_.erase(it);
+    armed_.store(unsigned(rules_.size()), std::memory_order_release);
+    return a;
+  }
+  return Action::none;
+}
+
+}  // namespace aisio::emu

@@ -1,0 +1,122 @@
+#include "emu/protocol.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "common/error.hpp"
+
+namespace aisio::emu::ipc {
+
+std::string run_dir() {
+  const char* d = std::getenv("AISIO_RUN_DIR");
+  return d && *d ? d : "/tmp/aisio";
+}
+
+std::string_view strip_handle(std::string_view handle) {
+  if (handle.substr(0, 4) == "emu:") handle.remove_prefix(4);
+  return handle;
+}
+
+std::string socket_path(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 64;
+  for (char c : name)
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                c == '_' || c == '-');
+  if (!ok || name == "." || name == "..")
+    throw Error(Errc::invalid_argument, "emulator name '" + std::string(name) + "': use 1-64 of [A-Za-z0-9._-]");
+  return run_dir() + "/emu-" + std::string(name) + ".sock";
+}
+
+void send_message(int sock, MsgType type, uint32_t seq, const void* payload, size_t len, int fd) {
+  if (len > MAX_MESSAGE - sizeof(Header)) throw Error(Errc::protocol, "emu message too long");
+  uint8_t buf[MAX_MESSAGE];
+  Header h{MAGIC, VERSION, uint16_t(type), uint32_t(len), seq};
+  std::memcpy(buf, &h, sizeof h);
+  if (len) std::memcpy(buf + sizeof h, payload, len);
+  iovec iov{buf, sizeof h + len};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  if (fd >= 0) {
+    std::memset(control, 0, sizeof control);
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  ssize_t n;
+  do n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) throw_errno("emu socket send");
+}
+
+bool recv_message(int sock, Message& out) {
+  out = Message{};
+  uint8_t buf[MAX_MESSAGE];
+  iovec iov{buf, sizeof buf};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == ECONNRESET) return false;
+    throw_errno("emu socket receive");
+  }
+  // Collect descriptors first so a malformed message cannot leak them.
+  int fds[8];
+  int nfds = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < k && nfds < 8; ++i) std::memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+  }
+  auto close_all = [&](int keep) {
+    for (int i = 0; i < nfds; ++i)
+      if (i != keep) close(fds[i]);
+  };
+  if (n == 0) {
+    close_all(-1);
+    return false;
+  }
+  const char* bad = nullptr;
+  Header h{};
+  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) bad = "message truncated";
+  else if (size_t(n) < sizeof h) bad = "message shorter than its header";
+  else {
+    std::memcpy(&h, buf, sizeof h);
+    if (h.magic != MAGIC) bad = "bad magic";
+    else if (h.version != VERSION) bad = "unsupported protocol version";
+    else if (h.length != size_t(n) - sizeof h) bad = "length field does not match the message";
+    else if (nfds > 1) bad = "more than one descriptor";
+  }
+  if (bad) {
+    close_all(-1);
+    out.header = h;
+    throw Error(Errc::protocol, std::string("emu protocol: ") + bad);
+  }
+  out.header = h;
+  std::memcpy(out.payload.data(), buf + sizeof h, h.length);
+  out.fd = nfds ? fds[0] : -1;
+  return true;
+}
+
+void send_error(int sock, uint32_t seq, int errc, const std::string& text) {
+  ErrorReply r{};
+  r.errc = errc;
+  std::memcpy(r.text, text.data(), std::min(text.size(), sizeof r.text - 1));
+  send_message(sock, MsgType::error, seq, r);
+}
+
+}  // namespace aisio::emu::ipc

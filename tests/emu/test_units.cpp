@@ -1,0 +1,41 @@
+#include <gtest/gtest.h>
+
+#include "tools/units.hpp"
+
+namespace aisio::tools {
+namespace {
+
+TEST(Units, Sizes) {
+  EXPECT_EQ(parse_size("4096"), 4096u);
+  EXPECT_EQ(parse_size("512K"), 512u << 10);
+  EXPECT_EQ(parse_size("512M"), 512ull << 20);
+  EXPECT_EQ(parse_size("1G"), 1ull << 30);
+  EXPECT_EQ(parse_size("1g"), 1ull << 30);
+  EXPECT_EQ(parse_size("1.5G"), 3ull << 29);
+  EXPECT_EQ(parse_size("2TiB"), 2ull << 40);
+  EXPECT_EQ(parse_size("1GB"), 1000000000u);
+  EXPECT_EQ(parse_size("100B"), 100u);
+  EXPECT_THROW(parse_size(""), Error);
+  EXPECT_THROW(parse_size("G"), Error);
+  EXPECT_THROW(parse_size("1X"), Error);
+  EXPECT_THROW(parse_size("-1"), Error);
+  EXPECT_THROW(parse_size("0.3"), Error);
+}
+
+TEST(Units, Rates) {
+  EXPECT_DOUBLE_EQ(parse_rate("3.86M"), 3.86e6);
+  EXPECT_DOUBLE_EQ(parse_rate("14.5G"), 14.5e9);
+  EXPECT_DOUBLE_EQ(parse_rate("14.5GB/s"), 14.5e9);
+  EXPECT_DOUBLE_EQ(parse_rate("1GiB/s"), double(1ull << 30));
+  EXPECT_DOUBLE_EQ(parse_rate("250000"), 250000.0);
+  EXPECT_THROW(parse_rate("fast"), Error);
+}
+
+TEST(Units, Format) {
+  EXPECT_EQ(format_size(512), "512 B");
+  EXPECT_EQ(format_size(1ull << 30), "1 GiB");
+  EXPECT_EQ(format_size(3ull << 29), "1.5 GiB");
+}
+
+}  // namespace
+}  // namespace aisio::tools
