@@ -23,6 +23,9 @@ struct DmaChunk {
   uint32_t page_shift = 63;
   std::vector<uint64_t> bus;
   std::shared_ptr<void> keepalive;  // releases the mapping when the chunk is dropped
+  // Memory the CPU cannot touch (GPU memory): how DmaHeap::alloc zero-fills it. nullptr:
+  // plain host memory, zeroed with memset.
+  void (*zero)(uint8_t* va, size_t len) = nullptr;
 };
 
 class DmaHeap;
@@ -48,7 +51,7 @@ class DmaBuffer {
     return bus_[o >> shift_] + (o & ((uint64_t(1) << shift_) - 1));
   }
   // Bus address of a pointer inside this buffer.
-  uint64_t iova(const void* p) const { return iova(size_t(static_cast<const uint8_t*>(p) - va_)); }
+  uint64_t iova_of(const void* p) const { return iova(size_t(static_cast<const uint8_t*>(p) - va_)); }
   bool contains(const void* p, size_t n = 1) const {
     auto* b = static_cast<const uint8_t*>(p);
     return b >= va_ && b + n <= va_ + len_;

@@ -80,7 +80,8 @@ DmaBuffer DmaHeap::alloc(size_t bytes, size_t align) {
     if (!found) throw Error(Errc::no_memory, "DMA backend '" + backend_->name() + "' returned a chunk too small");
   }
   in_use_ += b.len_;
-  std::memset(b.va_, 0, b.len_);
+  if (auto zero = chunks_[b.chunk_index_].map.zero) zero(b.va_, b.len_);
+  else std::memset(b.va_, 0, b.len_);
   return b;
 }
 

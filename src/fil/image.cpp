@@ -1,0 +1,180 @@
+#include "fil/image.hpp"
+
+#include <fmt/format.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "common/error.hpp"
+
+namespace aisio::fil {
+
+namespace fs = std::filesystem;
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') q += "'\\''";
+    else q += c;
+  }
+  return q + "'";
+}
+
+int run_shell(const std::string& cmd, std::string* out) {
+  std::string full = "( " + cmd + " ) 2>&1";
+  FILE* f = ::popen(full.c_str(), "r");
+  if (!f) return -1;
+  std::array<char, 4096> buf;
+  size_t n;
+  std::string text;
+  while ((n = fread(buf.data(), 1, buf.size(), f)) > 0) text.append(buf.data(), n);
+  int st = ::pclose(f);
+  if (out) *out = text;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+bool have_tool(const std::string& name) {
+  return run_shell("command -v " + shell_quote(name) + " || test -x /sbin/" + name + " || test -x /usr/sbin/" + name) ==
+         0;
+}
+
+std::string mkfs_xfs(const std::string& target, const std::string& extra) {
+  // TEST_DIR/TEST_DEV/QA_CHECK_FS: xfsprogs >= 5.19 refuses file systems under 300 MB
+  // unless it believes it runs under fstests.
+  std::string out;
+  int rc = run_shell("PATH=$PATH:/sbin:/usr/sbin TEST_DIR=/tmp TEST_DEV=/dev/null QA_CHECK_FS=xfs mkfs.xfs -q -f " +
+                         extra + " " + shell_quote(target),
+                     &out);
+  return rc == 0 ? "" : (out.empty() ? "mkfs.xfs failed" : out);
+}
+
+namespace {
+
+void proto_dir(std::ofstream& o, const fs::path& dir, int depth) {
+  std::vector<fs::directory_entry> entries{fs::directory_iterator(dir), fs::directory_iterator{}};
+  std::sort(entries.begin(), entries.end(), [](auto& a, auto& b) { return a.path().filename() < b.path().filename(); });
+  std::string ind(size_t(depth), ' ');
+  for (const auto& e : entries) {
+    std::string name = e.path().filename().string();
+    if (name.find_first_of(" \t\n") != std::string::npos)
+      throw Error(Errc::invalid_argument, "protofile: file name with white space: " + e.path().string());
+    if (e.is_directory()) {
+      o << ind << name << " d--755 0 0\n";
+      proto_dir(o, e.path(), depth + 1);
+      o << ind << "$\n";
+    } else if (e.is_regular_file()) {
+      o << ind << name << " ---644 0 0 " << fs::absolute(e.path()).string() << "\n";
+    }
+  }
+}
+
+}  // namespace
+
+void write_protofile(const std::string& proto, const std::string& src, const std::string& name) {
+  std::ofstream o(proto);
+  if (!o) throw Error(Errc::system, "cannot write protofile " + proto);
+  o << "/dev/null\n0 0\nd--755 0 0\n";
+  o << " " << name << " d--755 0 0\n";
+  proto_dir(o, src, 2);
+  o << " $\n$\n";
+  if (!o) throw Error(Errc::system, "cannot write protofile " + proto);
+}
+
+std::unique_ptr<DatasetImage> DatasetImage::create(const ImageOptions& o) {
+  if (!have_tool("mkfs.xfs"))
+    throw Error(Errc::not_supported, "mkfs.xfs not found: install xfsprogs (apt-get install xfsprogs)");
+  auto d = std::unique_ptr<DatasetImage>(new DatasetImage);
+  if (o.workdir.empty()) {
+    const char* base = getenv("TMPDIR");
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/aisio-fil-XXXXXX";
+    std::vector<char> b(tmpl.begin(), tmpl.end());
+    b.push_back(0);
+    if (!::mkdtemp(b.data())) throw_errno("mkdtemp " + tmpl);
+    d->workdir_ = b.data();
+    d->own_workdir_ = true;
+  } else {
+    d->workdir_ = o.workdir;
+    fs::create_directories(d->workdir_);
+  }
+  d->image_ = d->workdir_ + "/fil.img";
+
+  // Size: the planned data plus room for metadata and allocation slack.
+  uint64_t size = o.image_size;
+  if (!size) {
+    uint64_t data = plan_dataset(o.gen).total_bytes();
+    size = std::max<uint64_t>(320ull << 20, data + data / 3 + (64ull << 20));
+    size = (size + (1 << 20) - 1) & ~uint64_t((1 << 20) - 1);
+  }
+  {
+    std::error_code ec;
+    fs::remove(d->image_, ec);
+    std::ofstream(d->image_).close();
+    fs::resize_file(d->image_, size, ec);
+    if (ec) throw Error(Errc::system, "cannot create image " + d->image_ + ": " + ec.message());
+  }
+
+  bool try_mount = o.mode == "mount" || (o.mode == "auto" && ::geteuid() == 0);
+  if (o.mode != "auto" && o.mode != "mount" && o.mode != "protofile")
+    throw Error(Errc::invalid_argument, "image mode '" + o.mode + "': use auto, mount or protofile");
+  std::string why_not_mount = ::geteuid() == 0 ? "" : "not root";
+  if (try_mount) {
+    if (auto e = mkfs_xfs(d->image_); !e.empty()) throw Error(Errc::system, "mkfs.xfs: " + e);
+    std::string mnt = d->workdir_ + "/mnt", out;
+    fs::create_directories(mnt);
+    int rc = run_shell("mount -t xfs -o loop,noatime " + shell_quote(d->image_) + " " + shell_quote(mnt), &out);
+    if (rc == 0) {
+      d->mount_dir_ = mnt;
+      d->data_dir_ = mnt + "/data";
+      d->mode_ = "loop mount";
+      d->gen_ = generate(d->data_dir_, o.gen);
+      ::sync();
+      return d;
+    }
+    if (o.mode == "mount") throw Error(Errc::system, "mount -o loop " + d->image_ + ": " + out);
+    why_not_mount = "mount -o loop failed: " + out;
+    while (!why_not_mount.empty() && why_not_mount.back() == '\n') why_not_mount.pop_back();
+  }
+  // Protofile: generate into a plain directory, then mkfs.xfs -p copies it in.
+  std::string src = d->workdir_ + "/src";
+  d->gen_ = generate(src, o.gen);
+  std::string proto = d->workdir_ + "/proto.txt";
+  write_protofile(proto, src, "data");
+  if (auto e = mkfs_xfs(d->image_, "-p " + shell_quote(proto)); !e.empty())
+    throw Error(Errc::system, "mkfs.xfs -p: " + e);
+  d->data_dir_ = src;
+  d->mode_ = "protofile (" + why_not_mount + "; holes and fragmentation are not kept)";
+  return d;
+}
+
+void DatasetImage::umount() {
+  if (mount_dir_.empty()) return;
+  for (int i = 0; i < 20; ++i) {
+    if (run_shell("umount " + shell_quote(mount_dir_)) == 0) break;
+    ::usleep(100000);
+    if (i == 19) run_shell("umount -l " + shell_quote(mount_dir_));
+  }
+  mount_dir_.clear();
+  data_dir_.clear();
+}
+
+DatasetImage::~DatasetImage() {
+  umount();
+  if (keep_) return;
+  std::error_code ec;
+  if (own_workdir_) {
+    fs::remove_all(workdir_, ec);
+  } else {
+    fs::remove(image_, ec);
+    fs::remove_all(workdir_ + "/src", ec);
+    fs::remove(workdir_ + "/proto.txt", ec);
+    fs::remove(workdir_ + "/mnt", ec);
+  }
+}
+
+}  // namespace aisio::fil

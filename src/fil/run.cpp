@@ -1,0 +1,428 @@
+#include "fil/run.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <latch>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "common/error.hpp"
+
+namespace aisio::fil {
+
+DropCache parse_drop_cache(const std::string& s) {
+  if (s == "auto") return DropCache::auto_;
+  if (s == "drop_caches") return DropCache::drop_caches;
+  if (s == "fadvise") return DropCache::fadvise;
+  if (s == "none") return DropCache::none;
+  throw Error(Errc::invalid_argument, "--drop-cache '" + s + "': use auto, drop_caches, fadvise or none");
+}
+
+namespace {
+
+double tv_s(const timeval& tv) { return double(tv.tv_sec) + double(tv.tv_usec) * 1e-6; }
+double cpu_of(int who) {
+  rusage ru {};
+  getrusage(who, &ru);
+  return tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
+}
+
+std::string join(const std::string& root, const std::string& rel) {
+  return root.empty() ? rel : (root.back() == '/' ? root + rel : root + "/" + rel);
+}
+
+struct Outcome {
+  enum Kind : uint8_t { pending, ok, bad_hash, bad_size, io_error } kind = pending;
+  uint64_t size = 0;
+  uint64_t hash = 0;
+  std::string error;
+};
+
+struct Shared {
+  const Manifest* m;
+  bool verify;
+  std::vector<Outcome> out;
+  std::atomic<uint64_t> bytes{0}, files{0};
+};
+
+class VerifySink final : public io::FileSink {
+ public:
+  explicit VerifySink(Shared& sh) : sh_(sh) {}
+  ~VerifySink() override {
+    for (auto* s : pool_) XXH3_freeState(s);
+    for (auto& [id, l] : live_) XXH3_freeState(l.st);
+  }
+  void begin(const io::FileTask& f, uint64_t size) override {
+    Live l;
+    l.size = size;
+    if (sh_.verify) {
+      if (pool_.empty()) {
+        l.st = XXH3_createState();
+        if (!l.st) throw Error(Errc::no_memory, "XXH3_createState");
+      } else {
+        l.st = pool_.back();
+        pool_.pop_back();
+      }
+      XXH3_64bits_reset(l.st);
+    }
+    live_[f.id] = l;
+  }
+  void data(const io::FileTask& f, uint64_t, const uint8_t* p, size_t n) override {
+    auto& l = live_[f.id];
+    if (l.st) XXH3_64bits_update(l.st, p, n);
+    l.got += n;
+    sh_.bytes.fetch_add(n, std::memory_order_relaxed);
+  }
+  void end(const io::FileTask& f, const std::string& error) override {
+    auto it = live_.find(f.id);
+    Live l = it->second;
+    live_.erase(it);
+    Outcome& o = sh_.out[f.id];
+    const ManifestFile& mf = sh_.m->files[f.id];
+    o.size = l.got;
+    if (!error.empty()) {
+      o.kind = Outcome::io_error;
+      o.error = error;
+    } else if (sh_.verify && (l.got != mf.size)) {
+      o.kind = Outcome::bad_size;
+    } else if (sh_.verify) {
+      o.hash = XXH3_64bits_digest(l.st);
+      o.kind = o.hash == mf.xxh3 ? Outcome::ok : Outcome::bad_hash;
+    } else {
+      o.kind = Outcome::ok;
+    }
+    if (l.st) pool_.push_back(l.st);
+    sh_.files.fetch_add(1, std::memory_order_relaxed);
+  }
+
+ private:
+  struct Live {
+    XXH3_state_t* st = nullptr;
+    uint64_t size = 0, got = 0;
+  };
+  Shared& sh_;
+  std::unordered_map<uint32_t, Live> live_;
+  std::vector<XXH3_state_t*> pool_;
+};
+
+class CaptureSink final : public io::FileSink {
+ public:
+  void begin(const io::FileTask&, uint64_t size) override { bytes.reserve(size_t(size)); }
+  void data(const io::FileTask&, uint64_t off, const uint8_t* p, size_t n) override {
+    if (off != bytes.size()) error = fmt::format("bytes out of order at offset {}", off);
+    bytes.insert(bytes.end(), p, p + n);
+  }
+  void end(const io::FileTask&, const std::string& e) override {
+    if (!e.empty()) error = e;
+  }
+  std::vector<uint8_t> bytes;
+  std::string error;
+};
+
+std::string human_bytes(double b) {
+  const char* u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int i = 0;
+  while (b >= 1024 && i < 4) {
+    b /= 1024;
+    ++i;
+  }
+  return fmt::format("{:.1f} {}", b, u[i]);
+}
+
+void progress_line(const std::string& name, uint64_t files, uint64_t nfiles, uint64_t bytes, uint64_t nbytes,
+                   double secs, bool final) {
+  const int width = 30;
+  double frac = nbytes ? double(bytes) / double(nbytes) : (nfiles ? double(files) / double(nfiles) : 1);
+  frac = std::min(1.0, frac);
+  int fill = int(frac * width + 0.5);
+  std::string bar(size_t(fill), '#');
+  bar.resize(width, '.');
+  fmt::print(stderr, "\r  {:<14} [{}] {:3.0f}%  {}/{} files  {}  {:.2f} GB/s{}", name, bar, frac * 100, files, nfiles,
+             human_bytes(double(bytes)), secs > 0 ? double(bytes) / 1e9 / secs : 0.0, final ? "\n" : "\x1b[K");
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+std::string drop_cache(DropCache how, const Manifest& m, const RunOptions& o) {
+  if (how == DropCache::none) return "none";
+  std::string note;
+  if (how == DropCache::auto_ || how == DropCache::drop_caches) {
+    ::sync();
+    int fd = ::open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      bool ok = ::write(fd, "1", 1) == 1;
+      ::close(fd);
+      if (ok) return "drop_caches (sync; echo 1 > /proc/sys/vm/drop_caches)";
+    }
+    note = fmt::format(" (drop_caches refused: {})", std::strerror(errno));
+  }
+  // posix_fadvise(DONTNEED) on every file of the data set (and the extra files).
+  uint64_t n = 0;
+  auto advise = [&](const std::string& p) {
+    int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    if (::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0) ++n;
+    ::close(fd);
+  };
+  if (!o.local_root.empty())
+    for (const auto& f : m.files) advise(join(o.local_root, f.path));
+  for (const auto& p : o.extra_drop_files) advise(p);
+  if (n == 0) return "none possible: no local files" + note;
+  return fmt::format("posix_fadvise DONTNEED on {} files{}", n, note);
+}
+
+std::vector<uint8_t> read_whole(io::Path& path, const io::FileTask& t, std::string* error) {
+  CaptureSink sink;
+  auto eng = path.make_engine(0);
+  eng->read(std::span<const io::FileTask>(&t, 1), sink);
+  if (error) *error = sink.error;
+  return std::move(sink.bytes);
+}
+
+int64_t first_difference(const ManifestFile& f, const std::vector<uint8_t>& got, const std::string& local_root,
+                         std::string* how) {
+  const uint64_t common = std::min<uint64_t>(got.size(), f.size);
+  auto size_diff = [&]() -> int64_t { return got.size() != f.size ? int64_t(common) : -1; };
+  if (f.key) {
+    if (how) *how = "regenerated content";
+    std::vector<uint8_t> exp(1 << 20);
+    for (uint64_t off = 0; off < common; off += exp.size()) {
+      size_t n = size_t(std::min<uint64_t>(exp.size(), common - off));
+      Manifest::expected(f, off, exp.data(), n);
+      if (std::memcmp(exp.data(), got.data() + off, n) != 0)
+        for (size_t i = 0; i < n; ++i)
+          if (exp[i] != got[off + i]) return int64_t(off + i);
+    }
+    return size_diff();
+  }
+  if (!f.blocks.empty()) {
+    if (how) *how = "4 KiB block hashes (offset of the first bad block)";
+    for (uint64_t b = 0; b * kHashBlock < common && b < f.blocks.size(); ++b) {
+      size_t n = size_t(std::min<uint64_t>(kHashBlock, got.size() - b * kHashBlock));
+      if (XXH3_64bits(got.data() + b * kHashBlock, n) != f.blocks[b]) return int64_t(b * kHashBlock);
+    }
+    return size_diff();
+  }
+  if (!local_root.empty()) {
+    if (how) *how = "pread of the mounted file";
+    std::string p = join(local_root, f.path);
+    int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      std::vector<uint8_t> b(1 << 20);
+      for (uint64_t off = 0; off < common;) {
+        ssize_t n = ::pread(fd, b.data(), size_t(std::min<uint64_t>(b.size(), common - off)), off_t(off));
+        if (n <= 0) break;
+        for (ssize_t i = 0; i < n; ++i)
+          if (b[size_t(i)] != got[off + size_t(i)]) {
+            ::close(fd);
+            return int64_t(off + uint64_t(i));
+          }
+        off += uint64_t(n);
+      }
+      ::close(fd);
+      return size_diff();
+    }
+  }
+  if (how) *how = "no source of truth for bytes (no content key, block hashes or mounted file)";
+  return -1;
+}
+
+PathResult run_path(io::Path& path, const Manifest& m, const RunOptions& o) {
+  PathResult r;
+  r.path = path.name();
+  r.describe = path.describe();
+  r.cache = drop_cache(o.drop, m, o);
+
+  std::vector<io::FileTask> tasks(m.files.size());
+  for (size_t i = 0; i < tasks.size(); ++i) tasks[i] = {uint32_t(i), m.files[i].path, m.files[i].size};
+
+  Shared sh;
+  sh.m = &m;
+  sh.verify = o.verify;
+  sh.out.resize(tasks.size());
+
+  const uint32_t nt = std::max<uint32_t>(1, o.threads);
+  const uint32_t batch = std::max<uint32_t>(1, o.batch);
+  std::atomic<size_t> next{0};
+  std::latch ready(nt);
+  std::atomic<bool> go{false};
+  std::mutex mu;
+  std::string fatal;
+  std::vector<double> tcpu(nt, 0);
+  std::vector<io::EngineStats> tstats(nt);
+  std::atomic<uint32_t> running{nt};
+
+  auto worker = [&](uint32_t t) {
+    std::unique_ptr<io::Engine> eng;
+    try {
+      eng = path.make_engine(t);
+    } catch (const std::exception& e) {
+      std::lock_guard lk(mu);
+      if (fatal.empty()) fatal = e.what();
+    }
+    ready.count_down();
+    go.wait(false);
+    if (eng) {
+      double c0 = cpu_of(RUSAGE_THREAD);
+      try {
+        VerifySink sink(sh);
+        for (;;) {
+          size_t b = next.fetch_add(batch);
+          if (b >= tasks.size()) break;
+          size_t n = std::min<size_t>(batch, tasks.size() - b);
+          eng->read(std::span<const io::FileTask>(tasks.data() + b, n), sink);
+        }
+      } catch (const std::exception& e) {
+        std::lock_guard lk(mu);
+        if (fatal.empty()) fatal = e.what();
+        next.store(tasks.size());
+      }
+      tcpu[t] = cpu_of(RUSAGE_THREAD) - c0;
+      tstats[t] = eng->stats();
+      eng.reset();
+    }
+    running.fetch_sub(1);
+  };
+
+  std::vector<std::thread> th;
+  for (uint32_t t = 0; t < nt; ++t) th.emplace_back(worker, t);
+  ready.wait();
+  double p0 = cpu_of(RUSAGE_SELF);
+  auto t0 = std::chrono::steady_clock::now();
+  go.store(true);
+  go.notify_all();
+  const uint64_t total_bytes = m.total_bytes();
+  if (o.progress) {
+    while (running.load() > 0) {
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      progress_line(r.path, sh.files.load(), tasks.size(), sh.bytes.load(), total_bytes, secs, false);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  for (auto& x : th) x.join();
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.process_cpu_s = cpu_of(RUSAGE_SELF) - p0;
+  if (o.progress) progress_line(r.path, sh.files.load(), tasks.size(), sh.bytes.load(), total_bytes, r.wall_s, true);
+  for (uint32_t t = 0; t < nt; ++t) {
+    r.thread_cpu_s += tcpu[t];
+    r.stats += tstats[t];
+  }
+  r.ran = true;
+  if (!fatal.empty()) {
+    r.errors++;
+    r.problems.push_back({"", "engine failure", fatal, -1});
+  }
+
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const Outcome& x = sh.out[i];
+    if (x.kind == Outcome::pending) continue;  // not reached (engine failure)
+    ++r.files;
+    r.bytes += x.size;
+    if (x.kind == Outcome::ok) {
+      ++r.verified_ok;
+      continue;
+    }
+    if (x.kind == Outcome::io_error) {
+      ++r.errors;
+      if (r.problems.size() < o.max_report) r.problems.push_back({m.files[i].path, "I/O error", x.error, -1});
+      continue;
+    }
+    ++r.mismatches;
+    if (r.problems.size() >= o.max_report) continue;
+    Problem p;
+    p.file = m.files[i].path;
+    p.what = x.kind == Outcome::bad_size ? "size mismatch" : "hash mismatch";
+    // Re-read through the same path and compare with the source of truth.
+    std::string err, how;
+    auto got = read_whole(path, tasks[i], &err);
+    if (!err.empty()) {
+      p.detail = "re-read failed: " + err;
+    } else {
+      p.offset = first_difference(m.files[i], got, o.local_root, &how);
+      if (p.offset >= 0) {
+        std::vector<uint8_t> exp(1);
+        bool have = uint64_t(p.offset) < m.files[i].size && Manifest::expected(m.files[i], uint64_t(p.offset), exp.data(), 1);
+        p.detail = fmt::format("first difference at byte offset {} (by {})", p.offset, how);
+        if (uint64_t(p.offset) < got.size())
+          p.detail += have ? fmt::format(": expected 0x{:02x}, read 0x{:02x}", exp[0], got[size_t(p.offset)])
+                           : fmt::format(": read 0x{:02x}", got[size_t(p.offset)]);
+        else
+          p.detail += fmt::format(": read {} bytes, expected {}", got.size(), m.files[i].size);
+      } else if (XXH3_64bits(got.data(), got.size()) == m.files[i].xxh3) {
+        p.detail = "the re-read matched the manifest (transient)";
+      } else {
+        p.detail = "differs, offset not located (" + how + ")";
+      }
+    }
+    r.problems.push_back(std::move(p));
+  }
+  return r;
+}
+
+std::string format_table(const std::vector<PathResult>& rs) {
+  std::string s = fmt::format("{:<18} {:>6} {:>10} {:>8} {:>9} {:>7} {:>9} {:>10}  {:<14} {}\n", "path", "files",
+                              "MiB", "seconds", "files/s", "GB/s", "CPU s/GB", "proc s/GB", "verified", "page cache");
+  for (const auto& r : rs) {
+    if (!r.ran) {
+      s += fmt::format("{:<18} {}\n", r.path, r.skipped);
+      continue;
+    }
+    std::string cache = r.cache.substr(0, r.cache.find_first_of(" ("));
+    std::string ver = r.passed() ? fmt::format("{}/{} ok", r.verified_ok, r.files)
+                                 : fmt::format("{} BAD", r.mismatches + r.errors);
+    s += fmt::format("{:<18} {:>6} {:>10.1f} {:>8.3f} {:>9.0f} {:>7.3f} {:>9.3f} {:>10.3f}  {:<14} {}\n", r.path,
+                     r.files, double(r.bytes) / (1 << 20), r.wall_s, r.files_per_s(), r.gb_per_s(), r.cpu_s_per_gb(),
+                     r.process_cpu_s_per_gb(), ver, cache);
+  }
+  return s;
+}
+
+nlohmann::ordered_json result_json(const PathResult& r) {
+  nlohmann::ordered_json j;
+  j["path"] = r.path;
+  j["describe"] = r.describe;
+  j["ran"] = r.ran;
+  if (!r.ran) {
+    j["skipped"] = r.skipped;
+    return j;
+  }
+  j["files"] = r.files;
+  j["bytes"] = r.bytes;
+  j["wall_s"] = r.wall_s;
+  j["files_per_s"] = r.files_per_s();
+  j["gb_per_s"] = r.gb_per_s();
+  j["thread_cpu_s"] = r.thread_cpu_s;
+  j["process_cpu_s"] = r.process_cpu_s;
+  j["cpu_s_per_gb"] = r.cpu_s_per_gb();
+  j["process_cpu_s_per_gb"] = r.process_cpu_s_per_gb();
+  j["verified_ok"] = r.verified_ok;
+  j["mismatches"] = r.mismatches;
+  j["errors"] = r.errors;
+  j["passed"] = r.passed();
+  j["page_cache"] = r.cache;
+  j["engine"] = {{"device_reads", r.stats.device_reads},
+                 {"device_bytes", r.stats.device_bytes},
+                 {"zero_fill_bytes", r.stats.zero_fill_bytes},
+                 {"fallback_reads", r.stats.fallback_reads},
+                 {"resolve_s", r.stats.resolve_s}};
+  auto probs = nlohmann::ordered_json::array();
+  for (const auto& p : r.problems) {
+    nlohmann::ordered_json q{{"file", p.file}, {"what", p.what}, {"detail", p.detail}};
+    if (p.offset >= 0) q["offset"] = p.offset;
+    probs.push_back(std::move(q));
+  }
+  j["problems"] = std::move(probs);
+  return j;
+}
+
+}  // namespace aisio::fil

@@ -1,0 +1,97 @@
+// What `aisio fil run` reads and through what: the data set (a mounted directory, or a
+// directory inside an unmounted XFS file system that only our driver reaches), its
+// manifest, and for the unvme path the controller and the extent source.
+//
+// unvme targets:
+//   image:PATH       an in-process software controller whose namespace is the file PATH
+//                    (file backing: namespace byte == file byte). The default when DIR
+//                    is on a loop device: its backing file.
+//   emu:NAME, embedded[:SIZE], DDDD:BB:DD.F   as everywhere else (tools/target.hpp)
+// extents: auto (fiemap for a mounted DIR, else xfs), fiemap, xfs, homid.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fil/manifest.hpp"
+#include "io/engine.hpp"
+#include "io/extent_source.hpp"
+#include "io/unvme.hpp"
+#include "nvme/controller.hpp"
+#include "fil/homid.hpp"
+
+namespace aisio::fil {
+
+struct UnvmeSpec {
+  std::string target;             // "" = auto (the image behind DIR's loop device)
+  std::string extents = "auto";   // auto, fiemap, xfs, homid
+  std::string via;                // "" (this process drives the controller) or "homid"
+  std::string homid_socket;       // --via homid: "" = $HOMID_SOCKET or /run/homid/homid.sock
+  std::string homid_controller = "0";  // name or index
+  uint32_t nsid = 1;
+  std::optional<uint64_t> fs_offset;  // file system start in the namespace, bytes
+  std::string fs_root;            // xfs: DIR's path inside the file system (default: derived)
+  uint32_t lba_size = 512;        // image: targets
+  unsigned emu_workers = 1;       // image: targets
+  // A controller opened by the caller (the demo serves its image once and shares it);
+  // ctrl_image: the image file it serves, for the FIEMAP consistency check.
+  std::shared_ptr<nvme::Controller> ctrl;
+  std::string ctrl_image;
+};
+
+// An in-process software controller serving an image file (file backing).
+struct ImageController {
+  std::shared_ptr<void> device;              // emu::SoftController
+  std::shared_ptr<nvme::Controller> ctrl;
+  ~ImageController();
+};
+std::shared_ptr<ImageController> serve_image(const std::string& path, uint32_t lba_size = 512, unsigned workers = 1);
+
+class Session {
+ public:
+  Session(std::string dir, UnvmeSpec spec, std::string manifest_path = "");
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  bool local() const { return local_; }            // DIR is a directory here
+  const std::string& dir() const { return dir_; }
+  const Manifest& manifest();                       // loaded on first use
+  const std::string& manifest_source() const { return manifest_from_; }
+
+  // The named path, ready to run; Errc::not_supported (with the reason) when it cannot
+  // run here: not built, needs a mounted DIR, no controller, ...
+  std::unique_ptr<io::Path> make_path(const std::string& name, const io::EngineOptions& eo);
+
+  // The controller the unvme path uses (opened on first use); null through homid.
+  std::shared_ptr<nvme::Controller> controller();
+  const io::NvmeAccess& access();
+  std::string unvme_target() const { return target_; }
+  std::string image_file() const { return image_; }  // "" unless an image: target
+  std::shared_ptr<io::ExtentSource> extent_source();
+  std::vector<std::string> notes;
+
+ private:
+  void open_device();
+  std::string dir_;
+  UnvmeSpec spec_;
+  std::string manifest_path_;
+  bool local_ = false;
+  std::optional<Manifest> manifest_;
+  std::string manifest_from_;
+  std::string target_, image_;
+  std::shared_ptr<ImageController> image_ctrl_;
+  std::shared_ptr<void> target_keep_;
+  std::shared_ptr<nvme::Controller> ctrl_;
+  std::shared_ptr<HomidLink> homid_;
+  std::optional<io::NvmeAccess> access_;
+  std::shared_ptr<io::ExtentSource> extents_;
+  std::shared_ptr<io::XfsSource> xfs_;
+};
+
+// The mount point of the file system holding `dir`, and dir's path inside it.
+std::string mount_point(const std::string& dir, std::string* inside = nullptr);
+
+}  // namespace aisio::fil

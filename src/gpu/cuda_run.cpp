@@ -1,0 +1,434 @@
+// `aisio perf cuda-run`: the host runner (kernels in kernels.cu). See cuda_run.hpp.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "common/error.hpp"
+#include "emu/controller.hpp"
+#include "gpu/cuda.hpp"
+#include "gpu/cuda_run.hpp"
+#include "gpu/kernels.hpp"
+#include "gpu/queues.hpp"
+#include "nvme/controller.hpp"
+#include "perf/emu_farm.hpp"
+#include "perf/machine.hpp"
+#include "perf/report.hpp"
+
+namespace aisio::gpu {
+
+namespace {
+
+using kern::QueueIo;
+using kern::QueueOut;
+using kern::RunParams;
+
+struct HostFlag {
+  volatile int* host = nullptr;
+  int* dev = nullptr;
+  HostFlag() {
+    void* h = nullptr;
+    AISIO_CUDA(cudaHostAlloc(&h, 64, cudaHostAllocMapped | cudaHostAllocPortable));
+    std::memset(h, 0, 64);
+    host = static_cast<volatile int*>(h);
+    void* d = nullptr;
+    AISIO_CUDA(cudaHostGetDevicePointer(&d, h, 0));
+    dev = static_cast<int*>(d);
+  }
+  ~HostFlag() { cudaFreeHost(const_cast<int*>(host)); }
+};
+
+template <class T>
+struct DevArray {
+  T* p = nullptr;
+  size_t n = 0;
+  explicit DevArray(size_t count, const T* init = nullptr) : n(count) {
+    AISIO_CUDA(cudaMalloc(&p, sizeof(T) * std::max<size_t>(count, 1)));
+    if (init) AISIO_CUDA(cudaMemcpy(p, init, sizeof(T) * count, cudaMemcpyHostToDevice));
+    else AISIO_CUDA(cudaMemset(p, 0, sizeof(T) * std::max<size_t>(count, 1)));
+  }
+  ~DevArray() { cudaFree(p); }
+  std::vector<T> read() const {
+    std::vector<T> v(n);
+    AISIO_CUDA(cudaMemcpy(v.data(), p, sizeof(T) * n, cudaMemcpyDeviceToHost));
+    return v;
+  }
+  DevArray(const DevArray&) = delete;
+  DevArray& operator=(const DevArray&) = delete;
+};
+
+struct Stream {
+  cudaStream_t s = nullptr;
+  Stream() { AISIO_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); }
+  ~Stream() { cudaStreamDestroy(s); }
+};
+
+// Every block of the run must be resident at once (a block waiting for an SM would
+// start only when others stop).
+void check_residency(uint32_t blocks, uint32_t threads, const DeviceInfo& di, uint32_t extra_threads = 0) {
+  int per_sm = 0;
+  AISIO_CUDA(kern::run_blocks_per_sm(threads, &per_sm));
+  uint64_t cap = uint64_t(per_sm) * uint64_t(di.sms);
+  if (extra_threads) cap = cap > extra_threads / 1024 + 1 ? cap - (extra_threads / 1024 + 1) : 0;
+  if (blocks > cap)
+    throw Error(Errc::invalid_argument,
+                fmt::format("{} queues of {} threads do not fit on the GPU at once ({} blocks of {} threads resident "
+                            "on {} SMs)",
+                            blocks, threads, cap, threads, di.sms));
+}
+
+void fill_totals(CudaRunResult& r, const std::vector<QueueOut>& outs, uint32_t bs) {
+  unsigned long long t0 = ~0ull, t1 = 0;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const auto& o = outs[i];
+    auto& q = r.queues[i];
+    q.rounds = o.rounds;
+    q.ios = o.ios;
+    q.errors = o.errors;
+    q.first_error = o.first_error;
+    q.seconds = o.t_end > o.t_start ? double(o.t_end - o.t_start) * 1e-9 : 0;
+    t0 = std::min(t0, o.t_start);
+    t1 = std::max(t1, o.t_end);
+    r.ios += o.ios;
+    r.errors += o.errors;
+    if (o.first_error && r.first_error_text.empty())
+      r.first_error_text = fmt::format("{} on {} queue {}", status_text(o.first_error), q.device, q.qid);
+  }
+  r.seconds = t1 > t0 ? double(t1 - t0) * 1e-9 : 0;
+  r.iops = r.seconds > 0 ? double(r.ios) / r.seconds : 0;
+  r.bytes_per_s = r.iops * bs;
+}
+
+void run_and_stop(const CudaRunOptions& o, HostFlag& stop, cudaStream_t s) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(o.runtime_s);
+  while (std::chrono::steady_clock::now() < end) {
+    if (cudaStreamQuery(s) != cudaErrorNotReady) break;  // ended early (an error)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  *stop.host = 1;
+  AISIO_CUDA(cudaStreamSynchronize(s));
+}
+
+PollConfig poll_config(const CudaRunOptions& o, const DeviceInfo& di) {
+  PollConfig pc;
+  pc.timeout_cycles = (long long)(o.timeout_ms * double(di.clock_khz));
+  pc.backoff_ns = o.backoff_ns;
+  return pc;
+}
+
+// ---- the GPU-resident null controller -------------------------------------------------------
+CudaRunResult run_null_gpu(const CudaRunOptions& o, const DeviceInfo& di) {
+  CudaRunResult r;
+  r.mode = "null-gpu";
+  const uint32_t nq = o.null_gpu, depth = o.qd + 1;
+  check_residency(nq, o.qd, di, nq * 32);
+  DevArray<Sqe64> sq(size_t(nq) * depth);
+  DevArray<Cqe16> cq(size_t(nq) * depth);
+  DevArray<uint32_t> db(size_t(nq) * 2);
+  std::vector<QueueState> st0(nq);
+  DevArray<QueueState> states(nq, st0.data());
+  std::vector<QueueView> views(nq);
+  for (uint32_t i = 0; i < nq; ++i) {
+    QueueView& v = views[i];
+    v = QueueView{};
+    v.sq = sq.p + size_t(i) * depth;
+    v.cq = cq.p + size_t(i) * depth;
+    v.sq_db = db.p + 2 * i;
+    v.cq_db = db.p + 2 * i + 1;
+    v.state = states.p + i;
+    v.depth = depth;
+    v.qid = uint16_t(i + 1);
+    CudaQueueResult q;
+    q.device = "null-gpu";
+    q.qid = v.qid;
+    r.queues.push_back(q);
+  }
+  r.devices = {"null-gpu"};
+  DevArray<QueueView> dviews(nq, views.data());
+  std::vector<QueueIo> io(nq, QueueIo{0, uint64_t(1) << 30, 1, 1});
+  DevArray<QueueIo> dio(nq, io.data());
+  DevArray<uint64_t> prps(size_t(nq) * o.qd * 2);
+  DevArray<QueueOut> outs(nq);
+  DevArray<unsigned long long> served(nq);
+  HostFlag stop, cstop, running;
+
+  Stream cs, rs;
+  NullControllerParams np{dviews.p, nq, cstop.dev, running.dev, served.p};
+  AISIO_CUDA(kern::launch_null_controller(np, cs.s));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (*running.host < int(nq)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      *cstop.host = 1;
+      cudaStreamSynchronize(cs.s);
+      throw Error(Errc::timeout, "the GPU-resident null controller did not start");
+    }
+    std::this_thread::yield();
+  }
+  RunParams p{dviews.p, dio.p, prps.p, 0x02, o.random, o.seed, stop.dev, std::max(1u, o.stop_every),
+              poll_config(o, di), outs.p};
+  try {
+    AISIO_CUDA(kern::launch_run(p, nq, o.qd, rs.s));
+    run_and_stop(o, stop, rs.s);
+  } catch (...) {
+    *cstop.host = 1;
+    cudaStreamSynchronize(cs.s);
+    throw;
+  }
+  *cstop.host = 1;
+  AISIO_CUDA(cudaStreamSynchronize(cs.s));
+  auto out = outs.read();
+  auto sts = states.read();
+  auto srv = served.read();
+  fill_totals(r, out, o.bs);
+  r.controller_counts_checked = true;
+  uint64_t gs = 0, cs_total = 0;
+  for (uint32_t i = 0; i < nq; ++i) {
+    r.queues[i].submitted = sts[i].submitted;
+    r.queues[i].completed = sts[i].completed;
+    r.queues[i].timeouts = sts[i].timeouts;
+    r.queues[i].spurious = sts[i].spurious;
+    gs += sts[i].submitted;
+    cs_total += srv[i];
+    if (sts[i].submitted != srv[i]) r.controller_counts_match = false;
+  }
+  r.per_device_counts.push_back({gs, cs_total});
+  return r;
+}
+
+// ---- NVMe controllers -----------------------------------------------------------------------
+struct Dev {
+  std::string name;
+  std::shared_ptr<nvme::Controller> ctrl;
+  std::shared_ptr<void> keep;
+  emu::SoftController* soft = nullptr;
+  std::shared_ptr<GpuController> g;
+  std::unique_ptr<QueueSet> qs;
+  DmaBuffer data, lists;
+  uint64_t emu_before = 0;
+};
+
+CudaRunResult run_nvme(const CudaRunOptions& o, const OpenFn& open, const DeviceInfo& di) {
+  CudaRunResult r;
+  r.mode = "nvme";
+  std::unique_ptr<perf::EmuFarm> farm;
+  std::vector<Dev> devs;
+  if (o.emu.devices) {
+    farm = std::make_unique<perf::EmuFarm>(o.emu);
+    for (size_t i = 0; i < farm->size(); ++i) {
+      Dev d;
+      d.name = farm->name(i);
+      d.ctrl = farm->controller(i);
+      d.soft = &farm->device(i);
+      devs.push_back(std::move(d));
+    }
+  }
+  for (const auto& h : o.targets) {
+    if (!open) throw Error(Errc::invalid_argument, "no way to open target " + h);
+    auto oc = open(h);
+    Dev d;
+    d.name = h;
+    d.ctrl = oc.ctrl;
+    d.keep = oc.keep;
+    devs.push_back(std::move(d));
+  }
+  if (devs.empty()) throw Error(Errc::invalid_argument, "cuda-run: no targets (give handles, --emu-devices N or --null-gpu N)");
+  const uint32_t depth = o.qd + 1;
+  const uint32_t nq_total = uint32_t(devs.size()) * o.queues;
+  check_residency(nq_total, o.qd, di);
+
+  std::vector<QueueView> views;
+  std::vector<QueueIo> io;
+  std::vector<uint64_t> prps;
+  for (auto& d : devs) {
+    const auto& ns = d.ctrl->ns(o.nsid);
+    if (o.bs % ns.lba_size)
+      throw Error(Errc::invalid_argument, fmt::format("{}: --bs {} is not a multiple of the {}-byte LBA", d.name, o.bs,
+                                                      ns.lba_size));
+    size_t mdts = d.ctrl->mdts_bytes();
+    if (mdts && o.bs > mdts)
+      throw Error(Errc::invalid_argument, fmt::format("{}: --bs {} exceeds MDTS ({} bytes)", d.name, o.bs, mdts));
+    uint64_t region = o.size ? std::min<uint64_t>(o.size, ns.bytes()) : ns.bytes();
+    uint64_t blocks = region / o.bs;
+    if (blocks == 0) throw Error(Errc::invalid_argument, d.name + ": region smaller than --bs");
+    d.g = GpuController::open(d.ctrl, o.device);
+    d.qs = std::make_unique<QueueSet>(d.g, QueueSetOptions{o.queues, depth});
+    const size_t slots = size_t(o.queues) * o.qd;
+    d.data = d.g->data_heap()->alloc(slots * o.bs, kGpuPage);
+    const uint32_t page = d.ctrl->page_size();
+    if (o.bs > page) d.lists = d.g->queue_heap()->alloc(slots * page, page);  // PRP list per slot (used beyond 2 pages)
+    for (uint32_t q = 0; q < o.queues; ++q) {
+      views.push_back(d.qs->host_views()[q]);
+      io.push_back(QueueIo{0, blocks, o.bs / ns.lba_size, o.nsid});
+      CudaQueueResult qr;
+      qr.device = d.name;
+      qr.qid = d.qs->qid(q);
+      r.queues.push_back(qr);
+      for (uint32_t t = 0; t < o.qd; ++t) {
+        size_t slot = size_t(q) * o.qd + t;
+        uint64_t p1 = 0, p2 = 0;
+        slot_prp(*d.g, d.data, slot * o.bs, o.bs, d.lists, slot * page, p1, p2);
+        prps.push_back(p1);
+        prps.push_back(p2);
+      }
+    }
+    r.devices.push_back(d.name);
+    if (d.soft) d.emu_before = d.soft->stats().io_commands;
+  }
+  DevArray<QueueView> dviews(views.size(), views.data());
+  DevArray<QueueIo> dio(io.size(), io.data());
+  DevArray<uint64_t> dprps(prps.size(), prps.data());
+  DevArray<QueueOut> outs(nq_total);
+  HostFlag stop;
+  Stream rs;
+  RunParams p{dviews.p, dio.p, dprps.p, uint8_t(o.write ? 0x01 : 0x02), o.random, o.seed, stop.dev,
+              std::max(1u, o.stop_every), poll_config(o, di), outs.p};
+  AISIO_CUDA(kern::launch_run(p, nq_total, o.qd, rs.s));
+  run_and_stop(o, stop, rs.s);
+  auto out = outs.read();
+  fill_totals(r, out, o.bs);
+  size_t qi = 0;
+  r.controller_counts_checked = true;
+  for (auto& d : devs) {
+    auto sts = d.qs->read_states();
+    uint64_t submitted = 0;
+    for (uint32_t q = 0; q < o.queues; ++q, ++qi) {
+      r.queues[qi].submitted = sts[q].submitted;
+      r.queues[qi].completed = sts[q].completed;
+      r.queues[qi].timeouts = sts[q].timeouts;
+      r.queues[qi].spurious = sts[q].spurious;
+      submitted += sts[q].submitted;
+    }
+    if (d.soft) {
+      // The controller's worker may still be finishing nothing: every command it saw has
+      // completed (the GPU reaped them all), so its count is final.
+      uint64_t executed = d.soft->stats().io_commands - d.emu_before;
+      r.per_device_counts.push_back({submitted, executed});
+      if (executed != submitted) r.controller_counts_match = false;
+    } else {
+      r.controller_counts_checked = false;
+    }
+  }
+  // Queues first (Delete I/O SQ/CQ), then buffers, then the controllers.
+  for (auto& d : devs) {
+    d.qs.reset();
+    d.data.reset();
+    d.lists.reset();
+    d.g.reset();
+  }
+  devs.clear();
+  if (farm) farm->close();
+  return r;
+}
+
+}  // namespace
+
+std::string status_text(uint32_t s) {
+  switch (s) {
+    case st::kOk: return "ok";
+    case st::kTimeout: return "timeout (no completion within the poll timeout)";
+    case st::kLost: return "lost (no completion in its round)";
+    case st::kQueueBroken: return "queue broken by an earlier timeout";
+    case st::kNotSubmitted: return "not submitted";
+    case st::kPrpError: return "PRPs could not be built";
+    case st::kNeverRun: return "not executed";
+  }
+  if (st::host_outcome(s)) return fmt::format("host status {:#x}", s);
+  return nvme::status_name(nvme::Status(uint16_t(s & 0x7FFF)));
+}
+
+CudaRunResult cuda_run(const CudaRunOptions& o, const OpenFn& open) {
+  std::string why;
+  if (!device_present(&why)) throw Error(Errc::not_supported, "cuda-run: " + why);
+  if (o.qd < 1 || o.qd > 1023) throw Error(Errc::invalid_argument, "--qd must be 1..1023 (threads per queue)");
+  if (o.queues < 1) throw Error(Errc::invalid_argument, "--queues must be at least 1");
+  if (o.bs < 512 || o.bs % 512) throw Error(Errc::invalid_argument, "--bs must be a multiple of 512");
+  if (o.runtime_s <= 0) throw Error(Errc::invalid_argument, "--runtime must be positive");
+  use_device(o.device);
+  DeviceInfo di = device_info(o.device);
+  CudaRunResult r = o.null_gpu ? run_null_gpu(o, di) : run_nvme(o, open, di);
+  r.opt = o;
+  r.gpu = describe(di);
+  r.gpu_name = di.name;
+  r.driver = di.driver;
+  r.threads = uint32_t(r.queues.size()) * o.qd;
+  for (auto& q : r.queues) {
+    r.timeouts += q.timeouts;
+    r.spurious += q.spurious;
+  }
+  r.commit = perf::build_commit();
+  return r;
+}
+
+nlohmann::ordered_json to_json(const CudaRunResult& r) {
+  const auto& o = r.opt;
+  nlohmann::ordered_json j;
+  j["tool"] = "aisio perf cuda-run";
+  j["command"] = o.command_line;
+  j["commit"] = r.commit;
+  j["gpu"] = r.gpu;
+  j["gpu_name"] = r.gpu_name;
+  j["driver"] = r.driver;
+  j["mode"] = r.mode;
+  j["devices"] = r.devices;
+  j["options"] = {{"queues_per_device", o.null_gpu ? o.null_gpu : o.queues},
+                  {"qd", o.qd},
+                  {"bs", o.bs},
+                  {"rw", std::string(o.random ? "rand" : "seq") + (o.write ? "write" : "read")},
+                  {"runtime_s", o.runtime_s},
+                  {"timeout_ms", o.timeout_ms},
+                  {"backoff_ns", o.backoff_ns},
+                  {"emu_devices", o.emu.devices},
+                  {"emu_backing", o.emu.backing},
+                  {"emu_iops", o.emu.iops},
+                  {"emu_bw", o.emu.bandwidth},
+                  {"emu_workers", o.emu.workers}};
+  j["threads"] = r.threads;
+  j["queues"] = r.queues.size();
+  j["seconds"] = r.seconds;
+  j["ios"] = r.ios;
+  j["iops"] = r.iops;
+  j["bytes_per_s"] = r.bytes_per_s;
+  j["gb_per_s"] = r.bytes_per_s / 1e9;
+  j["errors"] = r.errors;
+  j["timeouts"] = r.timeouts;
+  j["spurious_completions"] = r.spurious;
+  j["first_error"] = r.first_error_text;
+  j["controller_counts_checked"] = r.controller_counts_checked;
+  j["controller_counts_match"] = r.controller_counts_match;
+  auto& pd = j["per_device_counts"] = nlohmann::ordered_json::array();
+  for (auto& [a, b] : r.per_device_counts) pd.push_back({{"gpu_submitted", a}, {"controller_executed", b}});
+  auto& qs = j["per_queue"] = nlohmann::ordered_json::array();
+  for (auto& q : r.queues)
+    qs.push_back({{"device", q.device},
+                  {"qid", q.qid},
+                  {"rounds", q.rounds},
+                  {"ios", q.ios},
+                  {"iops", q.seconds > 0 ? double(q.ios) / q.seconds : 0.0},
+                  {"errors", q.errors},
+                  {"submitted", q.submitted},
+                  {"completed", q.completed},
+                  {"timeouts", q.timeouts},
+                  {"spurious", q.spurious}});
+  return j;
+}
+
+std::string to_text(const CudaRunResult& r) {
+  const auto& o = r.opt;
+  std::string s;
+  s += fmt::format("gpu: {}\n", r.gpu);
+  s += fmt::format("mode {}, {} device(s), {} queue(s) x {} threads = {} threads, bs {}, {}{}\n", r.mode,
+                   r.devices.size(), r.queues.size(), o.qd, r.threads, o.bs, o.random ? "rand" : "seq",
+                   o.write ? "write" : "read");
+  s += fmt::format("{:.3f} s  {} IOPS  {:.2f} GB/s  {} I/Os  errors {}  timeouts {}  spurious {}\n", r.seconds,
+                   perf::human_count(r.iops), r.bytes_per_s / 1e9, r.ios, r.errors, r.timeouts, r.spurious);
+  if (r.controller_counts_checked)
+    s += fmt::format("controller cross-check: {}\n", r.controller_counts_match
+                                                         ? "every submitted command executed exactly once"
+                                                         : "MISMATCH between GPU submissions and controller counts");
+  if (!r.first_error_text.empty()) s += "first error: " + r.first_error_text + "\n";
+  s += "commit: " + r.commit + "\n";
+  return s;
+}
+
+}  // namespace aisio::gpu

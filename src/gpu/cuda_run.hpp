@@ -1,0 +1,81 @@
+// `aisio perf cuda-run`: device-initiated I/O benchmark (the paper's cuda-run). GPU
+// threads drive NVMe queue pairs directly: per device `queues` queue pairs, one thread
+// block per queue and one thread per command slot (qd threads), looping submit/complete
+// rounds without returning to the CPU until a host-mapped stop flag is set after the
+// run time. Per-queue round counts give IOPS and GB/s.
+//
+// Targets: controller handles (embedded, PCI address), --emu-devices N software
+// controllers in this process, or --null-gpu: a GPU-resident null controller (a kernel
+// that completes every command at once; queues and doorbells in device memory) that
+// shows the device library's own ceiling.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "perf/options.hpp"
+#include "perf/runner.hpp"
+
+namespace aisio::gpu {
+
+struct CudaRunOptions {
+  std::vector<std::string> targets;
+  perf::EmuFarmOptions emu;    // --emu-devices N ...
+  uint32_t null_gpu = 0;       // > 0: this many queues on the GPU-resident null controller
+  uint32_t queues = 1;         // queue pairs per device
+  uint32_t qd = 64;            // threads per queue = commands in flight per queue
+  uint32_t bs = 4096;          // I/O size
+  bool random = true;
+  bool write = false;
+  double runtime_s = 5;
+  uint32_t nsid = 1;
+  uint64_t size = 0;           // region per device in bytes (0: whole namespace)
+  uint64_t seed = 0x5eed;
+  double timeout_ms = 10000;   // per poll (clock64 cycles)
+  uint32_t backoff_ns = 0;
+  uint32_t stop_every = 4;     // rounds between reads of the host-mapped stop flag
+  int device = 0;
+  bool json = false;
+  std::string json_file;
+  std::string command_line;
+};
+
+struct CudaQueueResult {
+  std::string device;   // controller name
+  uint16_t qid = 0;
+  uint64_t rounds = 0, ios = 0, errors = 0;
+  uint32_t first_error = 0;  // gpu::st status word
+  uint64_t submitted = 0, completed = 0, timeouts = 0, spurious = 0;
+  double seconds = 0;
+};
+
+struct CudaRunResult {
+  CudaRunOptions opt;
+  std::string gpu;             // device description
+  std::string gpu_name, driver;
+  std::string mode;            // "nvme", "null-gpu"
+  std::vector<std::string> devices;
+  std::vector<CudaQueueResult> queues;
+  double seconds = 0;          // first round start to last round end (GPU global timer)
+  uint64_t ios = 0, errors = 0, timeouts = 0, spurious = 0;
+  double iops = 0, bytes_per_s = 0;
+  uint32_t threads = 0;        // queues x qd
+  // Cross-check with the software controllers' own counters: commands they executed
+  // during the run == commands the GPU submitted (no lost, no duplicated command).
+  bool controller_counts_checked = false;
+  bool controller_counts_match = true;
+  std::vector<std::pair<uint64_t, uint64_t>> per_device_counts;  // (GPU submitted, controller executed)
+  std::string first_error_text;
+  std::string commit;
+};
+
+using OpenFn = std::function<perf::OpenedController(const std::string&)>;
+CudaRunResult cuda_run(const CudaRunOptions& o, const OpenFn& open);
+nlohmann::ordered_json to_json(const CudaRunResult& r);
+std::string to_text(const CudaRunResult& r);
+std::string status_text(uint32_t s);  // "ok", "timeout", NVMe status name, ...
+
+}  // namespace aisio::gpu

@@ -1,0 +1,304 @@
+#include "gpu/memory.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+
+#include "common/error.hpp"
+#include "emu/dma_space.hpp"
+#include "emu/register_file.hpp"
+#include "gpu/cuda.hpp"
+#include "gpu/udmabuf_import.h"
+#include "nvme/controller.hpp"
+
+namespace aisio::gpu {
+
+// ---- (a) udmabuf-import ----------------------------------------------------------------
+
+namespace {
+std::string import_device(const std::string& d) { return d.empty() ? UDMABUF_IMPORT_DEVICE : d; }
+
+bool parse_bdf(const std::string& s, unsigned& dom, unsigned& bus, unsigned& dev, unsigned& fn) {
+  return std::sscanf(s.c_str(), "%x:%x:%x.%x", &dom, &bus, &dev, &fn) == 4 && dom <= 0xFFFF && bus <= 0xFF &&
+         dev <= 0x1F && fn <= 7;
+}
+
+struct ImportAttachment {
+  int fd = -1;
+  uint64_t handle = 0;
+  ~ImportAttachment() {
+    if (fd < 0) return;
+    udmabuf_import_detach d{handle};
+    ioctl(fd, UDMABUF_DETACH, &d);
+    ::close(fd);
+  }
+};
+}  // namespace
+
+UdmabufImportResolver::UdmabufImportResolver(std::string bdf, std::string device)
+    : bdf_(std::move(bdf)), device_(import_device(device)) {}
+
+bool UdmabufImportResolver::available(std::string* why, const std::string& device) {
+  std::string d = import_device(device);
+  if (access(d.c_str(), R_OK | W_OK) == 0) return true;
+  if (why)
+    *why = fmt::format(
+        "{} is not there ({}): this kernel does not provide the udmabuf-import module, which turns GPU memory "
+        "exported as a dma-buf into bus addresses for a PCIe NVMe function (load it with insmod, or use a software "
+        "controller: its aperture needs no module)",
+        d, std::strerror(errno));
+  return false;
+}
+
+ResolvedRange UdmabufImportResolver::resolve(CUdeviceptr, size_t len, int dmabuf_fd) {
+  std::string why;
+  if (!available(&why, device_)) throw Error(Errc::not_supported, why);
+  if (dmabuf_fd < 0) throw Error(Errc::not_supported, "udmabuf-import needs the GPU memory exported as a dma-buf");
+  unsigned dom, bus, dev, fn;
+  if (!parse_bdf(bdf_, dom, bus, dev, fn))
+    throw Error(Errc::invalid_argument, "udmabuf-import: '" + bdf_ + "' is not a PCI address DDDD:BB:DD.F");
+  auto att = std::make_shared<ImportAttachment>();
+  att->fd = ::open(device_.c_str(), O_RDWR | O_CLOEXEC);
+  if (att->fd < 0) throw_errno("open " + device_);
+  udmabuf_import_attach a{};
+  a.dmabuf_fd = dmabuf_fd;
+  a.pci_domain = uint16_t(dom);
+  a.pci_bus = uint8_t(bus);
+  a.pci_devfn = uint8_t(dev << 3 | fn);
+  if (ioctl(att->fd, UDMABUF_ATTACH, &a) != 0) throw_errno("UDMABUF_ATTACH of a GPU dma-buf for " + bdf_);
+  att->handle = a.handle;
+  if (a.size < len) throw Error(Errc::protocol, "UDMABUF_ATTACH: dma-buf smaller than the exported range");
+  std::vector<udmabuf_import_entry> ents(a.nents ? a.nents : 1);
+  udmabuf_import_get_map m{};
+  m.handle = a.handle;
+  m.nents = uint32_t(ents.size());
+  m.entries = reinterpret_cast<uintptr_t>(ents.data());
+  if (ioctl(att->fd, UDMABUF_GET_MAP, &m) != 0) throw_errno("UDMABUF_GET_MAP");
+  ents.resize(m.nents);
+  // Segments in buffer order -> one bus address per 64 KiB page. Every page must lie
+  // inside one segment (GPU memory is mapped in pages of at least 64 KiB).
+  ResolvedRange r;
+  r.bus.resize(len >> kGpuPageShift);
+  size_t page = 0, seg_off = 0;
+  for (const auto& e : ents) {
+    if ((e.dma_addr & (kGpuPage - 1)) || (e.len & (kGpuPage - 1)))
+      throw Error(Errc::protocol, fmt::format("udmabuf-import: DMA segment {:#x}+{:#x} is not 64 KiB aligned",
+                                              e.dma_addr, e.len));
+    for (uint64_t o = 0; o < e.len && page < r.bus.size(); o += kGpuPage) r.bus[page++] = e.dma_addr + o;
+    seg_off += e.len;
+  }
+  if (page < r.bus.size())
+    throw Error(Errc::protocol, fmt::format("udmabuf-import: mapping covers {} of {} bytes", seg_off, len));
+  r.how = fmt::format("udmabuf-import: {} DMA segment(s) for {}", ents.size(), bdf_);
+  r.keepalive = att;
+  return r;
+}
+
+// ---- (b) the software controller's aperture ----------------------------------------------
+
+struct EmuApertureResolver::Ops {
+  emu::DeviceMemoryOps ops;
+  int device = 0;
+};
+
+namespace {
+// Called on the software controller's I/O threads: a per-thread non-blocking stream, so
+// these copies never wait for (nor are waited on by) kernels running meanwhile.
+cudaStream_t copy_stream(int device) {
+  thread_local cudaStream_t s = nullptr;
+  thread_local int dev = -1;
+  if (!s || dev != device) {
+    use_device(device);
+    if (cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) != cudaSuccess) s = nullptr;
+    dev = device;
+  }
+  return s;
+}
+void report_copy_error(cudaError_t e, const char* what) {
+  static std::once_flag once;
+  std::call_once(once, [&] {
+    std::fprintf(stderr, "aisio gpu: software controller %s copy failed: %s (%s); the data of the command is wrong\n",
+                 what, cudaGetErrorName(e), cudaGetErrorString(e));
+  });
+}
+void emu_to_device(void* ctx, uint8_t* dst, const uint8_t* src, size_t n) {
+  int device = *static_cast<int*>(ctx);
+  cudaStream_t s = copy_stream(device);
+  cudaError_t e = cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, s);
+  if (e == cudaSuccess) e = cudaStreamSynchronize(s);
+  if (e != cudaSuccess) report_copy_error(e, "host-to-GPU");
+}
+void emu_from_device(void* ctx, uint8_t* dst, const uint8_t* src, size_t n) {
+  int device = *static_cast<int*>(ctx);
+  cudaStream_t s = copy_stream(device);
+  cudaError_t e = cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, s);
+  if (e == cudaSuccess) e = cudaStreamSynchronize(s);
+  if (e != cudaSuccess) report_copy_error(e, "GPU-to-host");
+}
+
+struct ApertureRegion {
+  std::shared_ptr<emu::DmaSpace> space;
+  uint64_t bus = 0;
+  ~ApertureRegion() {
+    if (bus) space->unmap(bus);  // waits out device threads that may still copy
+  }
+};
+}  // namespace
+
+EmuApertureResolver::EmuApertureResolver(std::shared_ptr<emu::DmaSpace> space, int cuda_device)
+    : space_(std::move(space)), ops_(std::make_shared<Ops>()) {
+  ops_->device = cuda_device;
+  ops_->ops.to_device = emu_to_device;
+  ops_->ops.from_device = emu_from_device;
+  ops_->ops.ctx = &ops_->device;
+}
+
+EmuApertureResolver::~EmuApertureResolver() = default;
+
+ResolvedRange EmuApertureResolver::resolve(CUdeviceptr va, size_t len, int) {
+  auto region = std::make_shared<ApertureRegion>();
+  region->space = space_;
+  // The region keeps the ops alive until it is unmapped (no device thread uses it later).
+  region->bus = space_->map_device(reinterpret_cast<uint8_t*>(va), len, ops_, &ops_->ops);
+  ResolvedRange r;
+  r.bus.resize(len >> kGpuPageShift);
+  for (size_t i = 0; i < r.bus.size(); ++i) r.bus[i] = region->bus + (uint64_t(i) << kGpuPageShift);
+  r.how = fmt::format("software controller aperture at bus {:#x}", region->bus);
+  r.keepalive = region;
+  return r;
+}
+
+// ---- the backend ------------------------------------------------------------------------
+
+namespace {
+void gpu_zero(uint8_t* va, size_t len) {
+  // The legacy stream: never waits for kernels on the non-blocking streams aisio uses.
+  cudaError_t e = cudaMemsetAsync(va, 0, len, nullptr);
+  if (e == cudaSuccess) e = cudaStreamSynchronize(nullptr);
+  cuda_check(e, "cudaMemset of new GPU DMA memory");
+}
+
+struct GpuAllocation {
+  CUdeviceptr va = 0;
+  std::shared_ptr<void> mapping;  // released (unmapped / detached) before the memory is freed
+  ~GpuAllocation() {
+    mapping.reset();
+    if (va) driver().memFree(va);
+  }
+};
+}  // namespace
+
+GpuDmaBackend::GpuDmaBackend(std::shared_ptr<BusResolver> resolver, int cuda_device)
+    : resolver_(std::move(resolver)), device_(cuda_device) {}
+
+DmaChunk GpuDmaBackend::grow(size_t min_bytes) {
+  use_device(device_);
+  const auto& drv = driver();
+  const size_t granule = size_t(2) << 20;
+  size_t len = (min_bytes + granule - 1) & ~(granule - 1);
+  auto alloc = std::make_shared<GpuAllocation>();
+  // cuMemAlloc returns memory aligned to at least 2 MiB for allocations of this size.
+  AISIO_CU(drv.memAlloc(&alloc->va, len));
+  if (alloc->va & (kGpuPage - 1)) throw Error(Errc::protocol, "cuMemAlloc returned memory not 64 KiB aligned");
+  // As GPUDirect RDMA asks: synchronous memory operations on this range complete before
+  // a later DMA by a third party can observe it.
+  unsigned one = 1;
+  drv.pointerSetAttribute(&one, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, alloc->va);
+  int fd = -1;
+  CUresult r = drv.memGetHandleForAddressRange(&fd, alloc->va, len, CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD, 0);
+  if (r != CUDA_SUCCESS) {
+    const char* name = nullptr;
+    drv.getErrorName(r, &name);
+    stats_.dmabuf_error = fmt::format("cuMemGetHandleForAddressRange(DMA_BUF_FD): {}", name ? name : "?");
+    fd = -1;
+    if (resolver_->needs_dmabuf()) throw Error(Errc::not_supported, stats_.dmabuf_error);
+  } else {
+    ++stats_.dmabuf_exports;
+  }
+  ResolvedRange rr;
+  try {
+    rr = resolver_->resolve(alloc->va, len, fd);
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    throw;
+  }
+  if (fd >= 0) ::close(fd);  // the importer holds its own reference
+  alloc->mapping = rr.keepalive;
+  DmaChunk c;
+  c.va = reinterpret_cast<uint8_t*>(alloc->va);
+  c.len = len;
+  c.page_shift = kGpuPageShift;
+  c.bus = std::move(rr.bus);
+  c.keepalive = alloc;
+  c.zero = gpu_zero;
+  ++stats_.chunks;
+  stats_.bytes += len;
+  return c;
+}
+
+std::shared_ptr<BusResolver> resolver_for(const nvme::Controller& ctrl, int cuda_device) {
+  if (auto space = emu::dma_space_of(ctrl.bar0())) return std::make_shared<EmuApertureResolver>(space, cuda_device);
+  std::string d = ctrl.describe();
+  unsigned dom, bus, dev, fn;
+  std::string bdf = d.substr(0, d.find(' '));
+  if (parse_bdf(bdf, dom, bus, dev, fn)) return std::make_shared<UdmabufImportResolver>(bdf);
+  throw Error(Errc::not_supported,
+              "GPU memory for " + d +
+                  ": the controller runs in another process, which cannot reach this process's GPU memory; use an "
+                  "in-process software controller (embedded, image:, --emu-devices) or a PCIe controller");
+}
+
+std::shared_ptr<DmaHeap> make_gpu_heap(const nvme::Controller& ctrl, int cuda_device, size_t grow_bytes) {
+  return DmaHeap::create(std::make_unique<GpuDmaBackend>(resolver_for(ctrl, cuda_device), cuda_device), grow_bytes);
+}
+
+// ---- host-pinned memory for queues of the software controller -----------------------------
+
+namespace {
+struct PinnedRegion {
+  std::shared_ptr<emu::DmaSpace> space;
+  void* va = nullptr;
+  uint64_t bus = 0;
+  ~PinnedRegion() {
+    if (bus) space->unmap(bus);
+    if (va) cudaFreeHost(va);
+  }
+};
+}  // namespace
+
+DmaChunk PinnedEmuBackend::grow(size_t min_bytes) {
+  size_t len = (min_bytes + 65535) & ~size_t(65535);
+  auto r = std::make_shared<PinnedRegion>();
+  r->space = space_;
+  AISIO_CUDA(cudaHostAlloc(&r->va, len, cudaHostAllocMapped | cudaHostAllocPortable));
+  r->bus = space_->map(static_cast<uint8_t*>(r->va), len, nullptr);
+  DmaChunk c;
+  c.va = static_cast<uint8_t*>(r->va);
+  c.len = len;
+  c.page_shift = 63;
+  c.bus = {r->bus};
+  c.keepalive = r;
+  return c;
+}
+
+bool is_gpu_memory(const void* p) {
+  cudaPointerAttributes a{};
+  if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return a.type == cudaMemoryTypeDevice;
+}
+
+std::vector<uint64_t> bus_table(const DmaBuffer& buf) {
+  std::vector<uint64_t> t((buf.size() + kGpuPage - 1) >> kGpuPageShift);
+  for (size_t i = 0; i < t.size(); ++i) t[i] = buf.iova(i << kGpuPageShift);
+  return t;
+}
+
+}  // namespace aisio::gpu

@@ -1,0 +1,379 @@
+// TOML parsing with toml++ used header-only (Debian ships it as a shared library,
+// which the static guest build cannot link).
+#define TOML_HEADER_ONLY 1
+#undef TOML_SHARED_LIB
+#include <toml++/toml.h>
+
+#include "homi/config.hpp"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "common/error.hpp"
+#include "homi/log.hpp"
+#include "tools/units.hpp"
+
+namespace aisio::homi {
+
+namespace {
+
+struct Ctx {
+  std::string source;
+  [[noreturn]] void fail(const toml::node* n, const std::string& what) const {
+    std::string where = source;
+    if (n && n->source().begin.line) where += ":" + std::to_string(n->source().begin.line);
+    throw Error(Errc::invalid_argument, where + ": " + what);
+  }
+  void only_keys(const toml::table& t, const std::string& section, std::initializer_list<std::string_view> keys) const {
+    for (auto& [k, v] : t) {
+      bool ok = false;
+      for (auto key : keys) ok = ok || k.str() == key;
+      if (!ok) fail(&v, "unknown key '" + std::string(k.str()) + "' in " + section);
+    }
+  }
+  std::optional<std::string> str(const toml::table& t, std::string_view key) const {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    if (auto v = n->value<std::string>()) return *v;
+    fail(n, "'" + std::string(key) + "' must be a string");
+  }
+  std::optional<int64_t> integer(const toml::table& t, std::string_view key, int64_t lo, int64_t hi) const {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    auto v = n->value<int64_t>();
+    if (!v || !n->is_integer()) fail(n, "'" + std::string(key) + "' must be an integer");
+    if (*v < lo || *v > hi)
+      fail(n, "'" + std::string(key) + "' = " + std::to_string(*v) + " is outside " + std::to_string(lo) + ".." +
+                  std::to_string(hi));
+    return *v;
+  }
+  std::optional<bool> boolean(const toml::table& t, std::string_view key) const {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    if (!n->is_boolean()) fail(n, "'" + std::string(key) + "' must be true or false");
+    return n->value<bool>();
+  }
+  // "1G", "512M" or a plain integer of bytes.
+  std::optional<uint64_t> size(const toml::table& t, std::string_view key) const {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    if (n->is_integer()) {
+      int64_t v = *n->value<int64_t>();
+      if (v < 0) fail(n, "'" + std::string(key) + "' must not be negative");
+      return uint64_t(v);
+    }
+    if (auto s = n->value<std::string>()) {
+      try {
+        return tools::parse_size(*s);
+      } catch (const Error& e) {
+        fail(n, e.what());
+      }
+    }
+    fail(n, "'" + std::string(key) + "' must be a size like \"4G\" or a number of bytes");
+  }
+  std::vector<std::string> strings(const toml::table& t, std::string_view key) const {
+    std::vector<std::string> out;
+    const toml::node* n = t.get(key);
+    if (!n) return out;
+    const toml::array* a = n->as_array();
+    if (!a) fail(n, "'" + std::string(key) + "' must be an array of strings");
+    for (auto& e : *a) {
+      auto v = e.value<std::string>();
+      if (!v) fail(&e, "'" + std::string(key) + "' must hold strings");
+      out.push_back(*v);
+    }
+    return out;
+  }
+  // Numeric ids or account names.
+  std::vector<uint32_t> ids(const toml::table& t, std::string_view key, bool groups) const {
+    std::vector<uint32_t> out;
+    const toml::node* n = t.get(key);
+    if (!n) return out;
+    const toml::array* a = n->as_array();
+    if (!a) fail(n, "'" + std::string(key) + "' must be an array of ids or names");
+    for (auto& e : *a) {
+      if (e.is_integer()) {
+        int64_t v = *e.value<int64_t>();
+        if (v < 0 || v > UINT32_MAX) fail(&e, "id out of range");
+        out.push_back(uint32_t(v));
+      } else if (auto s = e.value<std::string>()) {
+        auto id = groups ? lookup_group(*s) : lookup_user(*s);
+        if (!id) fail(&e, std::string(groups ? "group" : "user") + " '" + *s + "' not found in /etc/" +
+                              (groups ? "group" : "passwd"));
+        out.push_back(*id);
+      } else {
+        fail(&e, "'" + std::string(key) + "' must hold numbers or names");
+      }
+    }
+    return out;
+  }
+};
+
+const toml::table& table_of(const Ctx& c, const toml::node& n, const std::string& what) {
+  const toml::table* t = n.as_table();
+  if (!t) c.fail(&n, what + " must be a table");
+  return *t;
+}
+
+void parse_namespace(const Ctx& c, const toml::table& t, ControllerConfig& cc, uint32_t index) {
+  bool soft = cc.kind == ControllerConfig::Kind::soft;
+  std::string sect = "[[controller.namespace]] of '" + cc.name + "'";
+  if (soft)
+    c.only_keys(t, sect, {"nsid", "size", "lba_size", "backing", "block_device", "image"});
+  else
+    c.only_keys(t, sect, {"nsid", "block_device", "image"});
+  NamespaceBacking b;
+  b.nsid = uint32_t(c.integer(t, "nsid", 1, 1024).value_or(index + 1));
+  if (soft && b.nsid != index + 1) c.fail(t.get("nsid"), "software controller namespaces are numbered 1, 2, ... in order");
+  b.block_device = c.str(t, "block_device").value_or("");
+  b.image = c.str(t, "image").value_or("");
+  if (!b.block_device.empty() && !b.image.empty()) c.fail(&t, sect + ": give block_device or image, not both");
+  if (soft) {
+    emu::NamespaceConfig ns;
+    ns.size_bytes = c.size(t, "size").value_or(ns.size_bytes);
+    ns.lba_size = uint32_t(c.integer(t, "lba_size", 512, 4096).value_or(512));
+    std::string backing = c.str(t, "backing").value_or("ram");
+    if (backing == "ram") ns.backing = emu::Backing::ram;
+    else if (backing == "null") ns.backing = emu::Backing::null;
+    else if (backing.rfind("file:", 0) == 0 && backing.size() > 5) {
+      ns.backing = emu::Backing::file;
+      ns.path = backing.substr(5);
+      if (b.image.empty() && b.block_device.empty()) b.image = ns.path;  // the file is the image
+    } else {
+      c.fail(t.get("backing"), "backing must be \"ram\", \"null\" or \"file:PATH\"");
+    }
+    cc.soft.namespaces.push_back(ns);
+  }
+  for (auto& o : cc.backings)
+    if (o.nsid == b.nsid) c.fail(&t, sect + ": namespace " + std::to_string(b.nsid) + " listed twice");
+  cc.backings.push_back(b);
+}
+
+ControllerConfig parse_controller(const Ctx& c, const toml::table& t) {
+  ControllerConfig cc;
+  cc.name = c.str(t, "name").value_or("");
+  if (cc.name.empty() || cc.name.size() > 64) c.fail(&t, "[[controller]] needs a name of 1-64 characters");
+  std::string type = c.str(t, "type").value_or("");
+  if (type == "soft") {
+    cc.kind = ControllerConfig::Kind::soft;
+    c.only_keys(t, "[[controller]] '" + cc.name + "'",
+                {"name", "type", "max_io_queues", "mqes", "mdts", "workers", "serial", "model", "sgl", "namespace"});
+    cc.soft.namespaces.clear();
+    cc.soft.max_io_queues = uint16_t(c.integer(t, "max_io_queues", 1, 4096).value_or(64));
+    cc.soft.mqes = uint16_t(c.integer(t, "mqes", 1, 65535).value_or(cc.soft.mqes));
+    cc.soft.mdts = uint8_t(c.integer(t, "mdts", 0, 20).value_or(cc.soft.mdts));
+    cc.soft.workers = unsigned(c.integer(t, "workers", 1, 64).value_or(1));
+    cc.soft.sgl = c.boolean(t, "sgl").value_or(false);
+    if (auto s = c.str(t, "serial")) cc.soft.serial = *s;
+    if (auto s = c.str(t, "model")) cc.soft.model = *s;
+    cc.soft.dstrd = 10;  // 4 KiB doorbell stride: each queue's doorbells on pages of their own
+    cc.io_queues = cc.soft.max_io_queues;
+  } else if (type == "pci") {
+    cc.kind = ControllerConfig::Kind::pci;
+    c.only_keys(t, "[[controller]] '" + cc.name + "'", {"name", "type", "address", "bind", "io_queues", "namespace"});
+    cc.address = c.str(t, "address").value_or("");
+    if (cc.address.empty()) c.fail(&t, "[[controller]] '" + cc.name + "': type \"pci\" needs address = \"DDDD:BB:DD.F\"");
+    cc.bind = c.boolean(t, "bind").value_or(false);
+    cc.io_queues = uint16_t(c.integer(t, "io_queues", 1, 65535).value_or(64));
+  } else {
+    c.fail(&t, "[[controller]] '" + cc.name + "': type must be \"soft\" or \"pci\"");
+  }
+  if (const toml::node* n = t.get("namespace")) {
+    const toml::array* a = n->as_array();
+    if (!a) c.fail(n, "namespace must be an array of tables ([[controller.namespace]])");
+    uint32_t i = 0;
+    for (auto& e : *a) parse_namespace(c, table_of(c, e, "[[controller.namespace]]"), cc, i++);
+  }
+  if (cc.kind == ControllerConfig::Kind::soft) {
+    if (cc.soft.namespaces.empty()) {
+      cc.soft.namespaces.push_back(emu::NamespaceConfig{});
+      cc.backings.push_back(NamespaceBacking{1, "", ""});
+    }
+    try {
+      cc.soft.validate();
+    } catch (const Error& e) {
+      c.fail(&t, "[[controller]] '" + cc.name + "': " + e.what());
+    }
+  }
+  return cc;
+}
+
+AccessRule parse_rule(const Ctx& c, const toml::table& t, size_t index) {
+  c.only_keys(t, "[[allow]]",
+              {"name", "any", "uids", "gids", "controllers", "dataset_roots", "max_queues", "max_dma_bytes",
+               "external_queue_memory", "admin"});
+  AccessRule r;
+  r.name = c.str(t, "name").value_or("rule" + std::to_string(index + 1));
+  r.any = c.boolean(t, "any").value_or(false);
+  r.uids = c.ids(t, "uids", false);
+  r.gids = c.ids(t, "gids", true);
+  if (!r.any && r.uids.empty() && r.gids.empty())
+    c.fail(&t, "[[allow]] '" + r.name + "' admits nobody: give uids, gids or any = true");
+  r.controllers = c.strings(t, "controllers");
+  r.dataset_roots = c.strings(t, "dataset_roots");
+  for (auto& root : r.dataset_roots) {
+    if (root.empty() || root[0] != '/') c.fail(t.get("dataset_roots"), "dataset root '" + root + "' must be absolute");
+    while (root.size() > 1 && root.back() == '/') root.pop_back();
+  }
+  r.max_queues = uint32_t(c.integer(t, "max_queues", 0, 65535).value_or(0));
+  r.max_dma_bytes = c.size(t, "max_dma_bytes").value_or(0);
+  r.external_queue_memory = c.boolean(t, "external_queue_memory").value_or(false);
+  r.admin = c.boolean(t, "admin").value_or(false);
+  return r;
+}
+
+}  // namespace
+
+bool AccessRule::allows_controller(std::string_view n) const {
+  if (controllers.empty()) return true;
+  for (auto& c : controllers)
+    if (c == n) return true;
+  return false;
+}
+
+bool AccessRule::allows_path(std::string_view path) const {
+  for (auto& root : dataset_roots) {
+    if (root == "/") return true;
+    if (path.size() >= root.size() && path.substr(0, root.size()) == root &&
+        (path.size() == root.size() || path[root.size()] == '/'))
+      return true;
+  }
+  return false;
+}
+
+const AccessRule* Policy::match(uint32_t uid, uint32_t gid, const std::vector<uint32_t>& groups) const {
+  for (auto& r : rules) {
+    if (r.any) return &r;
+    for (uint32_t u : r.uids)
+      if (u == uid) return &r;
+    for (uint32_t g : r.gids) {
+      if (g == gid) return &r;
+      for (uint32_t s : groups)
+        if (s == g) return &r;
+    }
+  }
+  return nullptr;
+}
+
+DaemonConfig parse_config(std::string_view text, const std::string& source) {
+  Ctx c{source};
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    throw Error(Errc::invalid_argument, source + ":" + std::to_string(e.source().begin.line) + ": " +
+                                            std::string(e.description()));
+  }
+  c.only_keys(root, "the file", {"daemon", "limits", "controller", "allow"});
+  DaemonConfig cfg;
+  cfg.source = source;
+  if (const toml::node* n = root.get("daemon")) {
+    const toml::table& d = table_of(c, *n, "[daemon]");
+    c.only_keys(d, "[daemon]", {"socket", "socket_mode", "socket_group", "log_level"});
+    cfg.socket = c.str(d, "socket").value_or(cfg.socket);
+    if (cfg.socket.empty() || cfg.socket.size() >= 108) c.fail(d.get("socket"), "socket path must be 1-107 characters");
+    if (const toml::node* m = d.get("socket_mode")) {
+      if (m->is_integer()) cfg.socket_mode = uint32_t(*m->value<int64_t>());
+      else if (auto s = m->value<std::string>()) {
+        try {
+          size_t used = 0;
+          cfg.socket_mode = uint32_t(std::stoul(*s, &used, 8));
+          if (used != s->size()) throw std::invalid_argument("");
+        } catch (const std::exception&) {
+          c.fail(m, "socket_mode must be an octal string like \"0660\"");
+        }
+      } else {
+        c.fail(m, "socket_mode must be an octal string like \"0660\"");
+      }
+      if (cfg.socket_mode > 0777) c.fail(m, "socket_mode must be at most 0777");
+    }
+    if (const toml::node* g = d.get("socket_group")) {
+      if (g->is_integer()) cfg.socket_group = uint32_t(*g->value<int64_t>());
+      else if (auto s = g->value<std::string>()) {
+        cfg.socket_group = lookup_group(*s);
+        if (!cfg.socket_group) c.fail(g, "socket_group '" + *s + "' not found in /etc/group");
+      } else {
+        c.fail(g, "socket_group must be a group name or gid");
+      }
+    }
+    cfg.policy.log_level = c.str(d, "log_level").value_or("info");
+    try {
+      parse_level(cfg.policy.log_level);
+    } catch (const Error& e) {
+      c.fail(d.get("log_level"), e.what());
+    }
+  }
+  if (const toml::node* n = root.get("limits")) {
+    const toml::table& l = table_of(c, *n, "[limits]");
+    c.only_keys(l, "[limits]",
+                {"max_clients", "max_queues_total", "max_queues_per_client", "max_dma_bytes_per_client",
+                 "max_regions_per_client", "max_queue_depth"});
+    Limits& L = cfg.policy.limits;
+    L.max_clients = uint32_t(c.integer(l, "max_clients", 1, 65536).value_or(L.max_clients));
+    L.max_queues_total = uint32_t(c.integer(l, "max_queues_total", 0, 1 << 20).value_or(L.max_queues_total));
+    L.max_queues_per_client = uint32_t(c.integer(l, "max_queues_per_client", 0, 65535).value_or(L.max_queues_per_client));
+    L.max_dma_bytes_per_client = c.size(l, "max_dma_bytes_per_client").value_or(L.max_dma_bytes_per_client);
+    L.max_regions_per_client = uint32_t(c.integer(l, "max_regions_per_client", 1, 200).value_or(L.max_regions_per_client));
+    L.max_queue_depth = uint32_t(c.integer(l, "max_queue_depth", 2, 65536).value_or(L.max_queue_depth));
+  }
+  if (const toml::node* n = root.get("controller")) {
+    const toml::array* a = n->as_array();
+    if (!a) c.fail(n, "controller must be an array of tables ([[controller]])");
+    std::set<std::string> names;
+    for (auto& e : *a) {
+      ControllerConfig cc = parse_controller(c, table_of(c, e, "[[controller]]"));
+      if (!names.insert(cc.name).second) c.fail(&e, "two controllers named '" + cc.name + "'");
+      cfg.controllers.push_back(std::move(cc));
+    }
+  }
+  if (cfg.controllers.empty()) throw Error(Errc::invalid_argument, source + ": no [[controller]] configured");
+  if (const toml::node* n = root.get("allow")) {
+    const toml::array* a = n->as_array();
+    if (!a) c.fail(n, "allow must be an array of tables ([[allow]])");
+    for (auto& e : *a) {
+      AccessRule r = parse_rule(c, table_of(c, e, "[[allow]]"), cfg.policy.rules.size());
+      for (auto& name : r.controllers) {
+        bool known = false;
+        for (auto& cc : cfg.controllers) known = known || cc.name == name;
+        if (!known) c.fail(&e, "[[allow]] '" + r.name + "' names controller '" + name + "', which is not configured");
+      }
+      cfg.policy.rules.push_back(std::move(r));
+    }
+  }
+  return cfg;
+}
+
+DaemonConfig load_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(Errc::invalid_argument, "cannot read config file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+namespace {
+std::optional<uint32_t> lookup(const std::string& name, const std::string& file) {
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    // name:x:id:...
+    size_t a = line.find(':');
+    if (a == std::string::npos || line.compare(0, a, name) != 0 || a != name.size()) continue;
+    size_t b = line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    size_t c = line.find(':', b + 1);
+    try {
+      return uint32_t(std::stoul(line.substr(b + 1, c - b - 1)));
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+std::optional<uint32_t> lookup_user(const std::string& name, const std::string& passwd) { return lookup(name, passwd); }
+std::optional<uint32_t> lookup_group(const std::string& name, const std::string& group) { return lookup(name, group); }
+
+}  // namespace aisio::homi

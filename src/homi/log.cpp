@@ -1,0 +1,63 @@
+#include "homi/log.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <mutex>
+
+#include "common/error.hpp"
+
+namespace aisio::homi {
+
+namespace {
+std::atomic<int> g_level{int(Level::info)};
+std::mutex g_mu;
+}  // namespace
+
+Level parse_level(std::string_view s) {
+  if (s == "error") return Level::error;
+  if (s == "warn" || s == "warning") return Level::warn;
+  if (s == "info") return Level::info;
+  if (s == "debug") return Level::debug;
+  throw Error(Errc::invalid_argument, "log level '" + std::string(s) + "': use error, warn, info or debug");
+}
+
+const char* level_name(Level l) {
+  switch (l) {
+    case Level::error: return "error";
+    case Level::warn: return "warn";
+    case Level::info: return "info";
+    case Level::debug: return "debug";
+  }
+  return "?";
+}
+
+void set_log_level(Level l) { g_level.store(int(l)); }
+Level log_level() { return Level(g_level.load()); }
+
+void log_line(Level l, std::string_view text) {
+  static const bool journald = std::getenv("JOURNAL_STREAM") != nullptr;
+  std::string line;
+  if (journald) {
+    static const int prio[] = {3, 4, 6, 7};  // LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG
+    line = fmt::format("<{}>{}\n", prio[int(l)], text);
+  } else {
+    auto now = std::chrono::system_clock::now();
+    std::time_t t = std::chrono::system_clock::to_time_t(now);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char ts[32];
+    std::strftime(ts, sizeof ts, "%H:%M:%S", &tm);
+    line = fmt::format("{}.{:03} homid[{}] {}: {}\n", ts, ms, getpid(), level_name(l), text);
+  }
+  std::lock_guard lk(g_mu);
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
+}  // namespace aisio::homi

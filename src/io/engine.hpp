@@ -1,0 +1,103 @@
+// The I/O paths of file reads: how a set of files gets from storage into memory.
+//
+// A Path is one way of reading files (posix pread, O_DIRECT, io_uring, our NVMe
+// driver, later the GPU paths); it makes one Engine per reading thread. An Engine
+// reads the files it is given completely, interleaving them as it likes (up to its
+// queue depth), and hands every file's bytes to a FileSink in file order:
+//
+//   sink.begin(f, size)  then  sink.data(f, off, p, n) for off = 0, n0, n0+n1, ...
+//   then sink.end(f, error)   (error empty: the whole file was delivered)
+//
+// Bytes passed to data() are valid only during the call. The sink is the engine's
+// thread's own: no locking is needed inside it.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace aisio::io {
+
+struct FileTask {
+  uint32_t id = 0;     // caller's index (the manifest entry)
+  std::string rel;     // path relative to the data set root, "d00/f000001.bin"
+  uint64_t size = 0;   // expected size (the engines read to the real EOF)
+};
+
+class FileSink {
+ public:
+  virtual ~FileSink() = default;
+  virtual void begin(const FileTask& f, uint64_t size) = 0;
+  virtual void data(const FileTask& f, uint64_t off, const uint8_t* p, size_t n) = 0;
+  virtual void end(const FileTask& f, const std::string& error) = 0;
+};
+
+// What an engine counted, summed over its calls to read().
+struct EngineStats {
+  uint64_t files = 0;
+  uint64_t bytes = 0;          // file bytes delivered
+  uint64_t device_reads = 0;   // read system calls / io_uring SQEs / NVMe commands
+  uint64_t device_bytes = 0;   // bytes moved by those (rounded to blocks where aligned)
+  uint64_t zero_fill_bytes = 0;  // holes and unwritten extents produced without I/O
+  uint64_t fallback_reads = 0; // reads done synchronously through a bounce buffer
+  double resolve_s = 0;        // time spent resolving extents (unvme)
+  EngineStats& operator+=(const EngineStats& o);
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  // Reads every file in `files` completely; a failure of one file is reported through
+  // sink.end(f, error) and does not stop the others. Throws only for failures of the
+  // engine itself (a dead controller, a ring that cannot be set up).
+  virtual void read(std::span<const FileTask> files, FileSink& sink) = 0;
+  virtual const EngineStats& stats() const = 0;
+};
+
+struct EngineOptions {
+  uint32_t qd = 32;                // reads in flight per thread (io_uring, unvme)
+  size_t io_size = 256 << 10;      // bytes per read (a multiple of 4096)
+};
+
+class Path {
+ public:
+  virtual ~Path() = default;
+  virtual std::string name() const = 0;
+  // One line: what this path does ("pread through the page cache", ...).
+  virtual std::string describe() const = 0;
+  // One engine per reading thread; called from the thread that will use it.
+  virtual std::unique_ptr<Engine> make_engine(uint32_t thread) = 0;
+  // Whether reads go through the page cache of the files (the posix path).
+  virtual bool uses_page_cache() const { return false; }
+};
+
+// ---- the paths ---------------------------------------------------------------------
+
+// pread() through the page cache. root: the directory the FileTask paths are under.
+std::unique_ptr<Path> make_posix_path(const std::string& root, const EngineOptions& o);
+// O_DIRECT with 4 KiB aligned buffers; the tail is an aligned read that returns short.
+std::unique_ptr<Path> make_posix_direct_path(const std::string& root, const EngineOptions& o);
+// io_uring (liburing): qd reads in flight per thread; direct = O_DIRECT.
+std::unique_ptr<Path> make_uring_path(const std::string& root, const EngineOptions& o, bool direct = true);
+bool uring_built();
+bool uring_available(std::string* why = nullptr);  // a ring can be set up here
+
+// Every path name `aisio fil run --paths` knows, in table order, and whether it is
+// built (why not, when not).
+struct PathInfo {
+  std::string name;
+  std::string summary;
+  bool built = true;
+  std::string why_not;
+};
+const std::vector<PathInfo>& known_paths();
+// The CUDA build marks the GPU paths (unvme-gpu, gpu, cufile) built; call before the
+// first known_paths().
+void set_gpu_paths_built(bool built);
+const PathInfo* find_path_info(const std::string& name);
+// The paths that run on the CPU with host memory: the default of --paths.
+std::vector<std::string> cpu_paths();
+
+}  // namespace aisio::io

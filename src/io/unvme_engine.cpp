@@ -1,0 +1,197 @@
+#include <fmt/format.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "common/error.hpp"
+#include "extents/translate.hpp"
+#include "io/pipeline.hpp"
+#include "io/unvme.hpp"
+#include "io/util.hpp"
+
+namespace aisio::io {
+
+NvmeAccess access_of(std::shared_ptr<nvme::Controller> ctrl, uint32_t nsid) {
+  NvmeAccess a;
+  a.describe = ctrl->describe();
+  a.nsid = nsid;
+  a.lba_size = ctrl->ns(nsid).lba_size;
+  a.ns_bytes = ctrl->ns(nsid).bytes();
+  a.dma = ctrl->dma();
+  a.max_queue_entries = ctrl->cap().mqes() + 1;
+  a.make_queue_pair = [c = ctrl.get()](const nvme::QueueOptions& o) { return c->create_queue_pair(o); };
+  a.keep = ctrl;
+  return a;
+}
+
+namespace {
+
+using extents::LbaRun;
+
+class UnvmeEngine final : public PipelineEngine {
+ public:
+  UnvmeEngine(const NvmeAccess& dev, std::shared_ptr<ExtentSource> src, const EngineOptions& o)
+      : PipelineEngine(o.qd, o.io_size), dev_(dev), src_(std::move(src)), lba_(dev.lba_size) {
+    // Room for every chunk of the ring to be split over a few extents at once; more
+    // runs than slots just make issue() reap until a command slot frees up.
+    uint32_t depth = std::min<uint32_t>(std::max<uint32_t>(qd_ * 4, 32) + 1, dev_.max_queue_entries);
+    qp_ = dev_.make_queue_pair({.depth = depth});
+    max_nlb_ = uint32_t(std::max<size_t>(qp_->max_transfer() / lba_, 1));
+    topt_.lba_size = lba_;
+    topt_.device_offset = src_->device_offset();
+    topt_.max_nlb = max_nlb_;
+    // A chunk's last LBA may run past its end by up to one LBA.
+    for (auto& s : slots_) {
+      bufs_.push_back(dev_.dma->alloc(io_size_ + lba_));
+      s.buf = bufs_.back().data();
+      slot_buf_.push_back(&bufs_.back());
+    }
+    bounce_ = dev_.dma->alloc(size_t(max_nlb_) * lba_);
+  }
+  ~UnvmeEngine() override {
+    // Every command has completed when read() returns; the queue pair goes first.
+    qp_.reset();
+  }
+
+ protected:
+  void open_file(PipeFile& f) override {
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+      f.rf = src_->resolve(f.task->rel);
+      f.size = f.rf.size;
+    } catch (const std::exception& e) {
+      f.fail(fmt::format("resolve extents of {} ({}): {}", f.task->rel, src_->name(), e.what()));
+    }
+    st_.resolve_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+  void issue(PipeSlot& s) override {
+    auto& f = *s.file;
+    topt_.file_size = f.size;
+    try {
+      s.runs = extents::translate(f.rf.extents, s.off, s.off + s.len, topt_);
+    } catch (const std::exception& e) {
+      s.error = fmt::format("{}: {}", f.task->rel, e.what());
+      s.done = true;
+      return;
+    }
+    const DmaBuffer& buf = *slot_buf_[size_t(&s - slots_.data())];
+    bool clean = true;
+    for (const auto& r : s.runs) {
+      if (r.zero_fill) continue;
+      uint64_t rel = r.file_offset - s.off;
+      bool last = r.file_offset + r.length == s.off + s.len;
+      if (r.skip != 0 || rel % lba_ != 0 || (r.length % lba_ != 0 && !last)) clean = false;
+    }
+    if (!clean) {
+      issue_bounced(s);
+      return;
+    }
+    s.pending = 1;  // held until every run is submitted
+    for (const auto& r : s.runs) {
+      if (r.zero_fill) continue;
+      ++s.pending;
+      ++st_.device_reads;
+      st_.device_bytes += uint64_t(r.nlb) * lba_;
+      while (!qp_->submit_io(nvme::nvm::READ, dev_.nsid, r.slba, r.nlb, buf, size_t(r.file_offset - s.off), on_done,
+                             &s)) {
+        // Out of command slots: ring what is queued and reap until one frees up.
+        qp_->ring();
+        qp_->poll();
+      }
+    }
+    if (--s.pending == 0) s.done = true;
+  }
+
+  void flush() override { qp_->ring(); }
+
+  void reap(bool) override {
+    // Busy polling: the thread owns its queue pair and spins on the CQ phase tags. After
+    // a long run of empty polls it yields the CPU once, so that a device thread sharing
+    // the core (an in-process software controller on a small machine) can progress.
+    if (qp_->poll() != 0) {
+      empty_polls_ = 0;
+    } else if (++empty_polls_ % 1024 == 0) {
+      sched_yield();
+    }
+  }
+
+  void finish(PipeSlot& s) override {
+    for (const auto& r : s.runs) {
+      if (!r.zero_fill) continue;
+      std::memset(s.buf + (r.file_offset - s.off), 0, r.length);
+      st_.zero_fill_bytes += r.length;
+    }
+  }
+
+ private:
+  static void on_done(void* arg, const nvme::Completion& c) {
+    auto* s = static_cast<PipeSlot*>(arg);
+    if (!c.ok() && s->error.empty())
+      s->error = fmt::format("{}: NVMe Read in chunk at file offset {}: {}", s->file->task->rel, s->off,
+                             c.describe());
+    if (--s->pending == 0) s->done = true;
+  }
+
+  // Runs that do not start on an LBA boundary of the chunk (extents not aligned to
+  // the namespace's LBAs): read one at a time into a bounce buffer and copy.
+  void issue_bounced(PipeSlot& s) {
+    for (const auto& r : s.runs) {
+      if (r.zero_fill) continue;  // finish() fills these
+      auto c = qp_->read(dev_.nsid, r.slba, r.nlb, bounce_);
+      ++st_.device_reads;
+      ++st_.fallback_reads;
+      st_.device_bytes += uint64_t(r.nlb) * lba_;
+      if (!c.ok()) {
+        s.error = fmt::format("{}: NVMe Read of {} blocks at LBA {}: {}", s.file->task->rel, r.nlb, r.slba,
+                              c.describe());
+        break;
+      }
+      std::memcpy(s.buf + (r.file_offset - s.off), bounce_.data() + r.skip, r.length);
+    }
+    s.done = true;
+  }
+
+  NvmeAccess dev_;
+  std::shared_ptr<ExtentSource> src_;
+  uint32_t lba_;
+  uint32_t max_nlb_ = 0;
+  extents::TranslateOptions topt_;
+  std::unique_ptr<nvme::QueuePair> qp_;
+  std::deque<DmaBuffer> bufs_;
+  std::vector<const DmaBuffer*> slot_buf_;
+  DmaBuffer bounce_;
+  uint32_t empty_polls_ = 0;
+};
+
+class UnvmePath final : public Path {
+ public:
+  UnvmePath(NvmeAccess dev, std::shared_ptr<ExtentSource> src, const EngineOptions& o, std::string name)
+      : dev_(std::move(dev)), src_(std::move(src)), o_(o), name_(std::move(name)) {
+    check_io_size(o_.io_size);
+  }
+  std::string name() const override { return name_; }
+  std::string describe() const override {
+    return fmt::format("our NVMe driver on {} (nsid {}, {} B LBAs), extents by {}; {} chunks of {} B in flight "
+                       "per thread, polled",
+                       dev_.describe, dev_.nsid, dev_.lba_size, src_->describe(), o_.qd, o_.io_size);
+  }
+  std::unique_ptr<Engine> make_engine(uint32_t) override { return std::make_unique<UnvmeEngine>(dev_, src_, o_); }
+
+ private:
+  NvmeAccess dev_;
+  std::shared_ptr<ExtentSource> src_;
+  EngineOptions o_;
+  std::string name_;
+};
+
+}  // namespace
+
+std::unique_ptr<Path> make_unvme_path(NvmeAccess dev, std::shared_ptr<ExtentSource> extents, const EngineOptions& o,
+                                      std::string name) {
+  return std::make_unique<UnvmePath>(std::move(dev), std::move(extents), o, std::move(name));
+}
+
+}  // namespace aisio::io

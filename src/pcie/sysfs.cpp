@@ -1,0 +1,309 @@
+#include "pcie/sysfs.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/error.hpp"
+
+namespace aisio::pcie {
+
+Sysfs::Sysfs(std::string root) : root_(std::move(root)) {
+  while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+}
+
+std::string Sysfs::default_root() {
+  const char* e = std::getenv("AISIO_SYSFS_ROOT");
+  return e && *e ? e : "/sys";
+}
+
+namespace {
+
+bool is_hex(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(uint8_t(c)); });
+}
+
+uint64_t parse_hex(const std::string& s, const std::string& what) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(s.c_str(), &end, 16);
+  if (errno || end == s.c_str()) throw Error(Errc::protocol, "unparsable " + what + ": '" + s + "'");
+  return v;
+}
+
+std::string link_basename(const std::string& path) {
+  char buf[4096];
+  ssize_t n = readlink(path.c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return {};
+  buf[n] = 0;
+  std::string s(buf);
+  auto slash = s.rfind('/');
+  return slash == std::string::npos ? s : s.substr(slash + 1);
+}
+
+bool exists(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+std::string read_attr(const std::string& path) {
+  auto v = try_read_attr(path);
+  if (!v) throw_errno("read " + path);
+  return *v;
+}
+
+std::optional<std::string> try_read_attr(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string s;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      errno = e;
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    s.append(buf, size_t(n));
+  }
+  ::close(fd);
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\0')) s.pop_back();
+  return s;
+}
+
+void write_attr(const std::string& path, std::string_view value) {
+  // O_TRUNC as a shell's '>' does: sysfs ignores it, a fake tree needs it.
+  int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) throw_errno("open " + path + " for writing");
+  ssize_t n;
+  do n = ::write(fd, value.data(), value.size());
+  while (n < 0 && errno == EINTR);
+  int e = errno;
+  ::close(fd);
+  if (n < 0) throw_errno("write '" + std::string(value) + "' to " + path, e);
+}
+
+std::string normalize_bdf(std::string_view in) {
+  // [domain:]bus:dev.fn
+  std::string s(in);
+  std::string domain = "0000";
+  auto c1 = s.find(':');
+  auto c2 = c1 == std::string::npos ? std::string::npos : s.find(':', c1 + 1);
+  std::string rest = s;
+  if (c2 != std::string::npos) {
+    domain = s.substr(0, c1);
+    rest = s.substr(c1 + 1);
+  }
+  auto c = rest.find(':');
+  auto dot = rest.find('.');
+  if (c == std::string::npos || dot == std::string::npos || dot < c)
+    throw Error(Errc::invalid_argument, "not a PCI address: '" + s + "' (want 0000:01:00.0)");
+  std::string bus = rest.substr(0, c), dev = rest.substr(c + 1, dot - c - 1), fn = rest.substr(dot + 1);
+  if (!is_hex(domain) || !is_hex(bus) || !is_hex(dev) || !is_hex(fn) || domain.size() > 4 || bus.size() > 2 ||
+      dev.size() > 2 || fn.size() > 1)
+    throw Error(Errc::invalid_argument, "not a PCI address: '" + s + "' (want 0000:01:00.0)");
+  unsigned d = unsigned(std::stoul(domain, nullptr, 16)), b = unsigned(std::stoul(bus, nullptr, 16));
+  unsigned v = unsigned(std::stoul(dev, nullptr, 16)), f = unsigned(std::stoul(fn, nullptr, 16));
+  if (v > 31 || f > 7) throw Error(Errc::invalid_argument, "not a PCI address: '" + s + "' (device <= 1f, function <= 7)");
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04x:%02x:%02x.%x", d, b, v, f);
+  return buf;
+}
+
+PciFunction read_function(const std::string& bdf_in, const Sysfs& sys) {
+  PciFunction f;
+  f.bdf = normalize_bdf(bdf_in);
+  std::string dir = sys.device_dir(f.bdf);
+  if (!exists(dir)) throw Error(Errc::invalid_argument, "no PCI function " + f.bdf + " (" + dir + " does not exist)");
+  f.vendor = uint16_t(parse_hex(read_attr(dir + "/vendor"), dir + "/vendor"));
+  f.device = uint16_t(parse_hex(read_attr(dir + "/device"), dir + "/device"));
+  f.class_code = uint32_t(parse_hex(read_attr(dir + "/class"), dir + "/class")) & 0xFFFFFF;
+  if (auto v = try_read_attr(dir + "/subsystem_vendor")) f.subsystem_vendor = uint16_t(parse_hex(*v, "subsystem_vendor"));
+  if (auto v = try_read_attr(dir + "/subsystem_device")) f.subsystem_device = uint16_t(parse_hex(*v, "subsystem_device"));
+  f.driver = link_basename(dir + "/driver");
+  if (auto v = try_read_attr(dir + "/driver_override"); v && *v != "(null)") f.driver_override = *v;
+  if (auto v = try_read_attr(dir + "/numa_node")) {
+    try {
+      f.numa_node = std::stoi(*v);
+    } catch (...) {
+      f.numa_node = -1;
+    }
+  }
+  f.iommu_group = link_basename(dir + "/iommu_group");
+  if (auto v = try_read_attr(dir + "/sriov_totalvfs")) {
+    f.sriov_capable = true;
+    f.sriov_totalvfs = uint32_t(std::strtoul(v->c_str(), nullptr, 10));
+    if (auto n = try_read_attr(dir + "/sriov_numvfs")) f.sriov_numvfs = uint32_t(std::strtoul(n->c_str(), nullptr, 10));
+  }
+  f.physfn = link_basename(dir + "/physfn");
+  if (auto r = try_read_attr(dir + "/resource")) {
+    std::istringstream in(*r);
+    std::string start, end, flags;
+    if (in >> start >> end >> flags) {
+      uint64_t s = parse_hex(start, "resource"), e = parse_hex(end, "resource");
+      if (e > s) f.bar0_size = e - s + 1;
+    }
+  }
+  return f;
+}
+
+std::vector<PciFunction> enumerate(std::optional<uint32_t> class_code, const Sysfs& sys) {
+  std::vector<PciFunction> out;
+  DIR* d = opendir(sys.devices_dir().c_str());
+  if (!d) throw_errno("open " + sys.devices_dir());
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    names.emplace_back(e->d_name);
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  for (auto& n : names) {
+    std::string dir = sys.device_dir(n);
+    if (class_code) {
+      auto c = try_read_attr(dir + "/class");
+      if (!c || (parse_hex(*c, dir + "/class") & 0xFFFFFF) != *class_code) continue;
+    }
+    out.push_back(read_function(n, sys));
+  }
+  return out;
+}
+
+const char* driver_name(Driver d) {
+  switch (d) {
+    case Driver::uio_pci_generic: return "uio_pci_generic";
+    case Driver::vfio_pci: return "vfio-pci";
+    case Driver::nvme: return "nvme";
+    case Driver::none: return "";
+  }
+  return "";
+}
+
+const char* driver_module(Driver d) {
+  switch (d) {
+    case Driver::uio_pci_generic: return "uio_pci_generic";
+    case Driver::vfio_pci: return "vfio-pci";
+    case Driver::nvme: return "nvme";
+    case Driver::none: return "";
+  }
+  return "";
+}
+
+Driver parse_driver(std::string_view n) {
+  if (n == "uio" || n == "uio_pci_generic" || n == "uio-pci-generic") return Driver::uio_pci_generic;
+  if (n == "vfio" || n == "vfio-pci" || n == "vfio_pci") return Driver::vfio_pci;
+  if (n == "nvme" || n == "kernel") return Driver::nvme;
+  if (n == "none" || n.empty()) return Driver::none;
+  throw Error(Errc::invalid_argument, "unknown driver '" + std::string(n) + "' (want uio, vfio, nvme or none)");
+}
+
+Driver driver_of(const PciFunction& f) {
+  if (f.driver == "uio_pci_generic") return Driver::uio_pci_generic;
+  if (f.driver == "vfio-pci") return Driver::vfio_pci;
+  if (f.driver == "nvme") return Driver::nvme;
+  return Driver::none;
+}
+
+void unbind_driver(const std::string& bdf_in, const Sysfs& sys) {
+  std::string bdf = normalize_bdf(bdf_in);
+  std::string dir = sys.device_dir(bdf);
+  if (!exists(dir)) throw Error(Errc::invalid_argument, "no PCI function " + bdf);
+  std::string drv = link_basename(dir + "/driver");
+  if (drv.empty()) return;
+  write_attr(dir + "/driver/unbind", bdf);
+}
+
+void bind_driver(const std::string& bdf_in, Driver driver, const Sysfs& sys, std::chrono::milliseconds settle) {
+  std::string bdf = normalize_bdf(bdf_in);
+  PciFunction f = read_function(bdf, sys);
+  std::string dir = sys.device_dir(bdf);
+  std::string want = driver_name(driver);
+  if (driver == Driver::none) {
+    unbind_driver(bdf, sys);
+    if (exists(dir + "/driver_override")) write_attr(dir + "/driver_override", "\n");
+    return;
+  }
+  if (f.driver == want) return;
+  if (!exists(sys.driver_dir(want)))
+    throw Error(Errc::not_supported, "driver " + want + " is not loaded: run 'modprobe " + driver_module(driver) +
+                                         "' (as root), then bind again");
+  if (driver == Driver::vfio_pci && f.iommu_group.empty())
+    throw Error(Errc::not_supported,
+                bdf + " has no IOMMU group, so vfio-pci cannot use it: enable the IOMMU (BIOS VT-d/AMD-Vi and "
+                      "kernel parameter intel_iommu=on or amd_iommu=on), or bind to uio instead");
+  if (!f.driver.empty()) write_attr(dir + "/driver/unbind", bdf);
+  write_attr(dir + "/driver_override", want);
+  try {
+    write_attr(sys.root() + "/bus/pci/drivers_probe", bdf);
+  } catch (const Error&) {
+    // Probe failures surface below as "not bound"; the kernel log has the reason.
+  }
+  auto deadline = std::chrono::steady_clock::now() + settle;
+  for (;;) {
+    std::string now = link_basename(dir + "/driver");
+    if (now == want) return;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw Error(Errc::system, bdf + " is not bound to " + want + " after the probe (driver now: " +
+                                    (now.empty() ? std::string("none") : now) + "); see dmesg");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+uint16_t read_command(const std::string& bdf_in, const Sysfs& sys) {
+  std::string path = sys.device_dir(normalize_bdf(bdf_in)) + "/config";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw_errno("open " + path);
+  uint8_t b[2];
+  ssize_t n = pread(fd, b, 2, 4);
+  int e = errno;
+  ::close(fd);
+  if (n != 2) throw_errno("read the command register from " + path, n < 0 ? e : EIO);
+  return uint16_t(b[0] | (b[1] << 8));
+}
+
+void write_command(const std::string& bdf_in, uint16_t v, const Sysfs& sys) {
+  std::string path = sys.device_dir(normalize_bdf(bdf_in)) + "/config";
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) throw_errno("open " + path + " for writing (needs root)");
+  uint8_t b[2] = {uint8_t(v), uint8_t(v >> 8)};
+  ssize_t n = pwrite(fd, b, 2, 4);
+  int e = errno;
+  ::close(fd);
+  if (n != 2) throw_errno("write the command register to " + path, n < 0 ? e : EIO);
+}
+
+uint16_t enable_bus_master(const std::string& bdf, const Sysfs& sys) {
+  uint16_t cmd = read_command(bdf, sys);
+  uint16_t want = cmd | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+  if (want != cmd) write_command(bdf, want, sys);
+  return want;
+}
+
+void set_sriov_numvfs(const std::string& bdf_in, uint32_t n, const Sysfs& sys) {
+  std::string bdf = normalize_bdf(bdf_in);
+  PciFunction f = read_function(bdf, sys);
+  if (!f.sriov_capable) throw Error(Errc::not_supported, bdf + " is not SR-IOV capable (no sriov_totalvfs)");
+  if (n > f.sriov_totalvfs)
+    throw Error(Errc::invalid_argument, bdf + " supports at most " + std::to_string(f.sriov_totalvfs) + " VFs");
+  std::string path = sys.device_dir(bdf) + "/sriov_numvfs";
+  if (f.sriov_numvfs == n) return;
+  if (f.sriov_numvfs != 0 && n != 0) write_attr(path, "0");
+  write_attr(path, std::to_string(n));
+}
+
+}  // namespace aisio::pcie

@@ -1,0 +1,45 @@
+// Internal to src/perf: the engines' factories and what the runner hands them.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nvme/controller.hpp"
+#include "perf/worker.hpp"
+
+namespace aisio::perf {
+
+// The I/O region on one device, in bytes and in bs-sized blocks.
+struct Region {
+  uint64_t start = 0;   // bytes
+  uint64_t blocks = 0;  // of bs bytes
+};
+// Throws Error(invalid_argument) when [offset, offset + size) does not fit.
+Region make_region(const PerfOptions& o, const std::string& dev, uint64_t capacity, uint32_t lba_size);
+// First block of thread t for sequential workloads: the threads start spread over the region.
+inline uint64_t seq_start(const Region& r, uint32_t t, uint32_t threads) {
+  return uint64_t((unsigned __int128)r.blocks * t / threads);
+}
+// Seed of the generator of (thread, device): thread i uses seed + i on its first device.
+inline uint64_t lba_seed(const PerfOptions& o, uint32_t t, uint32_t dev) {
+  return o.seed + t + (uint64_t(dev) << 32);
+}
+
+struct UnvmeDevice {
+  std::string name;
+  std::shared_ptr<nvme::Controller> ctrl;
+  uint32_t nsid = 1;
+};
+std::unique_ptr<Worker> make_unvme_worker(const PerfOptions& o, const std::vector<UnvmeDevice>& devs, uint32_t thread);
+
+struct KernelDevice {
+  std::string name;
+  int fd = -1;            // shared by the threads (pread/pwrite and io_uring are positional)
+  uint32_t lba_size = 512;
+  uint64_t capacity = 0;
+};
+std::unique_ptr<Worker> make_uring_worker(const PerfOptions& o, const std::vector<KernelDevice>& devs, uint32_t thread);
+std::unique_ptr<Worker> make_psync_worker(const PerfOptions& o, const std::vector<KernelDevice>& devs, uint32_t thread);
+bool uring_available(std::string* why = nullptr);  // io_uring_queue_init works here
+
+}  // namespace aisio::perf

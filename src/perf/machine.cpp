@@ -1,0 +1,79 @@
+#include "perf/machine.hpp"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace aisio::perf {
+
+extern const char* const kBuildCommit;  // generated: git_describe.cpp
+
+MachineInfo machine_info() {
+  MachineInfo m;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0) m.hostname = host;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("model name", 0) == 0 || line.rfind("Model", 0) == 0) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos) {
+        m.cpu_model = line.substr(colon + 1);
+        while (!m.cpu_model.empty() && m.cpu_model.front() == ' ') m.cpu_model.erase(0, 1);
+        break;
+      }
+    }
+  }
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  m.cores = n > 0 ? unsigned(n) : std::thread::hardware_concurrency();
+  utsname u{};
+  if (uname(&u) == 0) m.kernel = std::string(u.sysname) + " " + u.release;
+  return m;
+}
+
+std::string build_commit() { return kBuildCommit; }
+
+std::string shell_quote(const std::string& a) {
+  if (a.empty()) return "''";
+  bool plain = true;
+  for (char c : a)
+    if (!(isalnum(static_cast<unsigned char>(c)) || std::string("-_./:=,+@%").find(c) != std::string::npos))
+      plain = false;
+  if (plain) return a;
+  std::string out = "'";
+  for (char c : a) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+
+std::string join_command(const std::vector<std::string>& argv) {
+  std::string out;
+  for (auto& a : argv) {
+    if (!out.empty()) out += ' ';
+    out += shell_quote(a);
+  }
+  return out;
+}
+
+std::string own_command_line() {
+  std::ifstream f("/proc/self/cmdline", std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string raw = ss.str();
+  std::vector<std::string> argv;
+  size_t start = 0;
+  for (size_t i = 0; i < raw.size(); ++i)
+    if (raw[i] == '\0') {
+      argv.push_back(raw.substr(start, i - start));
+      start = i + 1;
+    }
+  if (start < raw.size()) argv.push_back(raw.substr(start));
+  return join_command(argv);
+}
+
+}  // namespace aisio::perf

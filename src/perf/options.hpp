@@ -1,0 +1,97 @@
+// Options of `aisio perf run`: fio-like names, parsed by CLI11 (add_run_options) or
+// filled directly by tests and benchmarks.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace aisio::perf {
+
+enum class Engine { unvme, io_uring, psync };
+enum class RwMode { randread, read, randwrite, write, randrw, rw };
+enum class MemKind { host, gpu };  // gpu: buffers in device memory (a later CUDA issue)
+
+const char* engine_name(Engine e);
+const char* rw_name(RwMode m);
+const char* mem_name(MemKind m);
+Engine parse_engine(const std::string& s);
+RwMode parse_rw(const std::string& s);
+MemKind parse_mem(const std::string& s);
+
+inline bool rw_random(RwMode m) { return m == RwMode::randread || m == RwMode::randwrite || m == RwMode::randrw; }
+inline bool rw_mixed(RwMode m) { return m == RwMode::randrw || m == RwMode::rw; }
+// Percentage of reads: 100 for reads, 0 for writes, rwmix for the mixed modes.
+uint32_t read_percent(RwMode m, uint32_t rwmix);
+
+// Software controllers started inside the perf process (--emu-devices N), each with
+// one null-backed namespace and the PM1753-like device model given here. The same
+// fields are what `aisio emu` takes for a separate process.
+struct EmuFarmOptions {
+  uint32_t devices = 0;         // 0: none; the targets are the handles given
+  uint64_t ns_bytes = 1ull << 40;  // namespace size (null backing: costs nothing)
+  uint32_t lba_size = 512;
+  double iops = 0;              // per device; 0: unlimited
+  double bandwidth = 0;         // bytes/s per device; 0: unlimited
+  uint32_t latency_us = 0;
+  uint32_t workers = 1;         // I/O threads per device
+  std::string backing = "null"; // null or ram
+};
+
+struct PerfOptions {
+  std::vector<std::string> targets;  // controller handles (unvme) or block devices/files
+  Engine engine = Engine::unvme;
+  uint32_t nsid = 1;
+  RwMode rw = RwMode::randread;
+  uint32_t rwmix = 50;          // read percentage for randrw / rw
+  uint32_t bs = 4096;
+  uint32_t qd = 32;             // commands in flight per (thread, device)
+  uint32_t threads = 1;
+  std::vector<int> cpus;        // cores to pin threads to (thread i -> cpus[i % n]); empty: 0..ncores-1
+  bool pin = true;
+  double runtime_s = 5;         // measured seconds (after ramp)
+  uint64_t ios = 0;             // per thread: stop after this many I/Os (0: use runtime)
+  double ramp_s = 0;            // seconds before measurement starts
+  uint64_t size = 0;            // region length in bytes; 0: to the end of the namespace/file
+  uint64_t offset = 0;          // region start in bytes
+  uint64_t seed = 0x5eed;       // per-thread LCG seed = seed + thread index
+  MemKind mem = MemKind::host;
+  bool lat = true;              // sample latencies
+  uint32_t lat_sample = 64;     // timestamp 1 in N I/Os (1: every I/O)
+  bool hipri = false;           // io_uring: IORING_SETUP_IOPOLL (polled completions)
+  bool sqpoll = false;          // io_uring: IORING_SETUP_SQPOLL (kernel submission thread)
+  bool direct = true;           // kernel engines: O_DIRECT
+  bool fixed_bufs = true;       // io_uring: registered buffers and files
+  bool prebuilt_dptr = true;    // unvme: build each slot's PRP once and use submit(Sqe)
+  bool json = false;
+  bool terse = false;           // one key=value line (for shell scripts without a JSON parser)
+  std::string json_file;        // also write the JSON here
+  bool progress = true;         // live line when stdout is a terminal
+  bool per_thread = true;       // text table rows per thread
+  bool callgrind = false;       // thread 0 turns callgrind instrumentation on/off around the measurement
+  std::string command_line;     // recorded in the report
+  EmuFarmOptions emu;
+
+  // Throws aisio::Error(invalid_argument) naming the offending option.
+  void validate() const;
+};
+
+// As tools/units.hpp: sizes 512, 4k, 4KiB, 1M (bare K/M/G/T binary; KB/MB decimal);
+uint64_t parse_size(const std::string& s);
+// rates 3.86M -> 3.86e6, 14.5G -> 14.5e9, 1GiB/s -> 2^30 (decimal unless written KiB...).
+double parse_rate(const std::string& s);
+// Seconds with optional unit: 10, 10s, 500ms, 2m.
+double parse_duration(const std::string& s);
+// "0-3,6,8-9" -> {0,1,2,3,6,8,9}.
+std::vector<int> parse_cpu_list(const std::string& s);
+
+// Adds the run options to `app`, writing into `o` when the app is parsed.
+void add_run_options(CLI::App& app, PerfOptions& o);
+// Adds the software-controller options (--emu-devices, --emu-iops, --emu-bw, ...):
+// those of `aisio emu` with an emu- prefix.
+void add_emu_model_options(CLI::App& app, EmuFarmOptions& o);
+
+}  // namespace aisio::perf

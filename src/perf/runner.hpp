@@ -1,0 +1,42 @@
+// Running a benchmark: open the targets, create one worker per thread (each owning one
+// queue per device), move them through ramp -> measure -> stop, collect the results.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "nvme/controller.hpp"
+#include "perf/options.hpp"
+#include "perf/result.hpp"
+
+namespace aisio::perf {
+
+// A controller opened from a handle, with whatever must stay alive beside it.
+struct OpenedController {
+  std::shared_ptr<nvme::Controller> ctrl;
+  std::shared_ptr<void> keep;
+};
+
+struct ProgressInfo {
+  bool ramp = false;
+  double elapsed_s = 0;  // since I/O started
+  double total_s = 0;    // ramp + runtime (0 for --ios runs)
+  double iops = 0;       // over the last interval
+  double bytes_per_s = 0;
+  uint64_t ios = 0;      // completions so far
+  uint32_t threads_done = 0;
+};
+
+struct RunHooks {
+  // Opens a unvme target handle (the CLI passes tools::open_target).
+  std::function<OpenedController(const std::string& handle)> open;
+  // Called about once a second while the run lasts.
+  std::function<void(const ProgressInfo&)> progress;
+  double progress_interval_s = 1.0;
+};
+
+// Runs the benchmark. Setup problems throw aisio::Error; I/O errors end the run early
+// and are reported in the result (ThreadResult::errors, first_error).
+RunResult run(const PerfOptions& o, const RunHooks& hooks = {});
+
+}  // namespace aisio::perf

@@ -1,0 +1,288 @@
+// aisio fil {gen,run,paths}: the file data set benchmark.
+//
+//   aisio fil gen DIR [--count N | --total SIZE] [--size DIST] [--fanout N] [--mix] [--seed S]
+//   aisio fil run DIR [--paths posix,posix-direct,io_uring,unvme] [--threads N] [--qd N]
+//                     [--io-size SIZE] [--batch N] [--target HANDLE] [--extents MODE] [--json]
+//   aisio fil paths
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "common/error.hpp"
+#include "fil/gen.hpp"
+#include "fil/gpu_hook.hpp"
+#include "fil/report.hpp"
+#include "fil/run.hpp"
+#include "fil/session.hpp"
+#include "io/engine.hpp"
+#include "tools/command.hpp"
+#include "tools/units.hpp"
+
+namespace aisio::tools {
+namespace {
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t a = 0;
+  while (a <= s.size()) {
+    size_t b = s.find(',', a);
+    if (b == std::string::npos) b = s.size();
+    if (b > a) out.push_back(s.substr(a, b - a));
+    a = b + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> expand_paths(const std::string& spec) {
+  if (spec == "cpu") return io::cpu_paths();
+  if (spec == "all") {
+    std::vector<std::string> v;
+    for (const auto& p : io::known_paths()) v.push_back(p.name);
+    return v;
+  }
+  return split_list(spec);
+}
+
+// ---- gen ---------------------------------------------------------------------------
+struct GenOpts {
+  std::string dir;
+  uint64_t count = 300;
+  std::string total, size = "lognormal:256K:1.5:8M", fragment_piece = "16K";
+  uint32_t fanout = 64;
+  bool mix = false, block_hashes = false, no_sync = false, json = false;
+  uint64_t seed = 1;
+};
+
+void do_gen(const GenOpts& o) {
+  fil::GenOptions g;
+  g.count = o.count;
+  if (!o.total.empty()) g.total = parse_size(o.total);
+  g.size = fil::SizeDist::parse(o.size);
+  g.fanout = o.fanout;
+  g.mix = o.mix;
+  g.seed = o.seed;
+  g.block_hashes = o.block_hashes;
+  g.fragment_piece = uint32_t(parse_size(o.fragment_piece));
+  if (g.fragment_piece < 4096 || g.fragment_piece % 4096)
+    throw Error(Errc::invalid_argument, "--fragment-piece must be a multiple of 4096");
+  g.sync = !o.no_sync;
+  g.generator = fil::command_line();
+  const bool tty = !o.json && ::isatty(2);
+  if (tty)
+    g.progress = [last = 0.0](uint64_t done, uint64_t total) mutable {
+      double f = total ? double(done) / double(total) : 1;
+      if (f - last < 0.01 && done != total) return;
+      last = f;
+      fmt::print(stderr, "\r  writing {:3.0f}%  {:.1f} / {:.1f} MiB\x1b[K", f * 100, double(done) / (1 << 20),
+                 double(total) / (1 << 20));
+    };
+  auto r = fil::generate(o.dir, g);
+  if (tty) fmt::print(stderr, "\n");
+  if (o.json) {
+    nlohmann::ordered_json j{{"dir", o.dir},
+                             {"files", r.manifest.files.size()},
+                             {"bytes", r.manifest.total_bytes()},
+                             {"directories", r.directories},
+                             {"kinds", r.kinds},
+                             {"seed", o.seed},
+                             {"size", g.size.describe()},
+                             {"seconds", r.seconds},
+                             {"manifest", o.dir + "/" + fil::kManifestName}};
+    if (!r.notes.empty()) j["notes"] = r.notes;
+    fmt::print("{}\n", j.dump(2));
+    return;
+  }
+  fmt::print("{}: {} in {} directories, {:.2f} s\n", o.dir, fil::dataset_summary(r.manifest), r.directories,
+             r.seconds);
+  fmt::print("sizes {}, seed {}, manifest {}/{}\n", g.size.describe(), o.seed, o.dir, fil::kManifestName);
+  if (!r.notes.empty()) fmt::print("note: {}\n", r.notes);
+}
+
+// ---- run ---------------------------------------------------------------------------
+struct RunOpts {
+  std::string dir, paths = "cpu", io_size = "256K", dest = "host", drop = "auto", progress = "auto";
+  std::string manifest, output;
+  uint32_t threads = 1, qd = 32, batch = 16, max_report = 10;
+  bool no_verify = false, json = false;
+  fil::UnvmeSpec unvme;
+  std::string fs_offset;
+};
+
+void do_run(const RunOpts& o) {
+  if (o.dest != "host") {
+    if (o.dest == "gpu")
+      throw Error(Errc::not_supported, "--dest gpu: not built: needs the CUDA issue (GPU memory as destination)");
+    throw Error(Errc::invalid_argument, "--dest '" + o.dest + "': use host (gpu comes with the CUDA issue)");
+  }
+  fil::UnvmeSpec spec = o.unvme;
+  if (!o.fs_offset.empty()) spec.fs_offset = parse_size(o.fs_offset);
+  fil::Session s(o.dir, spec, o.manifest);
+  const fil::Manifest& m = s.manifest();
+
+  fil::RunOptions ro;
+  ro.threads = o.threads;
+  ro.batch = o.batch;
+  ro.engine.qd = o.qd;
+  ro.engine.io_size = parse_size(o.io_size);
+  ro.verify = !o.no_verify;
+  ro.drop = fil::parse_drop_cache(o.drop);
+  ro.max_report = o.max_report;
+  ro.local_root = s.local() ? o.dir : "";
+  if (o.progress == "on") ro.progress = true;
+  else if (o.progress == "auto") ro.progress = ::isatty(2);
+  else if (o.progress != "off") throw Error(Errc::invalid_argument, "--progress: use auto, on or off");
+
+  fil::RunRecord rec;
+  rec.dir = o.dir;
+  rec.manifest = &m;
+  rec.manifest_from = s.manifest_source();
+  rec.options = ro;
+  if (!o.json) {
+    fmt::print("data set: {}\n          manifest {}\n", fil::dataset_summary(m), rec.manifest_from);
+    fmt::print("threads {}, qd {}, io size {}, batch {} files; verify: {}\n", ro.threads, ro.engine.qd,
+               format_size(ro.engine.io_size), ro.batch, ro.verify ? "XXH3-64 of every file" : "off");
+  }
+  for (const auto& name : expand_paths(o.paths)) {
+    fil::PathResult r;
+    r.path = name;
+    if (fil::is_gpu_path(name) && fil::gpu_path_runner()) {  // the CUDA build's GPU paths
+      if (!o.json) fmt::print("  {:<14} reading ...\n", name);
+      r = fil::gpu_path_runner()(s, name, ro);
+      if (!r.ran && !o.json) fmt::print("  {:<14} {}\n", name, r.skipped);
+      rec.results.push_back(std::move(r));
+      continue;
+    }
+    std::unique_ptr<io::Path> p;
+    try {
+      p = s.make_path(name, ro.engine);
+    } catch (const Error& e) {
+      if (e.code() != Errc::not_supported && e.code() != Errc::invalid_argument && e.code() != Errc::system) throw;
+      r.skipped = std::string("skipped: ") + e.what();
+      if (!o.json) fmt::print("  {:<14} {}\n", name, r.skipped);
+      rec.results.push_back(std::move(r));
+      continue;
+    }
+    if (name == "unvme") {
+      rec.unvme_target = s.unvme_target();
+      rec.extents = s.extent_source()->describe();
+      auto img = s.image_file();
+      if (!img.empty()) ro.extra_drop_files = {img};
+    }
+    if (!o.json && !ro.progress) fmt::print("  {:<14} reading ...\n", name);
+    r = fil::run_path(*p, m, ro);
+    rec.results.push_back(std::move(r));
+  }
+  rec.notes = s.notes;
+  bool ran = false, ok = true;
+  uint64_t bad = 0;
+  for (const auto& r : rec.results) {
+    if (r.ran) ran = true;
+    if (r.ran && !r.passed()) {
+      ok = false;
+      bad += r.mismatches + r.errors;
+    }
+  }
+  auto j = fil::run_json(rec);
+  if (!o.output.empty()) {
+    std::ofstream f(o.output);
+    f << j.dump(2) << "\n";
+    if (!f) throw Error(Errc::system, "cannot write " + o.output);
+  }
+  if (o.json) {
+    fmt::print("{}\n", j.dump(2));
+  } else {
+    fmt::print("\n{}", fil::format_table(rec.results));
+    for (const auto& r : rec.results)
+      for (const auto& p : r.problems)
+        fmt::print("{}: {}{}: {}\n", r.path, p.file.empty() ? "" : p.file + ": ", p.what, p.detail);
+    for (const auto& r : rec.results)
+      if (r.ran) fmt::print("  {:<14} {}\n", r.path, r.describe);
+    {
+      std::vector<std::string> seen;
+      for (const auto& r : rec.results)
+        if (r.ran && std::find(seen.begin(), seen.end(), r.cache) == seen.end()) seen.push_back(r.cache);
+      for (const auto& c : seen) fmt::print("page cache before each path: {}\n", c);
+    }
+    for (const auto& n : rec.notes) fmt::print("note: {}\n", n);
+    fmt::print("CPU s/GB: CPU time of the reading threads per GB read; proc s/GB: of the whole process (an "
+               "in-process software controller's threads included)\n");
+    fmt::print("machine: {}\ncommit: {}\n", fil::machine_line(), fil::commit_string());
+  }
+  if (!ran) throw Error(Errc::not_supported, "no path could run here (see the reasons above)");
+  if (!ok) throw Error(Errc::io, fmt::format("verification failed: {} file(s) bad", bad));
+}
+
+CommandRegistrar reg(50, [](CLI::App& app) {
+  auto* fil = app.add_subcommand("fil", "File data set benchmark: generate, read through every I/O path, verify");
+  fil->require_subcommand(1);
+
+  auto g = std::make_shared<GenOpts>();
+  auto* gen = fil->add_subcommand("gen", "Create a deterministic data set with a manifest of XXH3-64 hashes");
+  gen->add_option("dir", g->dir, "Directory to create (empty, or a previous data set)")->required();
+  gen->add_option("--count,-n", g->count, "Files (the --mix files included)")->capture_default_str();
+  gen->add_option("--total", g->total, "Instead of --count: regular files until their bytes reach SIZE");
+  gen->add_option("--size", g->size, "fixed:SIZE | uniform:MIN:MAX | lognormal:MEDIAN:SIGMA[:MAX]")
+      ->capture_default_str();
+  gen->add_option("--fanout", g->fanout, "Entries per directory at most")->capture_default_str();
+  gen->add_flag("--mix", g->mix,
+                "Add the awkward files: empty, 1-byte, unaligned tails, sparse (holes, unwritten), fragmented");
+  gen->add_option("--seed", g->seed, "Same seed, same data set")->capture_default_str();
+  gen->add_flag("--block-hashes", g->block_hashes, "Also store an XXH3-64 per 4 KiB block in the manifest");
+  gen->add_option("--fragment-piece", g->fragment_piece, "Extent size of fragmented files")->capture_default_str();
+  gen->add_flag("--no-sync", g->no_sync, "Do not syncfs() at the end");
+  gen->add_flag("--json", g->json, "JSON summary");
+  gen->callback([g] { do_gen(*g); });
+
+  auto r = std::make_shared<RunOpts>();
+  auto* run = fil->add_subcommand("run", "Read every file of a data set through I/O paths and verify it");
+  run->add_option("dir", r->dir,
+                  "The data set: a directory here (mounted), or its path inside an unmounted XFS file system "
+                  "(with --target)")
+      ->required();
+  run->add_option("--paths", r->paths,
+                  "Comma-separated paths, or cpu (posix,posix-direct,io_uring,unvme) or all; see `aisio fil paths`")
+      ->capture_default_str();
+  run->add_option("--threads,-t", r->threads, "Reading threads per path")->capture_default_str();
+  run->add_option("--qd", r->qd, "Reads in flight per thread (io_uring, unvme)")->capture_default_str();
+  run->add_option("--io-size", r->io_size, "Bytes per read (a multiple of 4 KiB)")->capture_default_str();
+  run->add_option("--batch", r->batch, "Files a thread takes at a time")->capture_default_str();
+  run->add_option("--dest", r->dest, "Destination memory: host (gpu comes with the CUDA issue)")
+      ->capture_default_str();
+  run->add_flag("--no-verify", r->no_verify, "Do not hash and compare (raw read speed)");
+  run->add_option("--drop-cache", r->drop,
+                  "Before each path: auto (drop_caches when permitted, else fadvise), drop_caches, fadvise, none")
+      ->capture_default_str();
+  run->add_option("--progress", r->progress, "auto (on a terminal), on, off")->capture_default_str();
+  run->add_option("--manifest", r->manifest, "Manifest file (default DIR/manifest.json, or read from the image)");
+  run->add_option("--max-report", r->max_report, "Bad files located and reported per path")->capture_default_str();
+  run->add_flag("--json", r->json, "JSON report on stdout");
+  run->add_option("--output,-o", r->output, "Also write the JSON report to FILE");
+  run->add_option("--target", r->unvme.target,
+                  "unvme: image:PATH (in-process software controller over an image file), emu:NAME, embedded, or a "
+                  "PCI address; default: the image behind DIR's loop device");
+  run->add_option("--extents", r->unvme.extents, "unvme: auto, fiemap, xfs, homid")->capture_default_str();
+  run->add_option("--via", r->unvme.via, "unvme: homid (queue pairs, memory and extents through the daemon)");
+  run->add_option("--homid-socket", r->unvme.homid_socket, "--via homid: the socket (default $HOMID_SOCKET or "
+                                                          "/run/homid/homid.sock)");
+  run->add_option("--homid-controller", r->unvme.homid_controller, "--via homid: controller name or index")
+      ->capture_default_str();
+  run->add_option("--nsid", r->unvme.nsid, "unvme: namespace")->capture_default_str();
+  run->add_option("--fs-offset", r->fs_offset, "unvme: byte offset of the file system in the namespace");
+  run->add_option("--fs-root", r->unvme.fs_root, "unvme with --extents xfs: DIR's path inside the file system");
+  run->add_option("--lba-size", r->unvme.lba_size, "image: targets: LBA size (512 or 4096)")->capture_default_str();
+  run->add_option("--emu-workers", r->unvme.emu_workers, "image: targets: I/O threads of the software controller")
+      ->capture_default_str();
+  run->callback([r] { do_run(*r); });
+
+  auto* paths = fil->add_subcommand("paths", "List the I/O paths and whether they are built");
+  paths->callback([] {
+    for (const auto& p : io::known_paths())
+      fmt::print("{:<18} {:<6} {}{}\n", p.name, p.built ? "built" : "-", p.summary,
+                 p.built ? "" : "  [" + p.why_not + "]");
+  });
+});
+
+}  // namespace
+}  // namespace aisio::tools

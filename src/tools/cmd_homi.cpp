@@ -1,0 +1,175 @@
+// aisio homi status|queues|clients [--socket PATH] [--json]: what homid is doing.
+// The socket defaults to $HOMID_SOCKET, else /run/homid/homid.sock. `clients` and
+// `queues` list every client when the caller's policy rule has admin = true, else
+// only the caller's own connection.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "homi/client.hpp"
+#include "tools/command.hpp"
+#include "tools/units.hpp"
+
+namespace aisio::tools {
+namespace {
+
+namespace wire = homi::wire;
+
+const char* kind_name(uint8_t k) {
+  switch (wire::Kind(k)) {
+    case wire::Kind::soft: return "soft";
+    case wire::Kind::pci_uio: return "pci/uio";
+    case wire::Kind::pci_vfio: return "pci/vfio";
+  }
+  return "?";
+}
+
+std::string duration(uint64_t ms) {
+  uint64_t s = ms / 1000;
+  if (s < 120) return fmt::format("{}.{}s", s, (ms % 1000) / 100);
+  if (s < 7200) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  return fmt::format("{}h{:02}m", s / 3600, (s / 60) % 60);
+}
+
+struct Opts {
+  std::string socket = homic::default_socket();
+  bool json = false;
+};
+
+void status(const Opts& o) {
+  auto c = homic::Client::connect(o.socket, {.name = "aisio homi"});
+  auto st = c->stats(true);
+  auto ctrls = c->controllers();
+  if (o.json) {
+    nlohmann::json j;
+    j["socket"] = o.socket;
+    j["daemon"] = c->hello().daemon;
+    j["instance"] = fmt::format("{:016x}", st.instance);
+    j["uptime_ms"] = st.uptime_ms;
+    j["queues"] = st.queues_total;
+    j["max_queues_total"] = st.max_queues_total;
+    j["connections_accepted"] = st.clients_total;
+    j["reclaimed_queues"] = st.reclaimed_queues;
+    j["controllers"] = nlohmann::json::array();
+    for (auto& ci : ctrls) {
+      nlohmann::json x{{"index", ci.index},       {"name", ci.name},
+                       {"address", ci.address},   {"model", ci.model},
+                       {"serial", ci.serial},     {"kind", kind_name(ci.kind)},
+                       {"dstrd", ci.dstrd},       {"doorbells_isolated", bool(ci.flags & wire::kCtrlDoorbellsIsolated)},
+                       {"fatal", bool(ci.flags & wire::kCtrlFatal)},
+                       {"queues_in_use", ci.queues_in_use}, {"queue_limit", ci.queue_limit},
+                       {"max_queue_depth", ci.max_queue_depth}, {"max_transfer", ci.max_transfer}};
+      x["namespaces"] = nlohmann::json::array();
+      for (auto& n : ci.namespaces)
+        x["namespaces"].push_back({{"nsid", n.nsid}, {"lba_size", n.lba_size}, {"blocks", n.nsze},
+                                   {"extents_backing", bool(n.has_backing)}});
+      for (auto& cs : st.controllers)
+        if (cs.index == ci.index && cs.known)
+          x["commands"] = {{"admin", cs.admin_commands}, {"io", cs.io_commands}, {"bytes_read", cs.bytes_read},
+                           {"bytes_written", cs.bytes_written}, {"errors", cs.errors}};
+      j["controllers"].push_back(x);
+    }
+    fmt::print("{}\n", j.dump(2));
+    return;
+  }
+  fmt::print("{} on {} (instance {:016x}), up {}\n", c->hello().daemon, o.socket, st.instance, duration(st.uptime_ms));
+  fmt::print("queues granted: {} of {}; connections since start: {}; queues reclaimed from dead clients: {}\n",
+             st.queues_total, st.max_queues_total, st.clients_total, st.reclaimed_queues);
+  fmt::print("\n{:<3} {:<12} {:<9} {:<32} {:>7} {:>6} {:>12} {:>10} {:>10}\n", "#", "controller", "kind", "address",
+             "queues", "DSTRD", "I/O cmds", "read", "written");
+  for (auto& ci : ctrls) {
+    std::string io = "-", rd = "-", wr = "-";
+    for (auto& cs : st.controllers)
+      if (cs.index == ci.index && cs.known) {
+        io = std::to_string(cs.io_commands);
+        rd = format_size(cs.bytes_read);
+        wr = format_size(cs.bytes_written);
+      }
+    fmt::print("{:<3} {:<12} {:<9} {:<32} {:>7} {:>6} {:>12} {:>10} {:>10}{}\n", ci.index, ci.name, kind_name(ci.kind),
+               ci.address, fmt::format("{}/{}", ci.queues_in_use, ci.queue_limit),
+               fmt::format("{}{}", ci.dstrd, ci.flags & wire::kCtrlDoorbellsIsolated ? "" : "*"), io, rd, wr,
+               ci.flags & wire::kCtrlFatal ? "  FATAL" : "");
+    for (auto& n : ci.namespaces)
+      fmt::print("    ns {}: {} x {} B = {}{}\n", n.nsid, n.nsze, n.lba_size, format_size(n.nsze * n.lba_size),
+                 n.has_backing ? " (extents backing configured)" : "");
+  }
+  bool shared = false;
+  for (auto& ci : ctrls) shared = shared || !(ci.flags & wire::kCtrlDoorbellsIsolated);
+  if (shared) fmt::print("* doorbell page shared by all queues of the controller (DSTRD 0: a hardware limit)\n");
+}
+
+void clients(const Opts& o) {
+  auto c = homic::Client::connect(o.socket, {.name = "aisio homi"});
+  auto st = c->stats(true);
+  if (o.json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (auto& x : st.clients)
+      j.push_back({{"id", x.id}, {"pid", x.pid}, {"uid", x.uid}, {"gid", x.gid}, {"name", x.name}, {"rule", x.rule},
+                   {"queues", x.queues}, {"regions", x.regions}, {"dma_bytes", x.dma_bytes},
+                   {"requests", x.requests}, {"errors", x.errors}, {"connected_ms", x.connected_ms},
+                   {"self", x.id == c->hello().client_id}});
+    fmt::print("{}\n", j.dump(2));
+    return;
+  }
+  fmt::print("{:<5} {:>8} {:>6} {:<22} {:<10} {:>6} {:>7} {:>10} {:>8} {:>6} {:>9}\n", "id", "pid", "uid", "name", "rule",
+             "queues", "regions", "DMA", "requests", "errors", "connected");
+  for (auto& x : st.clients)
+    fmt::print("{:<5} {:>8} {:>6} {:<22} {:<10} {:>6} {:>7} {:>10} {:>8} {:>6} {:>9}{}\n", x.id, x.pid, x.uid, x.name,
+               x.rule, x.queues, x.regions, format_size(x.dma_bytes), x.requests, x.errors, duration(x.connected_ms),
+               x.id == c->hello().client_id ? "  (this command)" : "");
+}
+
+void queues(const Opts& o) {
+  auto c = homic::Client::connect(o.socket, {.name = "aisio homi"});
+  auto st = c->stats(true);
+  auto ctrls = c->controllers();
+  auto ctrl_name = [&](uint32_t i) -> std::string {
+    for (auto& x : ctrls)
+      if (x.index == i) return x.name;
+    return std::to_string(i);
+  };
+  auto client_of = [&](uint64_t id) -> const wire::ClientStat* {
+    for (auto& x : st.clients)
+      if (x.id == id) return &x;
+    return nullptr;
+  };
+  if (o.json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (auto& q : st.queues) {
+      auto* cl = client_of(q.client);
+      j.push_back({{"controller", ctrl_name(q.ctrl)}, {"qid", q.qid}, {"depth", q.depth}, {"nsid", q.nsid},
+                   {"client", q.client}, {"pid", cl ? cl->pid : 0}, {"client_name", cl ? cl->name : ""},
+                   {"external_memory", bool(q.flags & wire::kAllocExternalMemory)}, {"age_ms", q.age_ms}});
+    }
+    fmt::print("{}\n", j.dump(2));
+    return;
+  }
+  fmt::print("{:<12} {:>5} {:>6} {:>5} {:>7} {:>8} {:<22} {:>9}\n", "controller", "qid", "depth", "nsid", "client",
+             "pid", "name", "age");
+  for (auto& q : st.queues) {
+    auto* cl = client_of(q.client);
+    fmt::print("{:<12} {:>5} {:>6} {:>5} {:>7} {:>8} {:<22} {:>9}{}\n", ctrl_name(q.ctrl), q.qid, q.depth,
+               q.nsid ? std::to_string(q.nsid) : "any", q.client, cl ? cl->pid : 0, cl ? cl->name : "",
+               duration(q.age_ms), q.flags & wire::kAllocExternalMemory ? "  (external memory)" : "");
+  }
+  if (st.queues.empty()) fmt::print("(no queues granted)\n");
+}
+
+CommandRegistrar reg(70, [](CLI::App& app) {
+  auto o = std::make_shared<Opts>();
+  auto* h = app.add_subcommand("homi", "Ask homid (the HOMI daemon) about its controllers, clients and queues");
+  h->require_subcommand(1);
+  auto add = [&](const char* name, const char* help, void (*fn)(const Opts&)) {
+    auto* c = h->add_subcommand(name, help);
+    c->add_option("--socket", o->socket, "homid socket ($HOMID_SOCKET)")->capture_default_str();
+    c->add_flag("--json", o->json, "JSON output");
+    c->callback([o, fn] { fn(*o); });
+  };
+  add("status", "Daemon, controllers, namespaces and command counters", status);
+  add("clients", "Connected clients and their budgets in use", clients);
+  add("queues", "Granted I/O queue pairs and who holds them", queues);
+});
+
+}  // namespace
+}  // namespace aisio::tools

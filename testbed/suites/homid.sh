@@ -1,0 +1,82 @@
+# homid in the guest: the daemon drives QEMU's NVMe function through uio (or vfio with
+# -c vfio), two homic-verify processes do verified I/O at the same time on queues it
+# grants them, a client killed with SIGKILL has its queues reclaimed, and SIGTERM stops
+# the daemon cleanly. Needs in the initramfs (static): homid, homic-verify, aisio:
+#   TARGETS="aisio homid homic-verify" testbed/build-static
+#   testbed/mkinitrd --add build-static/src/homi/homid --add build-static/tests/homi/homic-verify
+#   testbed/run-guest -c basic -s homid        # or -c vfio
+fail() { echo "homid suite: FAIL: $*"; [ -n "${hpid:-}" ] && kill -TERM "$hpid" 2>/dev/null; exit 1; }
+
+for b in homid homic-verify aisio; do
+  command -v $b >/dev/null || fail "$b is not in the initramfs (see the header of this script)"
+done
+bdf=
+for d in /sys/bus/pci/devices/*; do
+  [ "$(cat "$d/class")" = 0x010802 ] && { bdf=${d##*/}; break; }
+done
+[ -n "$bdf" ] || fail "no NVMe function on the PCI bus"
+driver=uio
+[ "$AISIO_TESTBED_CONFIG" = vfio ] && driver=vfio
+aisio bind --driver $driver "$bdf" || fail "aisio bind --driver $driver $bdf"
+
+sock=/run/homid/homid.sock
+cat > /tmp/homid.toml <<EOF
+[daemon]
+socket = "$sock"
+socket_mode = "0600"
+log_level = "info"
+
+[limits]
+max_queues_per_client = 4
+max_queues_total = 8
+
+[[controller]]
+name = "qemu"
+type = "pci"
+address = "$bdf"
+io_queues = 8
+
+[[allow]]
+name = "root"
+uids = [0]
+admin = true
+dataset_roots = ["/"]
+EOF
+homid --config /tmp/homid.toml --check || fail "homid --check"
+homid --config /tmp/homid.toml &
+hpid=$!
+i=0
+while [ ! -S $sock ]; do
+  i=$((i + 1))
+  [ $i -gt 150 ] && fail "homid did not create $sock"
+  kill -0 $hpid 2>/dev/null || fail "homid exited"
+  sleep 0.2
+done
+
+# Two clients at once, each on its own LBA range, two queues each, two rounds.
+homic-verify --socket $sock --controller qemu --slot 0 --queues 2 --ios 128 --rounds 2 & p0=$!
+homic-verify --socket $sock --controller qemu --slot 1 --queues 2 --ios 128 --rounds 2 & p1=$!
+wait $p0 || fail "client 0"
+wait $p1 || fail "client 1"
+aisio homi status --socket $sock || echo "homid suite: (aisio homi status unavailable)"
+
+# A client holding every queue of its budget is killed: the queues come back.
+homic-verify --socket $sock --controller qemu --slot 2 --queues 4 --hold > /tmp/hold.out & hold=$!
+i=0
+until grep -q READY /tmp/hold.out 2>/dev/null; do
+  i=$((i + 1))
+  [ $i -gt 150 ] && fail "holding client never got its queues"
+  sleep 0.2
+done
+aisio homi queues --socket $sock
+kill -KILL $hold
+wait $hold 2>/dev/null
+homic-verify --socket $sock --controller qemu --slot 3 --queues 4 --ios 32 || fail "queues not reclaimed after SIGKILL"
+aisio homi status --socket $sock --json | grep -q '"reclaimed_queues": 4' || echo "homid suite: note: reclaimed count not 4"
+
+kill -TERM $hpid
+wait $hpid || fail "homid exited with status $?"
+hpid=
+[ -S $sock ] && fail "homid left its socket behind"
+echo "homid suite: OK ($driver, $bdf)"
+exit 0

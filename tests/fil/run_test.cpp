@@ -1,0 +1,331 @@
+// The runner: every path verifies every byte of a mixed data set (local directory,
+// loop-mounted XFS image, unmounted XFS image read through our driver); a corrupted
+// byte in the image is reported with file and offset; the command line end to end.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/error.hpp"
+#include "extents/fiemap.hpp"
+#include "extents/xfs.hpp"
+#include "fil/gen.hpp"
+#include "fil/helpers.hpp"
+#include "fil/image.hpp"
+#include "fil/run.hpp"
+#include "fil/session.hpp"
+#include "io/engine.hpp"
+
+using namespace aisio;
+using namespace aisio::fil;
+using filtest::TempDir;
+
+namespace {
+
+GenOptions mixed(uint64_t count = 60) {
+  GenOptions o;
+  o.count = count;
+  o.size = SizeDist::parse("lognormal:48K:1.2:1M");
+  o.mix = true;
+  o.seed = 11;
+  o.fanout = 16;
+  return o;
+}
+
+RunOptions run_opts(const std::string& local_root, uint32_t threads = 1) {
+  RunOptions r;
+  r.threads = threads;
+  r.batch = 4;
+  r.engine = {8, 64 << 10};
+  r.drop = DropCache::fadvise;
+  r.local_root = local_root;
+  return r;
+}
+
+// Runs `names` through `s` and expects every file verified.
+void expect_all_pass(Session& s, const std::vector<std::string>& names, const RunOptions& ro) {
+  const auto& m = s.manifest();
+  for (const auto& n : names) {
+    auto p = s.make_path(n, ro.engine);
+    auto r = run_path(*p, m, ro);
+    std::string probs;
+    for (auto& x : r.problems) probs += x.file + ": " + x.what + ": " + x.detail + "\n";
+    EXPECT_TRUE(r.passed()) << n << "\n" << probs;
+    EXPECT_EQ(r.files, m.files.size()) << n;
+    EXPECT_EQ(r.verified_ok, m.files.size()) << n;
+    EXPECT_EQ(r.bytes, m.total_bytes()) << n;
+    EXPECT_GT(r.wall_s, 0) << n;
+  }
+}
+
+std::string run_cmd(const std::string& cmd, int* rc) {
+  std::string out;
+  *rc = run_shell(cmd, &out);
+  return out;
+}
+
+bool uring_ok() { return io::uring_available(); }
+
+std::vector<std::string> local_paths() {
+  std::vector<std::string> v = {"posix", "posix-direct"};
+  if (uring_ok()) v.push_back("io_uring");
+  return v;
+}
+
+}  // namespace
+
+TEST(FilRun, LocalDirectoryAllKernelPaths) {
+  TempDir d;
+  generate(d / "ds", mixed());
+  UnvmeSpec spec;
+  Session s(d / "ds", spec);
+  ASSERT_TRUE(s.local());
+  expect_all_pass(s, local_paths(), run_opts(d / "ds", 2));
+  // unvme needs the controller behind the directory: refused with the reason.
+  try {
+    s.make_path("unvme", {});
+    // /tmp may itself sit on a loop device somewhere: then it could run; not here.
+  } catch (const Error& e) {
+    EXPECT_TRUE(e.code() == Errc::not_supported || e.code() == Errc::invalid_argument) << e.what();
+  }
+  // The CUDA extension points are named, and say they are not built.
+  for (const char* n : {"unvme-gpu", "gpu", "cufile"}) {
+    try {
+      s.make_path(n, {});
+      ADD_FAILURE() << n << " should not be built";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Errc::not_supported);
+      EXPECT_NE(std::string(e.what()).find("not built"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(FilRun, PosixMismatchNamesFileAndOffset) {
+  TempDir d;
+  auto g = generate(d / "ds", mixed(30));
+  const ManifestFile* victim = nullptr;
+  for (auto& f : g.manifest.files)
+    if (f.kind == "regular" && f.size > 5000) victim = &f;
+  ASSERT_NE(victim, nullptr);
+  const uint64_t off = victim->size - 4321;
+  {
+    int fd = ::open((d / ("ds/" + victim->path)).c_str(), O_RDWR);
+    uint8_t b;
+    ASSERT_EQ(::pread(fd, &b, 1, off_t(off)), 1);
+    b ^= 0x40;
+    ASSERT_EQ(::pwrite(fd, &b, 1, off_t(off)), 1);
+    ::close(fd);
+  }
+  Session s(d / "ds", {});
+  auto ro = run_opts(d / "ds");
+  auto p = s.make_path("posix", ro.engine);
+  auto r = run_path(*p, s.manifest(), ro);
+  EXPECT_EQ(r.mismatches, 1u);
+  EXPECT_EQ(r.errors, 0u);
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0].file, victim->path);
+  EXPECT_EQ(r.problems[0].offset, int64_t(off)) << r.problems[0].detail;
+  EXPECT_NE(r.problems[0].detail.find(std::to_string(off)), std::string::npos);
+  // Without the content key, the block hashes narrow it to the block; then the mounted
+  // file is the last resort (here: the same corrupt bytes, so no difference found).
+  ManifestFile f = *victim;
+  f.key.reset();
+  std::string err, how;
+  auto got = read_whole(*p, {0, victim->path, victim->size}, &err);
+  ASSERT_EQ(err, "");
+  f.blocks.clear();
+  std::vector<uint8_t> exp(f.size);
+  Manifest::expected(*victim, 0, exp.data(), exp.size());
+  for (uint64_t b = 0; b < f.size; b += kHashBlock)
+    f.blocks.push_back(XXH3_64bits(exp.data() + b, std::min<uint64_t>(kHashBlock, f.size - b)));
+  EXPECT_EQ(first_difference(f, got, "", &how), int64_t(off / kHashBlock * kHashBlock)) << how;
+  f.blocks.clear();
+  EXPECT_EQ(first_difference(f, got, d / "ds", &how), -1) << how;
+  // A good copy as the source of truth: the exact byte.
+  TempDir good;
+  std::filesystem::create_directories(std::filesystem::path(good / victim->path).parent_path());
+  std::ofstream(good / victim->path, std::ios::binary).write(reinterpret_cast<const char*>(exp.data()), exp.size());
+  EXPECT_EQ(first_difference(f, got, good.path, &how), int64_t(off)) << how;
+}
+
+TEST(FilRun, MountedXfsImageEveryPathThenUnmountedThroughTheDriver) {
+  if (!have_tool("mkfs.xfs")) GTEST_SKIP() << "mkfs.xfs not installed (apt-get install xfsprogs)";
+  if (::geteuid() != 0) GTEST_SKIP() << "loop mounting needs root (the protofile test covers the rest)";
+  ImageOptions io;
+  io.gen = mixed(80);
+  io.mode = "mount";
+  std::unique_ptr<DatasetImage> img;
+  try {
+    img = DatasetImage::create(io);
+  } catch (const Error& e) {
+    if (std::string(e.what()).find("mount") != std::string::npos) GTEST_SKIP() << e.what();
+    throw;
+  }
+  ASSERT_TRUE(img->mounted());
+  // On XFS the awkward files have the layout they claim.
+  for (const auto& f : img->gen().manifest.files) {
+    auto fx = extents::resolve(img->data_dir() + "/" + f.path);
+    if (f.kind == "fragmented") {
+      EXPECT_GT(fx.extents.size(), 4u) << f.path;
+    }
+    if (f.kind == "sparse") {
+      uint64_t written = 0;
+      for (auto& e : fx.extents)
+        if (!e.has(extents::kExtUnwritten)) written += std::min(e.end(), f.size) - std::min(e.logical, f.size);
+      EXPECT_LT(written, f.size) << f.path;
+    }
+  }
+  auto ic = serve_image(img->image());
+  UnvmeSpec spec;
+  spec.ctrl = ic->ctrl;
+  spec.ctrl_image = img->image();
+  {
+    Session s(img->data_dir(), spec);
+    auto names = local_paths();
+    names.push_back("unvme");
+    expect_all_pass(s, names, run_opts(img->data_dir()));
+    expect_all_pass(s, {"unvme"}, run_opts(img->data_dir(), 2));
+    EXPECT_EQ(s.extent_source()->name(), "fiemap");
+  }
+  {
+    // The default target: the image behind the loop device, served in this process.
+    Session s(img->data_dir(), UnvmeSpec{});
+    expect_all_pass(s, {"unvme"}, run_opts(img->data_dir()));
+    EXPECT_EQ(s.unvme_target(), "image:" + img->image());
+  }
+  img->umount();
+  {
+    UnvmeSpec xs = spec;
+    xs.extents = "xfs";
+    Session s(img->fs_dir(), xs);
+    ASSERT_FALSE(s.local());
+    EXPECT_EQ(s.manifest().dump(), img->gen().manifest.dump());
+    EXPECT_NE(s.manifest_source().find("XFS decoder"), std::string::npos);
+    expect_all_pass(s, {"unvme"}, run_opts(""));
+    // Kernel paths need the mount: refused, with the reason.
+    EXPECT_THROW(s.make_path("posix", {}), Error);
+  }
+}
+
+TEST(FilRun, ProtofileImageThroughTheDriver) {
+  if (!have_tool("mkfs.xfs")) GTEST_SKIP() << "mkfs.xfs not installed (apt-get install xfsprogs)";
+  ImageOptions io;
+  io.gen = mixed(50);
+  io.mode = "protofile";
+  auto img = DatasetImage::create(io);
+  ASSERT_FALSE(img->mounted());
+  UnvmeSpec spec;
+  spec.target = "image:" + img->image();  // opened by the session this time
+  spec.extents = "xfs";
+  Session s(img->fs_dir(), spec);
+  expect_all_pass(s, {"unvme"}, run_opts(""));
+  // 4 KiB LBAs: the same image, another namespace format.
+  spec.lba_size = 4096;
+  Session s4(img->fs_dir(), spec);
+  expect_all_pass(s4, {"unvme"}, run_opts("", 2));
+}
+
+TEST(FilRun, CorruptedByteInTheImageIsReportedWithFileAndOffset) {
+  if (!have_tool("mkfs.xfs")) GTEST_SKIP() << "mkfs.xfs not installed (apt-get install xfsprogs)";
+  ImageOptions io;
+  io.gen = mixed(40);
+  io.mode = ::geteuid() == 0 ? "auto" : "protofile";
+  auto img = DatasetImage::create(io);
+  img->umount();
+  // A file with more than one block of data, and a byte inside its data extent.
+  const ManifestFile* victim = nullptr;
+  for (const auto& f : img->gen().manifest.files)
+    if ((f.kind == "regular" || f.kind == "fragmented") && f.size > 20000) victim = &f;
+  ASSERT_NE(victim, nullptr);
+  const uint64_t logical = victim->size / 2 + 3;
+  uint64_t physical = UINT64_MAX;
+  {
+    auto fs = extents::xfs::Filesystem::open(img->image());
+    auto ino = fs->resolve(img->fs_dir() + "/" + victim->path);
+    for (const auto& e : fs->extents(ino))
+      if (e.logical <= logical && logical < e.end() && !e.reads_as_zeros()) physical = e.physical + (logical - e.logical);
+  }
+  ASSERT_NE(physical, UINT64_MAX);
+  {
+    int fd = ::open(img->image().c_str(), O_RDWR);
+    uint8_t b;
+    ASSERT_EQ(::pread(fd, &b, 1, off_t(physical)), 1);
+    b = uint8_t(~b);
+    ASSERT_EQ(::pwrite(fd, &b, 1, off_t(physical)), 1);
+    ::close(fd);
+  }
+  UnvmeSpec spec;
+  spec.target = "image:" + img->image();
+  spec.extents = "xfs";
+  Session s(img->fs_dir(), spec);
+  auto ro = run_opts("");
+  auto p = s.make_path("unvme", ro.engine);
+  auto r = run_path(*p, s.manifest(), ro);
+  EXPECT_EQ(r.mismatches, 1u);
+  EXPECT_EQ(r.verified_ok, s.manifest().files.size() - 1);
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0].file, victim->path);
+  EXPECT_EQ(r.problems[0].what, "hash mismatch");
+  EXPECT_EQ(r.problems[0].offset, int64_t(logical)) << r.problems[0].detail;
+}
+
+TEST(FilCli, GenRunJsonAndTheNotBuiltPaths) {
+  TempDir d;
+  int rc = 0;
+  std::string out = run_cmd(std::string(AISIO_BIN) + " fil gen " + d / "ds" +
+                                " --count 25 --mix --size uniform:1:100K --seed 4 --fanout 8 --json",
+                            &rc);
+  ASSERT_EQ(rc, 0) << out;
+  auto g = nlohmann::json::parse(out);
+  EXPECT_EQ(g["files"], 25);
+  std::string paths = uring_ok() ? "posix,posix-direct,io_uring,unvme-gpu" : "posix,posix-direct,unvme-gpu";
+  out = run_cmd(std::string(AISIO_BIN) + " fil run " + d / "ds" + " --paths " + paths +
+                    " --threads 2 --qd 4 --io-size 64K --drop-cache fadvise --json 2>/dev/null",
+                &rc);
+  ASSERT_EQ(rc, 0) << out;
+  auto j = nlohmann::json::parse(out);
+  EXPECT_TRUE(j["passed"].get<bool>());
+  EXPECT_EQ(j["dataset"]["files"], 25);
+  EXPECT_FALSE(j["machine"]["cpu"].get<std::string>().empty());
+  EXPECT_FALSE(j["commit"].get<std::string>().empty());
+  EXPECT_NE(j["command"].get<std::string>().find("fil run"), std::string::npos);
+  for (auto& r : j["results"]) {
+    if (r["path"] == "unvme-gpu") {
+      EXPECT_FALSE(r["ran"].get<bool>());
+      EXPECT_NE(r["skipped"].get<std::string>().find("not built"), std::string::npos);
+    } else {
+      EXPECT_TRUE(r["passed"].get<bool>()) << r.dump();
+      EXPECT_EQ(r["files"], 25);
+      EXPECT_GT(r["gb_per_s"].get<double>(), 0);
+      EXPECT_GE(r["cpu_s_per_gb"].get<double>(), 0);
+    }
+  }
+  // A damaged file: exit status 1 and the file and offset in the report.
+  auto m = Manifest::load(d / "ds/manifest.json");
+  const ManifestFile* victim = nullptr;
+  for (auto& f : m.files)
+    if (f.size > 100) victim = &f;
+  ASSERT_NE(victim, nullptr);
+  {
+    int fd = ::open((d / ("ds/" + victim->path)).c_str(), O_RDWR);
+    uint8_t b = 0;
+    ASSERT_EQ(::pread(fd, &b, 1, 77), 1);
+    b ^= 1;
+    ASSERT_EQ(::pwrite(fd, &b, 1, 77), 1);
+    ::close(fd);
+  }
+  out = run_cmd(std::string(AISIO_BIN) + " fil run " + d / "ds" + " --paths posix --progress off", &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find(victim->path + ": hash mismatch: first difference at byte offset 77"), std::string::npos)
+      << out;
+  out = run_cmd(std::string(AISIO_BIN) + " fil run " + d / "ds" + " --dest gpu", &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("not built"), std::string::npos) << out;
+  out = run_cmd(std::string(AISIO_BIN) + " fil paths", &rc);
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(out.find("cufile"), std::string::npos);
+}
