@@ -169,14 +169,21 @@ def write_csv(path, rows, fields):
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
 
 
-def plot(path, rows, x, ys, xlabel, ylabel, title, logx=False, y2=None, y2label=None, subtitle=None):
+def plot(path, rows, x, ys, xlabel, ylabel, title, logx=False, y2=None, y2label=None, subtitle=None,
+         reference=None):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     xs = [r[x] for r in rows]
     for key, label in ys:
-        ax.plot(xs, [r[key] for r in rows], marker="o", label=label)
+        if key.startswith("cap"):
+            ax.plot(xs, [r[key] for r in rows], linestyle="--", color="gray", label=label)
+        else:
+            ax.plot(xs, [r[key] for r in rows], marker="o", label=label)
+    for ref in reference or []:
+        ax.plot([p[0] for p in ref["points"]], [p[1] for p in ref["points"]], marker="x", linestyle=":",
+                color="tab:green", label=ref["label"])
     if logx:
         ax.set_xscale("log", base=2)
         ax.set_xticks(xs)
@@ -195,7 +202,7 @@ def plot(path, rows, x, ys, xlabel, ylabel, title, logx=False, y2=None, y2label=
         h2, l2 = ax2.get_legend_handles_labels()
         handles += h2
         labels += l2
-    ax.legend(handles, labels, loc="best", fontsize=8)
+    ax.legend(handles, labels, loc="center right" if y2 else "best", fontsize=8)
     ax.set_title(title, fontsize=10)
     if subtitle:
         fig.text(0.5, 0.005, subtitle, ha="center", fontsize=7, color="gray")

@@ -14,10 +14,16 @@ namespace aisio::fil {
 
 namespace fs = std::filesystem;
 
-ImageController::~ImageController() {
-  ctrl.reset();  // the driver lets go of the controller before it stops
-  device.reset();
-}
+namespace {
+struct ServedImage {
+  std::shared_ptr<emu::SoftController> device;
+  std::shared_ptr<nvme::Controller> ctrl;
+  ~ServedImage() {
+    ctrl.reset();  // orderly shutdown while the device still answers
+    device.reset();
+  }
+};
+}  // namespace
 
 std::shared_ptr<ImageController> serve_image(const std::string& path, uint32_t lba_size, unsigned workers) {
   struct stat st {};
@@ -31,11 +37,12 @@ std::shared_ptr<ImageController> serve_image(const std::string& path, uint32_t l
   cfg.namespaces[0].lba_size = lba_size;
   cfg.namespaces[0].backing = emu::Backing::file;
   cfg.namespaces[0].path = path;
+  auto both = std::make_shared<ServedImage>();
+  both->device = std::make_shared<emu::SoftController>(cfg);
+  both->device->start();
+  both->ctrl = nvme::Controller::create(both->device->bar0("image:" + path), both->device->dma());
   auto ic = std::make_shared<ImageController>();
-  auto dev = std::make_shared<emu::SoftController>(cfg);
-  dev->start();
-  ic->device = dev;
-  ic->ctrl = nvme::Controller::create(dev->bar0("image:" + path), dev->dma());
+  ic->ctrl = std::shared_ptr<nvme::Controller>(both, both->ctrl.get());  // aliasing: owns both
   return ic;
 }
 

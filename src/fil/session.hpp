@@ -41,11 +41,11 @@ struct UnvmeSpec {
   std::string ctrl_image;
 };
 
-// An in-process software controller serving an image file (file backing).
+// An in-process software controller serving an image file (file backing). `ctrl`
+// keeps the software controller alive: whoever holds it last shuts the driver's
+// controller down first and then stops the device.
 struct ImageController {
-  std::shared_ptr<void> device;              // emu::SoftController
   std::shared_ptr<nvme::Controller> ctrl;
-  ~ImageController();
 };
 std::shared_ptr<ImageController> serve_image(const std::string& path, uint32_t lba_size = 512, unsigned workers = 1);
 

@@ -69,8 +69,6 @@ class Path {
   virtual std::string describe() const = 0;
   // One engine per reading thread; called from the thread that will use it.
   virtual std::unique_ptr<Engine> make_engine(uint32_t thread) = 0;
-  // Whether reads go through the page cache of the files (the posix path).
-  virtual bool uses_page_cache() const { return false; }
 };
 
 // ---- the paths ---------------------------------------------------------------------

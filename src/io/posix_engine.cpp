@@ -108,7 +108,6 @@ class PosixPath final : public Path {
   std::unique_ptr<Engine> make_engine(uint32_t) override {
     return std::make_unique<PosixEngine>(root_, o_.io_size, direct_);
   }
-  bool uses_page_cache() const override { return !direct_; }
 
  private:
   std::string root_;

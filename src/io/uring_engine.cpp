@@ -150,7 +150,6 @@ class UringPath final : public Path {
   std::unique_ptr<Engine> make_engine(uint32_t) override {
     return std::make_unique<UringEngine>(root_, o_, direct_);
   }
-  bool uses_page_cache() const override { return !direct_; }
 
  private:
   std::string root_;

@@ -274,7 +274,9 @@ void demo(const DemoOpts& o) {
     if (r.ran) fmt::print("  {:<18} {}\n", r.path, r.describe);
   if (!results.empty()) fmt::print("page cache before each path: {}\n", results.front().cache);
   fmt::print("CPU s/GB: the reading threads' CPU time per GB; proc s/GB: the whole process, including the "
-             "in-process software controller's threads (unvme's device side).\n");
+             "in-process software controller's threads (unvme's device side; for unvme (homid) the device side runs "
+             "in homid and is not counted). posix, posix-direct and io_uring read through the kernel's loop device, "
+             "whose worker threads are not counted either.\n");
   fmt::print("machine: {}\n", fil::machine_line());
 
   if (!o.json.empty()) {
