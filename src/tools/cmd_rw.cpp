@@ -56,7 +56,10 @@ void run(const RwOpts& o, bool write) {
   auto qp = t.ctrl->create_queue_pair({.depth = 32});
   auto buf = t.ctrl->dma()->alloc(kChunk, t.ctrl->page_size());
   auto cmp = t.ctrl->dma()->alloc(kChunk, t.ctrl->page_size());
-  const uint64_t per = kChunk / ns.lba_size;
+  // A chunk is split into MDTS-sized commands, all in flight at once: keep it within
+  // what the queue holds (a 16 KiB MDTS on a 32-deep queue fits 496 KiB, not 1 MiB).
+  const size_t chunk = std::min(kChunk, qp->max_transfer() * qp->capacity());
+  const uint64_t per = chunk / ns.lba_size;
   uint64_t mismatches = 0;
   for (uint64_t done = 0; done < nlb; done += per) {
     uint32_t n = uint32_t(std::min(per, nlb - done));
