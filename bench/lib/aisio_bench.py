@@ -80,6 +80,8 @@ def load_average():
 class Recorder:
     """Collects the commands run and the context into <results>/<name>/run-info.md."""
 
+    default_notes = []  # added to every recorder's notes
+
     def __init__(self, name, title, outdir=None):
         self.name = name
         self.title = title
@@ -90,7 +92,7 @@ class Recorder:
         self.commands = []
         self.started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         self.load_before = load_average()
-        self.notes = []
+        self.notes = list(Recorder.default_notes)
         self.binary_commit = None
 
     def command(self, argv):

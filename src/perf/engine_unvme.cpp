@@ -76,6 +76,7 @@ struct Batch {
 };
 
 constexpr uint8_t kOpc[2] = {nvme::nvm::READ, nvme::nvm::WRITE};
+constexpr double kDrainLimitNs = 35e9;  // the driver's default I/O timeout (30 s) + 5 s
 
 [[gnu::cold, gnu::noinline]] void io_failed(Slot& s, const Completion& c) {
   Dev& d = *s.dev;
@@ -137,6 +138,7 @@ struct Hot {
       dv[i]->qp->ring();
     }
     Slot** bs = b.slots.data();
+    uint64_t drain_start = 0;
     for (;;) {
       uint32_t got = 0;
       for (size_t i = 0; i < n; ++i) {
@@ -158,10 +160,20 @@ struct Hot {
         uint32_t busy = 0;
         for (size_t i = 0; i < n; ++i) busy += dv[i]->qp->in_flight();
         if (busy == 0) break;
+        // Commands that timed out stay in flight until their CQE comes (or never):
+        // give up on them after the driver's own timeout and a margin.
+        if (!drain_start) {
+          drain_start = rdtsc();
+        } else if (double(rdtsc() - drain_start) * t.ns_per_tick > kDrainLimitNs) {
+          t.fail(fmt::format("{} command(s) still outstanding {} s after the run stopped", busy,
+                             kDrainLimitNs / 1e9));
+          break;
+        }
       }
     }
   }
 };
+
 class UnvmeWorker final : public Worker {
  public:
   UnvmeWorker(const PerfOptions& o, const std::vector<UnvmeDevice>& devs, uint32_t thread) : o_(o) {
