@@ -92,7 +92,7 @@ void QueuePair::dma_wmb_before_doorbell() {
   dma_wmb();
 }
 
-bool QueuePair::submit(Sqe sqe, IoCallback cb, void* arg) {
+bool QueuePair::submit(const Sqe& sqe, IoCallback cb, void* arg) {
   if (nfree_ == 0) return false;
   uint16_t cid = free_[--nfree_];
   Slot& s = slots_[cid];
@@ -100,8 +100,10 @@ bool QueuePair::submit(Sqe sqe, IoCallback cb, void* arg) {
   s.arg = arg;
   s.stamp = ticks();
   s.state = SlotState::busy;
-  sqe.cid = cid;
-  sq_[sq_tail_] = sqe;
+  // Copied straight into the SQ slot (no by-value temporary), then the CID.
+  Sqe& slot = sq_[sq_tail_];
+  slot = sqe;
+  slot.cid = cid;
   if (++sq_tail_ == depth_) sq_tail_ = 0;
   ++stats_.submitted;
   return true;

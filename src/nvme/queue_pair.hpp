@@ -72,7 +72,7 @@ class QueuePair {
 
   // Queues a complete SQE (its DPTR as given; the CID is assigned here). Returns false
   // when every command slot is in use: poll() and try again (back-pressure).
-  bool submit(Sqe sqe, IoCallback cb, void* arg);
+  bool submit(const Sqe& sqe, IoCallback cb, void* arg);
   // Queues a command moving bytes [off, off + len) of buf, building PRPs or an SGL.
   // Throws Error(invalid_argument) for a range outside buf, a buffer that is not dword
   // aligned, or len > max_transfer().

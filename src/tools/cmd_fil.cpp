@@ -49,7 +49,7 @@ std::vector<std::string> expand_paths(const std::string& spec) {
 struct GenOpts {
   std::string dir;
   uint64_t count = 300;
-  std::string total, size = "lognormal:256K:1.5:8M", fragment_piece = "16K";
+  std::string total, size = "lognormal:256K:1.5:8M", fragment_piece = "16K", progress = "auto";
   uint32_t fanout = 64;
   bool mix = false, block_hashes = false, no_sync = false, json = false;
   uint64_t seed = 1;
@@ -69,7 +69,9 @@ void do_gen(const GenOpts& o) {
     throw Error(Errc::invalid_argument, "--fragment-piece must be a multiple of 4096");
   g.sync = !o.no_sync;
   g.generator = fil::command_line();
-  const bool tty = !o.json && ::isatty(2);
+  if (o.progress != "auto" && o.progress != "on" && o.progress != "off")
+    throw Error(Errc::invalid_argument, "--progress: use auto, on or off");
+  const bool tty = o.progress == "on" || (o.progress == "auto" && !o.json && ::isatty(2));
   if (tty)
     g.progress = [last = 0.0](uint64_t done, uint64_t total) mutable {
       double f = total ? double(done) / double(total) : 1;
@@ -233,6 +235,7 @@ CommandRegistrar reg(50, [](CLI::App& app) {
   gen->add_option("--fragment-piece", g->fragment_piece, "Extent size of fragmented files")->capture_default_str();
   gen->add_flag("--no-sync", g->no_sync, "Do not syncfs() at the end");
   gen->add_flag("--json", g->json, "JSON summary");
+  gen->add_option("--progress", g->progress, "auto (on a terminal), on, off")->capture_default_str();
   gen->callback([g] { do_gen(*g); });
 
   auto r = std::make_shared<RunOpts>();

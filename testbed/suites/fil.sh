@@ -36,7 +36,7 @@ mkdir -p $mnt
 mount -t xfs -o noatime "$dev" $mnt
 trap 'umount $mnt 2>/dev/null; true' EXIT
 rm -rf $mnt/data
-aisio fil gen $mnt/data --count "$files" --mix --size "$size" --seed 1
+aisio fil gen $mnt/data --count "$files" --mix --size "$size" --seed 1 --progress off
 cp $mnt/data/manifest.json /tmp/fil-manifest.json
 sync
 common="--threads $threads --qd $qd --io-size $io --drop-cache drop_caches --progress off"
