@@ -133,7 +133,7 @@ TEST_P(IoLocalPaths, EveryByteInOrder) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Paths, IoLocalPaths, ::testing::Values("posix", "posix-direct", "io_uring", "io_uring-buffered"),
+INSTANTIATE_TEST_SUITE_P(IoPaths, IoLocalPaths, ::testing::Values("posix", "posix-direct", "io_uring", "io_uring-buffered"),
                          [](const auto& i) {
                            std::string s = i.param;
                            for (auto& ch : s)
