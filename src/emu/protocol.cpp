@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "common/error.hpp"
+#include "common/fd_passing.hpp"
 
 namespace aisio::emu::ipc {
 
@@ -36,25 +37,8 @@ void send_message(int sock, MsgType type, uint32_t seq, const void* payload, siz
   Header h{MAGIC, VERSION, uint16_t(type), uint32_t(len), seq};
   std::memcpy(buf, &h, sizeof h);
   if (len) std::memcpy(buf + sizeof h, payload, len);
-  iovec iov{buf, sizeof h + len};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  if (fd >= 0) {
-    std::memset(control, 0, sizeof control);
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  }
-  ssize_t n;
-  do n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) throw_errno("emu socket send");
+  int e = send_with_fd(sock, buf, sizeof h + len, fd, MSG_NOSIGNAL);
+  if (e) throw_errno("emu socket send", e);
 }
 
 bool recv_message(int sock, Message& out) {

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/fd_passing.hpp"
 
 namespace aisio::homi {
 
@@ -27,28 +28,7 @@ void send_packet(int sock, const std::vector<uint8_t>& bytes, int fd, bool nonbl
 }
 
 int send_packet_errno(int sock, const std::vector<uint8_t>& bytes, int fd, bool nonblocking) {
-  iovec iov{const_cast<uint8_t*>(bytes.data()), bytes.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  if (fd >= 0) {
-    std::memset(control, 0, sizeof control);
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  }
-  int flags = MSG_NOSIGNAL | (nonblocking ? MSG_DONTWAIT : 0);
-  ssize_t n;
-  do n = sendmsg(sock, &msg, flags);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return errno;
-  if (size_t(n) != bytes.size()) return EMSGSIZE;
-  return 0;
+  return send_with_fd(sock, bytes.data(), bytes.size(), fd, MSG_NOSIGNAL | (nonblocking ? MSG_DONTWAIT : 0));
 }
 
 RecvResult recv_packet(int sock, Packet& out, bool nonblocking) {
