@@ -235,7 +235,7 @@ class Runner {
       };
       std::vector<Ctx> ctx(cmds_.size());
       size_t next = 0, done = 0;
-      auto cb = [](void* arg, const nvme::Completion& c) {
+      auto cb = [](void* arg, nvme::Completion c) {
         auto* x = static_cast<Ctx*>(arg);
         x->self->completions_++;
         if (!c.ok()) {

@@ -127,7 +127,7 @@ class UnvmeEngine final : public PipelineEngine {
   }
 
  private:
-  static void on_done(void* arg, const nvme::Completion& c) {
+  static void on_done(void* arg, nvme::Completion c) {
     auto* s = static_cast<PipeSlot*>(arg);
     if (!c.ok() && s->error.empty())
       s->error = fmt::format("{}: NVMe Read in chunk at file offset {}: {}", s->file->task->rel, s->off,

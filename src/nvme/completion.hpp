@@ -26,6 +26,6 @@ struct Completion {
 
 // Completion callback: a plain function pointer and argument, so the I/O path makes no
 // allocation and no indirect call through std::function.
-using IoCallback = void (*)(void* arg, const Completion& c);
+using IoCallback = void (*)(void* arg, Completion c);
 
 }  // namespace aisio::nvme

@@ -20,11 +20,12 @@ QueuePair::QueuePair(QueueOwner* owner, uint16_t qid, const QueueOptions& opt, Q
       lba_size_(std::move(geo.lba_size)) {
   auto timeout = opt.timeout;
   if (timeout.count() <= 0) throw Error(Errc::invalid_argument, "queue pair without a command timeout");
-  timeout_ticks_ = ticks_from(timeout);
   // Scan for expired commands a few times per timeout, at most every 10 ms (an MMIO
-  // read of CSTS rides along).
-  auto scan = std::min<std::chrono::nanoseconds>(timeout / 4, std::chrono::milliseconds(10));
+  // read of CSTS rides along). Commands carry the scan epoch, not a time: see tick().
+  auto scan = std::max<std::chrono::nanoseconds>(
+      std::min<std::chrono::nanoseconds>(timeout / 4, std::chrono::milliseconds(10)), std::chrono::microseconds(1));
   scan_ticks_ = ticks_from(scan);
+  timeout_scans_ = uint32_t((timeout + scan - std::chrono::nanoseconds(1)) / scan);
 }
 
 void QueuePair::allocate(DmaHeap& dma) {
@@ -86,29 +87,6 @@ QueuePair::~QueuePair() {
   if (owner_) owner_->release_queue(*this);
 }
 
-void QueuePair::dma_wmb_before_doorbell() {
-  // SQEs are plain stores to host memory; the controller may fetch them the moment it
-  // sees the new tail, so they must be visible before the doorbell store (barrier.hpp).
-  dma_wmb();
-}
-
-bool QueuePair::submit(const Sqe& sqe, IoCallback cb, void* arg) {
-  if (nfree_ == 0) return false;
-  uint16_t cid = free_[--nfree_];
-  Slot& s = slots_[cid];
-  s.cb = cb;
-  s.arg = arg;
-  s.stamp = ticks();
-  s.state = SlotState::busy;
-  // Copied straight into the SQ slot (no by-value temporary), then the CID.
-  Sqe& slot = sq_[sq_tail_];
-  slot = sqe;
-  slot.cid = cid;
-  if (++sq_tail_ == depth_) sq_tail_ = 0;
-  ++stats_.submitted;
-  return true;
-}
-
 bool QueuePair::submit(Sqe sqe, const DmaBuffer& buf, size_t off, size_t len, IoCallback cb, void* arg) {
   if (nfree_ == 0) return false;
   if (off + len > buf.size() || off + len < off)
@@ -128,7 +106,7 @@ bool QueuePair::submit(Sqe sqe, const DmaBuffer& buf, size_t off, size_t len, Io
   return submit(sqe, cb, arg);
 }
 
-void QueuePair::split_done(void* arg, const Completion& c) {
+void QueuePair::split_done(void* arg, Completion c) {
   auto* sp = static_cast<Split*>(arg);
   if (!c.ok() && sp->result.ok()) sp->result = c;
   if (--sp->remaining == 0) {
@@ -165,63 +143,81 @@ bool QueuePair::submit_io(uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nl
   return true;
 }
 
-uint32_t QueuePair::poll(uint32_t max) {
+uint32_t QueuePair::reap(uint32_t max) {
+  assert(!in_poll_ && "a completion callback polled its own queue pair");
+  // The CQ state lives in locals for the loop: callbacks may submit (SQ side) but do
+  // not poll, so nothing else moves the head or the phase meanwhile.
+  volatile Cqe* const cq = cq_;
+  const uint32_t depth = depth_;
+  uint32_t head = cq_head_;
+  uint32_t phase = phase_;
   uint32_t n = 0;
+  uint16_t sqhd = sq_head_;
+  in_poll_ = true;
   while (n < max) {
-    volatile Cqe& e = cq_[cq_head_];
-    uint16_t st = e.status;
-    if ((st & 1u) != phase_) break;
+    volatile Cqe& e = cq[head];
+    const uint16_t st = e.status;
+    if ((st & 1u) != phase) break;
     // The phase tag is the controller's last store to the entry: read the rest only
     // after seeing it (barrier.hpp).
     dma_rmb();
-    uint16_t cid = e.cid;
-    uint32_t dw0 = e.dw0;
-    sq_head_ = e.sqhd;
-    if (++cq_head_ == depth_) {
-      cq_head_ = 0;
-      phase_ ^= 1u;
+    const uint16_t cid = e.cid;
+    const uint32_t dw0 = e.dw0;
+    sqhd = e.sqhd;
+    if (++head == depth) [[unlikely]] {
+      head = 0;
+      phase ^= 1u;
     }
-    complete(cid, uint16_t(st >> 1), dw0);
     ++n;
+    complete(cid, uint16_t(st >> 1), dw0);
   }
+  in_poll_ = false;
   if (n) {
-    // Entries up to cq_head_ are consumed; the controller may reuse them now.
-    *cq_db_ = cq_head_;
-    if (++polls_since_scan_ < 256) return n;
+    cq_head_ = head;
+    phase_ = uint16_t(phase);
+    sq_head_ = sqhd;
+    reaped_ += n;
+    // Entries up to head are consumed; the controller may reuse them now.
+    *cq_db_ = head;
   }
-  if (in_flight()) tick();
+  // A queue that always has completions is still scanned for timeouts, less often.
+  if (++polls_since_tick_ >= 256) [[unlikely]] tick_if_busy();
   return n;
 }
 
-void QueuePair::complete(uint16_t cid, uint16_t status_field, uint32_t dw0) {
-  if (cid >= depth_ || slots_[cid].state == SlotState::free) {
-    ++stats_.spurious;
-    return;
-  }
-  Slot& s = slots_[cid];
-  bool orphan = s.state == SlotState::orphan;
-  s.state = SlotState::free;
-  free_[nfree_++] = cid;
-  if (orphan) {
+void QueuePair::tick_if_busy() {
+  polls_since_tick_ = 0;
+  if (in_flight()) tick();
+}
+
+void QueuePair::complete_unusual(uint16_t cid) {
+  if (cid < depth_ && slots_[cid].state == SlotState::orphan) {
+    // Its timeout was reported already; the slot is safe to reuse only now.
+    slots_[cid].state = SlotState::free;
+    free_[nfree_++] = cid;
     ++stats_.late_completions;
     return;
   }
-  ++stats_.completed;
-  s.cb(s.arg, Completion{Status(status_field), dw0, HostStatus::none});
+  ++stats_.spurious;
 }
 
+// Timeouts without a clock read per command: a scan runs at most every scan_ticks_,
+// and each scan advances scan_epoch_. A command stamped with epoch e has been
+// outstanding for more than (epoch - e - 1) scan intervals, so it is declared timed out
+// once epoch - e > timeout / scan interval (rounded up): never early, and at most
+// about two scan intervals late while the queue is polled.
 void QueuePair::tick() {
-  polls_since_scan_ = 0;
   uint64_t now = ticks();
   if (now - last_scan_ < scan_ticks_) return;
   last_scan_ = now;
+  ++scan_epoch_;
   if (owner_->fatal()) {
     abort_outstanding(HostStatus::controller_fatal);
     return;
   }
   for (uint32_t cid = 0; cid < depth_; ++cid) {
     Slot& s = slots_[cid];
-    if (s.state != SlotState::busy || now - s.stamp < timeout_ticks_) continue;
+    if (s.state != SlotState::busy || scan_epoch_ - s.epoch <= timeout_scans_) continue;
     // The command stays "orphan": its slot is not reused until its CQE arrives or the
     // controller is reset, because the device may still DMA into its buffer.
     s.state = SlotState::orphan;
@@ -243,7 +239,7 @@ namespace {
 struct SyncWait {
   Completion c;
   bool done = false;
-  static void cb(void* a, const Completion& c) {
+  static void cb(void* a, Completion c) {
     auto* w = static_cast<SyncWait*>(a);
     w->c = c;
     w->done = true;

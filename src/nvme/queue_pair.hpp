@@ -9,13 +9,20 @@
 // call and no virtual call: a command slot is popped from a free stack, the SQE is
 // stored, one doorbell write covers a batch, and completions are reaped by phase tag
 // with one CQ head doorbell write per poll. A QueuePair belongs to one thread at a time.
+// Completion callbacks may submit() and ring() on their queue pair; they must not
+// poll() it (poll keeps the CQ state in registers while it runs).
+//
+// Cost (bench/driver-cost, bench/results/driver-cost): submit and reap together take
+// about 60 host instructions per command; the hot functions are inline or leaf code.
 #pragma once
+#include <cassert>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "memory/dma.hpp"
+#include "nvme/barrier.hpp"
 #include "nvme/completion.hpp"
 #include "nvme/data_pointer.hpp"
 #include "spec/commands.hpp"
@@ -49,8 +56,8 @@ struct QueueOptions {
 };
 
 struct QueueStats {
-  uint64_t submitted = 0;
-  uint64_t completed = 0;
+  uint64_t submitted = 0;         // commands made visible to the controller by ring()
+  uint64_t completed = 0;         // commands ended by their CQE
   uint64_t doorbells = 0;         // SQ tail doorbell writes
   uint64_t timeouts = 0;
   uint64_t late_completions = 0;  // CQEs that arrived after their command timed out
@@ -68,11 +75,35 @@ class QueuePair {
   uint32_t capacity() const { return depth_ - 1; }
   uint32_t in_flight() const { return capacity() - nfree_; }
   size_t max_transfer() const { return max_transfer_; }
-  const QueueStats& stats() const { return stats_; }
+  // Counters derived here rather than kept per command (the I/O path counts per batch).
+  QueueStats stats() const {
+    QueueStats s = stats_;
+    s.completed = reaped_ - s.spurious - s.late_completions;
+    return s;
+  }
 
   // Queues a complete SQE (its DPTR as given; the CID is assigned here). Returns false
   // when every command slot is in use: poll() and try again (back-pressure).
-  bool submit(const Sqe& sqe, IoCallback cb, void* arg);
+  // Inline: the SQE is copied once, straight from the caller's into the SQ slot.
+  bool submit(const Sqe& sqe, IoCallback cb, void* arg) {
+    const uint32_t nfree = nfree_;
+    if (nfree == 0) [[unlikely]] return false;
+    // Members are read before the SQE stores, which the compiler must assume may alias them.
+    const uint32_t tail = sq_tail_;
+    const uint32_t next = tail + 1 == depth_ ? 0 : tail + 1;
+    const uint16_t cid = free_[nfree - 1];
+    Slot& s = slots_[cid];
+    Sqe& slot = sq_[tail];
+    nfree_ = nfree - 1;
+    sq_tail_ = next;
+    s.cb = cb;
+    s.arg = arg;
+    s.epoch = scan_epoch_;  // no clock read per command: see tick()
+    s.state = SlotState::busy;
+    slot = sqe;
+    slot.cid = cid;
+    return true;
+  }
   // Queues a command moving bytes [off, off + len) of buf, building PRPs or an SGL.
   // Throws Error(invalid_argument) for a range outside buf, a buffer that is not dword
   // aligned, or len > max_transfer().
@@ -85,16 +116,25 @@ class QueuePair {
 
   // Writes the SQ tail doorbell once for everything queued since the last ring.
   void ring() {
-    if (sq_tail_ != sq_tail_rung_) {
-      dma_wmb_before_doorbell();
-      *sq_db_ = sq_tail_;
-      sq_tail_rung_ = sq_tail_;
-      ++stats_.doorbells;
-    }
+    const uint32_t tail = sq_tail_;
+    if (tail == sq_tail_rung_) return;
+    stats_.submitted += tail > sq_tail_rung_ ? tail - sq_tail_rung_ : tail + depth_ - sq_tail_rung_;
+    // SQEs are plain stores to host memory; the controller may fetch them the moment it
+    // sees the new tail, so they must be visible before the doorbell store (barrier.hpp).
+    dma_wmb();
+    *sq_db_ = tail;
+    sq_tail_rung_ = tail;
+    ++stats_.doorbells;
   }
   // Reaps up to max completions, calling their callbacks; returns how many. Also ends
   // commands that passed their timeout, and notices CSTS.CFS while idle.
-  uint32_t poll(uint32_t max = UINT32_MAX);
+  uint32_t poll(uint32_t max = UINT32_MAX) {
+    // Inline test of the next CQE's phase tag, so that spinning on an empty CQ costs a
+    // load and a compare, not a call; the clock is read on every 64th empty poll.
+    if ((cq_[cq_head_].status & 1u) == phase_) return reap(max);
+    if (++polls_since_tick_ >= 64) [[unlikely]] tick_if_busy();
+    return 0;
+  }
 
   // Synchronous forms: submit, ring and poll until this command ends.
   Completion execute(Sqe sqe, const DmaBuffer* buf = nullptr, size_t off = 0, size_t len = 0);
@@ -125,7 +165,7 @@ class QueuePair {
   struct Slot {
     IoCallback cb;
     void* arg;
-    uint64_t stamp;   // submission time in clock ticks, for the timeout scan
+    uint32_t epoch;   // scan_epoch_ at submission, for the timeout scan
     SlotState state;
   };
   struct Split {      // parent of a transfer split into several commands
@@ -141,10 +181,24 @@ class QueuePair {
   void allocate(DmaHeap& dma);
   void reset_state();                         // after (re)creation: indices, phase, memory
   void abort_outstanding(HostStatus why);     // end every busy command with `why`
+  uint32_t reap(uint32_t max);                // poll() once a new CQE is there
+  void tick_if_busy();                        // tick() when commands are outstanding
   void tick();                                // timeouts and CSTS.CFS, rate limited
-  void complete(uint16_t cid, uint16_t status_field, uint32_t dw0);
-  void dma_wmb_before_doorbell();
-  static void split_done(void* arg, const Completion& c);
+  void complete(uint16_t cid, uint16_t status_field, uint32_t dw0) {
+    // One load of the slot state decides; CIDs we did not hand out are counted, not trusted.
+    if (cid < depth_) [[likely]] {
+      Slot& s = slots_[cid];
+      if (s.state == SlotState::busy) [[likely]] {
+        s.state = SlotState::free;
+        free_[nfree_++] = cid;
+        s.cb(s.arg, Completion{Status(status_field), dw0, HostStatus::none});
+        return;
+      }
+    }
+    complete_unusual(cid);
+  }
+  void complete_unusual(uint16_t cid);        // spurious CID, or a CQE after its timeout
+  static void split_done(void* arg, Completion c);
 
   QueueOwner* owner_;
   std::shared_ptr<void> keep_;                // I/O queues keep their controller alive
@@ -153,10 +207,11 @@ class QueuePair {
   size_t max_transfer_;
   uint32_t page_shift_;
   bool use_sgl_;
-  uint64_t timeout_ticks_ = 0;
-  uint64_t scan_ticks_ = 0;
+  uint64_t scan_ticks_ = 0;                   // at least this long between two scans
   uint64_t last_scan_ = 0;
-  uint32_t polls_since_scan_ = 0;
+  uint32_t scan_epoch_ = 0;                   // scans done so far
+  uint32_t timeout_scans_ = 0;                // scans after which a command has timed out
+  uint32_t polls_since_tick_ = 0;
 
   DmaBuffer sq_mem_, cq_mem_, lists_mem_;
   Sqe* sq_ = nullptr;
@@ -169,6 +224,8 @@ class QueuePair {
   uint32_t cq_head_ = 0;
   uint16_t phase_ = 1;
   uint16_t sq_head_ = 0;                      // last SQHD the controller reported
+  bool in_poll_ = false;                      // callbacks must not poll (debug check)
+  uint64_t reaped_ = 0;                       // CQEs consumed
 
   std::vector<Slot> slots_;                   // indexed by CID
   std::vector<uint16_t> free_;                // stack of free CIDs

@@ -78,7 +78,7 @@ struct Batch {
 constexpr uint8_t kOpc[2] = {nvme::nvm::READ, nvme::nvm::WRITE};
 constexpr double kDrainLimitNs = 35e9;  // the driver's default I/O timeout (30 s) + 5 s
 
-[[gnu::cold, gnu::noinline]] void io_failed(Slot& s, const Completion& c) {
+[[gnu::cold, gnu::noinline]] void io_failed(Slot& s, Completion c) {
   Dev& d = *s.dev;
   uint64_t lba = s.lba ? s.lba : (uint64_t(s.sqe.cdw11) << 32 | s.sqe.cdw10);
   s.t->fail(fmt::format("{} on {} nsid {} {} lba {} ({} blocks)", c.describe(), d.name, d.nsid,
@@ -113,7 +113,7 @@ struct Hot {
   }
 
   // Called from QueuePair::poll for each completion.
-  static void done(void* arg, const Completion& c) {
+  static void done(void* arg, Completion c) {
     Slot& s = *static_cast<Slot*>(arg);
     if (!c.ok()) [[unlikely]] return io_failed(s, c);
     ThreadCtx& t = *s.t;

@@ -234,7 +234,7 @@ TEST_F(Homi, QueuePairThroughHomidDoesVerifiedIo) {
     // Asynchronous batch through the same queue.
     DmaBuffer buf = s->dma()->alloc(64 * 4096);
     std::atomic<int> done{0};
-    auto cb = [](void* a, const nvme::Completion& c) {
+    auto cb = [](void* a, nvme::Completion c) {
       EXPECT_TRUE(c.ok());
       ++*static_cast<std::atomic<int>*>(a);
     };

@@ -38,7 +38,7 @@ void fill(uint8_t* p, size_t n, uint64_t seed) {
 struct Io {
   bool done = false;
   nvme::Completion c;
-  static void cb(void* a, const nvme::Completion& c) {
+  static void cb(void* a, nvme::Completion c) {
     auto* io = static_cast<Io*>(a);
     io->c = c;
     io->done = true;

@@ -127,7 +127,7 @@ TEST(Driver, QueueFullBackPressure) {
   auto qp = r.ctrl->create_queue_pair({.depth = 8});
   auto buf = r.ctrl->dma()->alloc(4096 * 8, 4096);
   std::atomic<int> done{0};
-  auto cb = +[](void* a, const Completion& c) {
+  auto cb = +[](void* a, Completion c) {
     EXPECT_TRUE(c.ok()) << c.describe();
     ++*static_cast<std::atomic<int>*>(a);
   };
@@ -262,7 +262,7 @@ TEST(Driver, AsyncDeepQueueManyCompletions) {
   auto qp = r.ctrl->create_queue_pair({.depth = 128});
   auto buf = r.ctrl->dma()->alloc(4096 * 128, 4096);
   struct Ctx { uint64_t done = 0; uint64_t errors = 0; } ctx;
-  auto cb = +[](void* a, const Completion& c) {
+  auto cb = +[](void* a, Completion c) {
     auto* x = static_cast<Ctx*>(a);
     ++x->done;
     if (!c.ok()) ++x->errors;
