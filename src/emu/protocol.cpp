@@ -44,28 +44,14 @@ void send_message(int sock, MsgType type, uint32_t seq, const void* payload, siz
 bool recv_message(int sock, Message& out) {
   out = Message{};
   uint8_t buf[MAX_MESSAGE];
-  iovec iov{buf, sizeof buf};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    if (errno == ECONNRESET) return false;
-    throw_errno("emu socket receive");
+  Received r = recv_with_fds(sock, buf, sizeof buf, 0);
+  if (r.n < 0) {
+    if (r.err == ECONNRESET) return false;
+    throw_errno("emu socket receive", r.err);
   }
-  // Collect descriptors first so a malformed message cannot leak them.
-  int fds[8];
-  int nfds = 0;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < k && nfds < 8; ++i) std::memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-  }
+  const ssize_t n = r.n;
+  const int* fds = r.fds;
+  const int nfds = r.nfds;
   auto close_all = [&](int keep) {
     for (int i = 0; i < nfds; ++i)
       if (i != keep) close(fds[i]);
@@ -76,7 +62,7 @@ bool recv_message(int sock, Message& out) {
   }
   const char* bad = nullptr;
   Header h{};
-  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) bad = "message truncated";
+  if (r.truncated) bad = "message truncated";
   else if (size_t(n) < sizeof h) bad = "message shorter than its header";
   else {
     std::memcpy(&h, buf, sizeof h);

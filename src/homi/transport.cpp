@@ -35,46 +35,29 @@ RecvResult recv_packet(int sock, Packet& out, bool nonblocking) {
   out.bytes.resize(wire::MAX_MESSAGE + 1);  // one more: an oversized packet shows as MSG_TRUNC
   out.fds.clear();
   out.truncated = false;
-  iovec iov{out.bytes.data(), out.bytes.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  constexpr size_t MAX_FDS = 8;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * MAX_FDS)];
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  int flags = MSG_CMSG_CLOEXEC | (nonblocking ? MSG_DONTWAIT : 0);
-  ssize_t n;
-  do n = recvmsg(sock, &msg, flags);
-  while (n < 0 && errno == EINTR);
-  if (n < 0 && errno == ECONNRESET) {
+  const int flags = nonblocking ? MSG_DONTWAIT : 0;
+  Received r = recv_with_fds(sock, out.bytes.data(), out.bytes.size(), flags);
+  if (r.n < 0 && r.err == ECONNRESET) {
     // A peer that closed with our message unread resets the connection, and the reset
     // is reported before what it sent us last (e.g. homid's refusal): fetch that first.
-    msg.msg_controllen = sizeof control;
-    msg.msg_flags = 0;
-    n = recvmsg(sock, &msg, flags | MSG_DONTWAIT);
-    if (n <= 0) return RecvResult::closed;
-  }
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return RecvResult::again;
-    if (errno == ECONNRESET || errno == EPIPE || errno == ENOTCONN) return RecvResult::closed;
-    throw_errno("homi socket receive");
-  }
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < k; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      out.fds.emplace_back(fd);
+    r = recv_with_fds(sock, out.bytes.data(), out.bytes.size(), flags | MSG_DONTWAIT);
+    if (r.n <= 0) {
+      for (int i = 0; i < r.nfds; ++i) close(r.fds[i]);
+      return RecvResult::closed;
     }
   }
-  if (n == 0 && out.fds.empty()) {
+  if (r.n < 0) {
+    if (r.err == EAGAIN || r.err == EWOULDBLOCK) return RecvResult::again;
+    if (r.err == ECONNRESET || r.err == EPIPE || r.err == ENOTCONN) return RecvResult::closed;
+    throw_errno("homi socket receive", r.err);
+  }
+  for (int i = 0; i < r.nfds; ++i) out.fds.emplace_back(r.fds[i]);
+  if (r.n == 0 && out.fds.empty()) {
     out.bytes.clear();
     return RecvResult::closed;  // SEQPACKET: a zero-length read is the peer's shutdown
   }
-  out.bytes.resize(size_t(n));
-  if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || size_t(n) > wire::MAX_MESSAGE) out.truncated = true;
+  out.bytes.resize(size_t(r.n));
+  if (r.truncated || size_t(r.n) > wire::MAX_MESSAGE) out.truncated = true;
   return RecvResult::ok;
 }
 
