@@ -115,356 +115,231 @@ void Reader::end() const {
 }
 
 // ---- Per-message fields -----------------------------------------------------------
-// put/get pairs must list the same fields in the same order (protocol.md documents it).
+// One field list per message, in wire order (protocol.md documents it), run by Writer
+// to encode and by Reader to decode; the array minimums and limits are the Reader's.
 
 namespace {
 
-void put(Writer& w, const Hello& m) {
-  w.u16(m.min_version);
-  w.u16(m.max_version);
-  w.u32(m.pid);
-  w.str(m.client);
+// The message as the Io sees it: read-only when encoding.
+template <class Io, class T>
+using Ref = std::conditional_t<std::is_same_v<Io, Reader>, T&, const T&>;
+
+template <class Io>
+void fields(Io& io, Ref<Io, Header> h) {
+  io.u32(h.magic);
+  io.u16(h.version);
+  io.u16(h.type);
+  io.u32(h.length);
+  io.u32(h.seq);
 }
-void get(Reader& r, Hello& m) {
-  m.min_version = r.u16();
-  m.max_version = r.u16();
-  m.pid = r.u32();
-  m.client = r.str();
+
+// ListControllers, ReleaseQueueOk, UnregisterDmaOk: a type and nothing else.
+template <class Io, class M>
+  requires std::is_empty_v<std::remove_const_t<M>>
+void fields(Io&, M&) {}
+
+template <class Io>
+void fields(Io& io, Ref<Io, Hello> m) {
+  io.u16(m.min_version);
+  io.u16(m.max_version);
+  io.u32(m.pid);
+  io.str(m.client);
 }
-void put(Writer& w, const HelloOk& m) {
-  w.u16(m.version);
-  w.u64(m.instance);
-  w.u32(m.uid);
-  w.u32(m.gid);
-  w.u32(m.pid);
-  w.u64(m.client_id);
-  w.u32(m.max_message);
-  w.u32(m.max_queues);
-  w.u64(m.max_dma_bytes);
-  w.str(m.daemon);
+template <class Io>
+void fields(Io& io, Ref<Io, HelloOk> m) {
+  io.u16(m.version);
+  io.u64(m.instance);
+  io.u32(m.uid);
+  io.u32(m.gid);
+  io.u32(m.pid);
+  io.u64(m.client_id);
+  io.u32(m.max_message);
+  io.u32(m.max_queues);
+  io.u64(m.max_dma_bytes);
+  io.str(m.daemon);
 }
-void get(Reader& r, HelloOk& m) {
-  m.version = r.u16();
-  m.instance = r.u64();
-  m.uid = r.u32();
-  m.gid = r.u32();
-  m.pid = r.u32();
-  m.client_id = r.u64();
-  m.max_message = r.u32();
-  m.max_queues = r.u32();
-  m.max_dma_bytes = r.u64();
-  m.daemon = r.str();
-}
-void put(Writer&, const ListControllers&) {}
-void get(Reader&, ListControllers&) {}
 
 constexpr size_t NS_BYTES = 4 + 4 + 8 + 1;
 constexpr size_t CTRL_MIN_BYTES = 4 + 4 * 2 + 4 + 4 + 4 + 4 + 2 + 2 + 4;
-void put(Writer& w, const ControllerInfo& c) {
-  w.u32(c.index);
-  w.str(c.name);
-  w.str(c.address);
-  w.str(c.model);
-  w.str(c.serial);
-  w.u8(c.kind);
-  w.u8(c.dma);
-  w.u8(c.dstrd);
-  w.u8(c.flags);
-  w.u32(c.page_size);
-  w.u32(c.max_transfer);
-  w.u32(c.max_queue_depth);
-  w.u16(c.queue_limit);
-  w.u16(c.queues_in_use);
-  w.count(c.namespaces.size());
-  for (auto& n : c.namespaces) {
-    w.u32(n.nsid);
-    w.u32(n.lba_size);
-    w.u64(n.nsze);
-    w.u8(n.has_backing);
-  }
+template <class Io>
+void fields(Io& io, Ref<Io, NamespaceInfo> n) {
+  io.u32(n.nsid);
+  io.u32(n.lba_size);
+  io.u64(n.nsze);
+  io.u8(n.has_backing);
 }
-void get(Reader& r, ControllerInfo& c) {
-  c.index = r.u32();
-  c.name = r.str();
-  c.address = r.str();
-  c.model = r.str();
-  c.serial = r.str();
-  c.kind = r.u8();
-  c.dma = r.u8();
-  c.dstrd = r.u8();
-  c.flags = r.u8();
-  c.page_size = r.u32();
-  c.max_transfer = r.u32();
-  c.max_queue_depth = r.u32();
-  c.queue_limit = r.u16();
-  c.queues_in_use = r.u16();
-  uint32_t n = r.count(NS_BYTES, 1024);
-  c.namespaces.resize(n);
-  for (auto& ns : c.namespaces) {
-    ns.nsid = r.u32();
-    ns.lba_size = r.u32();
-    ns.nsze = r.u64();
-    ns.has_backing = r.u8();
-  }
+template <class Io>
+void fields(Io& io, Ref<Io, ControllerInfo> c) {
+  io.u32(c.index);
+  io.str(c.name);
+  io.str(c.address);
+  io.str(c.model);
+  io.str(c.serial);
+  io.u8(c.kind);
+  io.u8(c.dma);
+  io.u8(c.dstrd);
+  io.u8(c.flags);
+  io.u32(c.page_size);
+  io.u32(c.max_transfer);
+  io.u32(c.max_queue_depth);
+  io.u16(c.queue_limit);
+  io.u16(c.queues_in_use);
+  io.array(c.namespaces, NS_BYTES, 1024, [&](auto& n) { fields(io, n); });
 }
-void put(Writer& w, const ListControllersOk& m) {
-  w.count(m.controllers.size());
-  for (auto& c : m.controllers) put(w, c);
+template <class Io>
+void fields(Io& io, Ref<Io, ListControllersOk> m) {
+  io.array(m.controllers, CTRL_MIN_BYTES, 256, [&](auto& c) { fields(io, c); });
 }
-void get(Reader& r, ListControllersOk& m) {
-  m.controllers.resize(r.count(CTRL_MIN_BYTES, 256));
-  for (auto& c : m.controllers) get(r, c);
+template <class Io>
+void fields(Io& io, Ref<Io, Identify> m) {
+  io.u32(m.ctrl);
+  io.u8(m.cns);
+  io.u32(m.nsid);
 }
-void put(Writer& w, const Identify& m) {
-  w.u32(m.ctrl);
-  w.u8(m.cns);
-  w.u32(m.nsid);
+template <class Io>
+void fields(Io& io, Ref<Io, IdentifyOk> m) {
+  io.blob(m.data, IDENTIFY_BYTES);
 }
-void get(Reader& r, Identify& m) {
-  m.ctrl = r.u32();
-  m.cns = r.u8();
-  m.nsid = r.u32();
+template <class Io>
+void fields(Io& io, Ref<Io, AllocQueue> m) {
+  io.u32(m.ctrl);
+  io.u32(m.depth);
+  io.u32(m.nsid);
+  io.u32(m.flags);
+  io.u64(m.sq_bus);
+  io.u64(m.cq_bus);
 }
-void put(Writer& w, const IdentifyOk& m) { w.blob(m.data); }
-void get(Reader& r, IdentifyOk& m) { m.data = r.blob(IDENTIFY_BYTES); }
-void put(Writer& w, const AllocQueue& m) {
-  w.u32(m.ctrl);
-  w.u32(m.depth);
-  w.u32(m.nsid);
-  w.u32(m.flags);
-  w.u64(m.sq_bus);
-  w.u64(m.cq_bus);
+template <class Io>
+void fields(Io& io, Ref<Io, AllocQueueOk> m) {
+  io.u16(m.qid);
+  io.u32(m.depth);
+  io.u32(m.flags);
+  io.u64(m.map_offset);
+  io.u64(m.map_length);
+  io.u32(m.sq_doorbell);
+  io.u32(m.cq_doorbell);
 }
-void get(Reader& r, AllocQueue& m) {
-  m.ctrl = r.u32();
-  m.depth = r.u32();
-  m.nsid = r.u32();
-  m.flags = r.u32();
-  m.sq_bus = r.u64();
-  m.cq_bus = r.u64();
+template <class Io>
+void fields(Io& io, Ref<Io, ReleaseQueue> m) {
+  io.u32(m.ctrl);
+  io.u16(m.qid);
 }
-void put(Writer& w, const AllocQueueOk& m) {
-  w.u16(m.qid);
-  w.u32(m.depth);
-  w.u32(m.flags);
-  w.u64(m.map_offset);
-  w.u64(m.map_length);
-  w.u32(m.sq_doorbell);
-  w.u32(m.cq_doorbell);
+template <class Io>
+void fields(Io& io, Ref<Io, RegisterDma> m) {
+  io.u32(m.ctrl);
+  io.u64(m.length);
 }
-void get(Reader& r, AllocQueueOk& m) {
-  m.qid = r.u16();
-  m.depth = r.u32();
-  m.flags = r.u32();
-  m.map_offset = r.u64();
-  m.map_length = r.u64();
-  m.sq_doorbell = r.u32();
-  m.cq_doorbell = r.u32();
+template <class Io>
+void fields(Io& io, Ref<Io, RegisterDmaOk> m) {
+  io.u64(m.region);
+  io.u32(m.page_shift);
+  io.array(m.bus, 8, MAX_BUS_ENTRIES, [&](auto& b) { io.u64(b); });
 }
-void put(Writer& w, const ReleaseQueue& m) {
-  w.u32(m.ctrl);
-  w.u16(m.qid);
+template <class Io>
+void fields(Io& io, Ref<Io, UnregisterDma> m) {
+  io.u32(m.ctrl);
+  io.u64(m.region);
 }
-void get(Reader& r, ReleaseQueue& m) {
-  m.ctrl = r.u32();
-  m.qid = r.u16();
+template <class Io>
+void fields(Io& io, Ref<Io, ResolveExtents> m) {
+  io.u32(m.flags);
+  io.u64(m.first);
+  io.u32(m.max);
 }
-void put(Writer&, const ReleaseQueueOk&) {}
-void get(Reader&, ReleaseQueueOk&) {}
-void put(Writer& w, const RegisterDma& m) {
-  w.u32(m.ctrl);
-  w.u64(m.length);
-}
-void get(Reader& r, RegisterDma& m) {
-  m.ctrl = r.u32();
-  m.length = r.u64();
-}
-void put(Writer& w, const RegisterDmaOk& m) {
-  w.u64(m.region);
-  w.u32(m.page_shift);
-  w.count(m.bus.size());
-  for (uint64_t b : m.bus) w.u64(b);
-}
-void get(Reader& r, RegisterDmaOk& m) {
-  m.region = r.u64();
-  m.page_shift = r.u32();
-  m.bus.resize(r.count(8, MAX_BUS_ENTRIES));
-  for (auto& b : m.bus) b = r.u64();
-}
-void put(Writer& w, const UnregisterDma& m) {
-  w.u32(m.ctrl);
-  w.u64(m.region);
-}
-void get(Reader& r, UnregisterDma& m) {
-  m.ctrl = r.u32();
-  m.region = r.u64();
-}
-void put(Writer&, const UnregisterDmaOk&) {}
-void get(Reader&, UnregisterDmaOk&) {}
-void put(Writer& w, const ResolveExtents& m) {
-  w.u32(m.flags);
-  w.u64(m.first);
-  w.u32(m.max);
-}
-void get(Reader& r, ResolveExtents& m) {
-  m.flags = r.u32();
-  m.first = r.u64();
-  m.max = r.u32();
-}
+
 constexpr size_t EXTENT_BYTES = 8 * 3 + 4;
-void put(Writer& w, const ResolveExtentsOk& m) {
-  w.u32(m.ctrl);
-  w.u32(m.nsid);
-  w.u32(m.lba_size);
-  w.u64(m.file_size);
-  w.u64(m.device_offset);
-  w.u64(m.total);
-  w.str(m.path);
-  w.count(m.extents.size());
-  for (auto& e : m.extents) {
-    w.u64(e.logical);
-    w.u64(e.physical);
-    w.u64(e.length);
-    w.u32(e.flags);
-  }
+template <class Io>
+void fields(Io& io, Ref<Io, ExtentRecord> e) {
+  io.u64(e.logical);
+  io.u64(e.physical);
+  io.u64(e.length);
+  io.u32(e.flags);
 }
-void get(Reader& r, ResolveExtentsOk& m) {
-  m.ctrl = r.u32();
-  m.nsid = r.u32();
-  m.lba_size = r.u32();
-  m.file_size = r.u64();
-  m.device_offset = r.u64();
-  m.total = r.u64();
-  m.path = r.str();
-  m.extents.resize(r.count(EXTENT_BYTES, MAX_MESSAGE / EXTENT_BYTES));
-  for (auto& e : m.extents) {
-    e.logical = r.u64();
-    e.physical = r.u64();
-    e.length = r.u64();
-    e.flags = r.u32();
-  }
+template <class Io>
+void fields(Io& io, Ref<Io, ResolveExtentsOk> m) {
+  io.u32(m.ctrl);
+  io.u32(m.nsid);
+  io.u32(m.lba_size);
+  io.u64(m.file_size);
+  io.u64(m.device_offset);
+  io.u64(m.total);
+  io.str(m.path);
+  io.array(m.extents, EXTENT_BYTES, MAX_MESSAGE / EXTENT_BYTES, [&](auto& e) { fields(io, e); });
 }
-void put(Writer& w, const Stats& m) { w.u32(m.flags); }
-void get(Reader& r, Stats& m) { m.flags = r.u32(); }
+template <class Io>
+void fields(Io& io, Ref<Io, Stats> m) {
+  io.u32(m.flags);
+}
 
 constexpr size_t CLIENT_STAT_MIN = 8 + 12 + 2 + 2 + 8 + 32;
 constexpr size_t QUEUE_STAT_MIN = 8 + 4 + 2 + 12 + 8;
 constexpr size_t CTRL_STAT_MIN = 4 + 2 + 4 + 1 + 40;
-void put(Writer& w, const StatsOk& m) {
-  w.u64(m.instance);
-  w.u64(m.uptime_ms);
-  w.u32(m.queues_total);
-  w.u32(m.max_queues_total);
-  w.u64(m.clients_total);
-  w.u64(m.reclaimed_queues);
-  w.count(m.clients.size());
-  for (auto& c : m.clients) {
-    w.u64(c.id);
-    w.u32(c.pid);
-    w.u32(c.uid);
-    w.u32(c.gid);
-    w.str(c.name);
-    w.str(c.rule);
-    w.u32(c.queues);
-    w.u32(c.regions);
-    w.u64(c.dma_bytes);
-    w.u64(c.requests);
-    w.u64(c.errors);
-    w.u64(c.connected_ms);
-  }
-  w.count(m.queues.size());
-  for (auto& q : m.queues) {
-    w.u64(q.client);
-    w.u32(q.ctrl);
-    w.u16(q.qid);
-    w.u32(q.depth);
-    w.u32(q.nsid);
-    w.u32(q.flags);
-    w.u64(q.age_ms);
-  }
-  w.count(m.controllers.size());
-  for (auto& c : m.controllers) {
-    w.u32(c.index);
-    w.str(c.name);
-    w.u16(c.queues_in_use);
-    w.u16(c.queue_limit);
-    w.u8(c.known);
-    w.u64(c.admin_commands);
-    w.u64(c.io_commands);
-    w.u64(c.bytes_read);
-    w.u64(c.bytes_written);
-    w.u64(c.errors);
-  }
+template <class Io>
+void fields(Io& io, Ref<Io, ClientStat> c) {
+  io.u64(c.id);
+  io.u32(c.pid);
+  io.u32(c.uid);
+  io.u32(c.gid);
+  io.str(c.name);
+  io.str(c.rule);
+  io.u32(c.queues);
+  io.u32(c.regions);
+  io.u64(c.dma_bytes);
+  io.u64(c.requests);
+  io.u64(c.errors);
+  io.u64(c.connected_ms);
 }
-void get(Reader& r, StatsOk& m) {
-  m.instance = r.u64();
-  m.uptime_ms = r.u64();
-  m.queues_total = r.u32();
-  m.max_queues_total = r.u32();
-  m.clients_total = r.u64();
-  m.reclaimed_queues = r.u64();
-  m.clients.resize(r.count(CLIENT_STAT_MIN, 4096));
-  for (auto& c : m.clients) {
-    c.id = r.u64();
-    c.pid = r.u32();
-    c.uid = r.u32();
-    c.gid = r.u32();
-    c.name = r.str();
-    c.rule = r.str();
-    c.queues = r.u32();
-    c.regions = r.u32();
-    c.dma_bytes = r.u64();
-    c.requests = r.u64();
-    c.errors = r.u64();
-    c.connected_ms = r.u64();
-  }
-  m.queues.resize(r.count(QUEUE_STAT_MIN, 65536));
-  for (auto& q : m.queues) {
-    q.client = r.u64();
-    q.ctrl = r.u32();
-    q.qid = r.u16();
-    q.depth = r.u32();
-    q.nsid = r.u32();
-    q.flags = r.u32();
-    q.age_ms = r.u64();
-  }
-  m.controllers.resize(r.count(CTRL_STAT_MIN, 256));
-  for (auto& c : m.controllers) {
-    c.index = r.u32();
-    c.name = r.str();
-    c.queues_in_use = r.u16();
-    c.queue_limit = r.u16();
-    c.known = r.u8();
-    c.admin_commands = r.u64();
-    c.io_commands = r.u64();
-    c.bytes_read = r.u64();
-    c.bytes_written = r.u64();
-    c.errors = r.u64();
-  }
+template <class Io>
+void fields(Io& io, Ref<Io, QueueStat> q) {
+  io.u64(q.client);
+  io.u32(q.ctrl);
+  io.u16(q.qid);
+  io.u32(q.depth);
+  io.u32(q.nsid);
+  io.u32(q.flags);
+  io.u64(q.age_ms);
 }
-void put(Writer& w, const ErrorReply& m) {
-  w.i32(m.errc);
-  w.str(m.text);
+template <class Io>
+void fields(Io& io, Ref<Io, ControllerStat> c) {
+  io.u32(c.index);
+  io.str(c.name);
+  io.u16(c.queues_in_use);
+  io.u16(c.queue_limit);
+  io.u8(c.known);
+  io.u64(c.admin_commands);
+  io.u64(c.io_commands);
+  io.u64(c.bytes_read);
+  io.u64(c.bytes_written);
+  io.u64(c.errors);
 }
-void get(Reader& r, ErrorReply& m) {
-  m.errc = r.i32();
-  m.text = r.str();
+template <class Io>
+void fields(Io& io, Ref<Io, StatsOk> m) {
+  io.u64(m.instance);
+  io.u64(m.uptime_ms);
+  io.u32(m.queues_total);
+  io.u32(m.max_queues_total);
+  io.u64(m.clients_total);
+  io.u64(m.reclaimed_queues);
+  io.array(m.clients, CLIENT_STAT_MIN, 4096, [&](auto& c) { fields(io, c); });
+  io.array(m.queues, QUEUE_STAT_MIN, 65536, [&](auto& q) { fields(io, q); });
+  io.array(m.controllers, CTRL_STAT_MIN, 256, [&](auto& c) { fields(io, c); });
+}
+template <class Io>
+void fields(Io& io, Ref<Io, ErrorReply> m) {
+  io.i32(m.errc);
+  io.str(m.text);
 }
 
 void write_header(std::vector<uint8_t>& out, const Header& h) {
   Writer w;
-  w.u32(h.magic);
-  w.u16(h.version);
-  w.u16(h.type);
-  w.u32(h.length);
-  w.u32(h.seq);
+  fields(w, h);
   std::memcpy(out.data(), w.bytes().data(), HEADER_SIZE);
 }
 
 template <class T>
 Body decode_as(Reader& r) {
   T m;
-  get(r, m);
+  fields(r, m);
   r.end();
   return m;
 }
@@ -478,7 +353,7 @@ Type type_of(const Body& b) {
 std::vector<uint8_t> encode(uint32_t seq, const Body& body) {
   Writer w;
   w.bytes().resize(HEADER_SIZE);
-  std::visit([&](const auto& m) { put(w, m); }, body);
+  std::visit([&](const auto& m) { fields(w, m); }, body);
   std::vector<uint8_t>& out = w.bytes();
   if (out.size() > MAX_MESSAGE)
     bad(std::string(type_name(type_of(body))) + " message of " + std::to_string(out.size()) + " bytes exceeds " +
@@ -494,11 +369,7 @@ std::vector<uint8_t> encode(uint32_t seq, const Body& body) {
 bool peek_header(std::span<const uint8_t> packet, Header& h) {
   if (packet.size() < HEADER_SIZE) return false;
   Reader r(packet.first(HEADER_SIZE));
-  h.magic = r.u32();
-  h.version = r.u16();
-  h.type = r.u16();
-  h.length = r.u32();
-  h.seq = r.u32();
+  fields(r, h);
   return true;
 }
 

@@ -278,6 +278,8 @@ Message decode(std::span<const uint8_t> packet, unsigned fds = 0);
 bool peek_header(std::span<const uint8_t> packet, Header& out);
 
 // ---- Primitive codec (exposed for tests and the fuzz target) ----------------------
+// Writer and Reader offer the same field calls (Writer takes the values, Reader assigns
+// them), so wire.cpp lists each message's fields once for both directions.
 
 class Writer {
  public:
@@ -288,7 +290,14 @@ class Writer {
   void i32(int32_t v) { u32(uint32_t(v)); }
   void str(std::string_view s);  // u16 length; throws beyond MAX_STRING
   void blob(std::span<const uint8_t> b);
+  void blob(std::span<const uint8_t> b, size_t /*max*/) { blob(b); }  // the limit is the reader's
   void count(size_t n);  // u32
+  // count, then each(element). min_elem and max are the reader's checks.
+  template <class T, class F>
+  void array(const std::vector<T>& v, size_t /*min_elem*/, size_t /*max*/, F&& each) {
+    count(v.size());
+    for (const T& e : v) each(e);
+  }
   std::vector<uint8_t>& bytes() { return buf_; }
 
  private:
@@ -308,6 +317,20 @@ class Reader {
   // An element count; refuses counts whose elements (each at least min_elem bytes)
   // cannot fit in what is left, or above max.
   uint32_t count(size_t min_elem, size_t max);
+  // The field calls of Writer, assigning what they read.
+  void u8(uint8_t& v) { v = u8(); }
+  void u16(uint16_t& v) { v = u16(); }
+  void u32(uint32_t& v) { v = u32(); }
+  void u64(uint64_t& v) { v = u64(); }
+  void i32(int32_t& v) { v = i32(); }
+  void str(std::string& s) { s = str(); }
+  void blob(std::vector<uint8_t>& v, size_t max) { v = blob(max); }
+  // count(min_elem, max) elements, each filled by each(element).
+  template <class T, class F>
+  void array(std::vector<T>& v, size_t min_elem, size_t max, F&& each) {
+    v.resize(count(min_elem, max));
+    for (T& e : v) each(e);
+  }
   size_t left() const { return p_.size() - pos_; }
   void end() const;  // throws unless every byte was consumed
 
