@@ -130,7 +130,7 @@ class QueuePair {
   }
   // Reaps up to max completions, calling their callbacks; returns how many. Also ends
   // commands that passed their timeout, and notices CSTS.CFS while idle.
-  uint32_t poll(uint32_t max = UINT32_MAX) {
+  [[gnu::always_inline]] uint32_t poll(uint32_t max = UINT32_MAX) {
     // Inline test of the next CQE's phase tag, so that spinning on an empty CQ costs a
     // load and a compare, not a call; the clock is read on every 64th empty poll.
     if ((cq_[cq_head_].status & 1u) == phase_) return reap(max);

@@ -2,10 +2,11 @@
 //
 // Per thread: qd commands in flight per device. The completion callback (a plain
 // function pointer, called from QueuePair::poll) counts the I/O and resubmits the
-// same slot at a new LBA; after each device's poll one ring() writes the SQ tail
-// doorbell for the whole batch. Each slot's SQE, PRPs included, is built once; per
-// I/O only the opcode (mixed workloads) and the SLBA change. No allocation, lock,
-// system call or virtual call per I/O: the loop and callback are templates on the
+// same slot at a new LBA at once (its command id was freed just before the call);
+// after each device's poll one ring() writes the SQ tail doorbell for the whole batch.
+// Each slot's SQE, PRPs included, is built once; per I/O only the opcode (mixed
+// workloads) and the SLBA change. No allocation, lock, system call or virtual call
+// per I/O: the loop and callback are templates on the
 // options that matter (latency sampling, mixed reads/writes, prebuilt DPTR). Evidence:
 // bench/results/driver-cost/callgrind-qd128-flat.txt lists every function the thread
 // ran in the measured window.
@@ -44,13 +45,11 @@ using nvme::QueuePair;
 using nvme::Sqe;
 
 struct Dev;
-struct Batch;
 
 struct alignas(64) Slot {
   Sqe sqe;        // prebuilt: NSID, NLB, PRPs; opcode and SLBA set per I/O
   Dev* dev;
   ThreadCtx* t;
-  Batch* batch;   // the owning thread's resubmission batch
   uint64_t t0;    // TSC at submission when sampled, else 0
   uint64_t lba;   // submit_io path only (the prebuilt path keeps it in the SQE)
   uint32_t buf_off;
@@ -68,13 +67,6 @@ struct Dev {
   DmaBuffer data;
   DmaBuffer lists;
   std::vector<Slot> slots;
-};
-
-// Completed slots waiting to be resubmitted: the callback only appends, so it is a leaf
-// function; the loop resubmits the whole batch after poll() and rings once.
-struct Batch {
-  std::vector<Slot*> slots;
-  uint32_t n = 0;
 };
 
 constexpr uint8_t kOpc[2] = {nvme::nvm::READ, nvme::nvm::WRITE};
@@ -123,11 +115,15 @@ struct Hot {
       if (s.t0) [[unlikely]] t.record(s.op, s.t0);
     }
     ++t.done[s.op];
-    Batch& b = *s.batch;
-    b.slots[b.n++] = &s;
+    // Resubmitted from the callback, which QueuePair allows (it must not poll); the
+    // loop rings once per poll. remaining is 0 after a stop, an error or --ios.
+    if (t.remaining) [[likely]] {
+      --t.remaining;
+      issue(*s.dev, s);
+    }
   }
 
-  static void loop(std::vector<Dev*>& devs, ThreadCtx& t, Batch& b) {
+  static void loop(std::vector<Dev*>& devs, ThreadCtx& t) {
     Dev* const* dv = devs.data();
     const size_t n = devs.size();
     // Fill: qd commands per device (fewer when --ios is smaller).
@@ -139,7 +135,6 @@ struct Hot {
       }
       dv[i]->qp->ring();
     }
-    Slot** bs = b.slots.data();
     uint64_t drain_start = 0;
     for (;;) {
       uint32_t got = 0;
@@ -147,14 +142,7 @@ struct Hot {
         Dev& d = *dv[i];
         QueuePair* qp = d.qp;
         got += qp->poll();
-        uint32_t m = b.n;
-        if (m) {
-          b.n = 0;
-          if (m > t.remaining) [[unlikely]] m = uint32_t(t.remaining);  // stop, error or --ios
-          t.remaining -= m;
-          for (uint32_t k = 0; k < m; ++k) issue(d, *bs[k]);
-          qp->ring();
-        }
+        qp->ring();  // no-op when nothing was resubmitted
       }
       t.idle_loops += got == 0;  // passes that found nothing (the device is behind)
       t.tick();
@@ -228,7 +216,6 @@ class UnvmeWorker final : public Worker {
         Slot& s = d->slots[i];
         s.dev = d.get();
         s.t = nullptr;
-        s.batch = nullptr;
         s.t0 = 0;
         s.lba = 0;
         s.buf_off = i * o.bs;
@@ -246,29 +233,24 @@ class UnvmeWorker final : public Worker {
 
   void run(ThreadCtx& t) override {
     std::vector<Dev*> dv;
-    Batch b;
     for (auto& d : devs_) {
-      for (auto& s : d->slots) {
-        s.t = &t;
-        s.batch = &b;
-      }
+      for (auto& s : d->slots) s.t = &t;
       dv.push_back(d.get());
-      b.slots.resize(std::max(b.slots.size(), d->slots.size()));
     }
     t.begin();
-    dispatch<>(dv, t, b, o_.lat, rw_mixed(o_.rw), pre_, rw_random(o_.rw));
+    dispatch<>(dv, t, o_.lat, rw_mixed(o_.rw), pre_, rw_random(o_.rw));
     t.end();
   }
 
   // 16 instantiations: the per-I/O path carries no test for these options.
   template <bool... kFlags, class... Rest>
-  static void dispatch(std::vector<Dev*>& dv, ThreadCtx& t, Batch& b, bool f, Rest... rest) {
-    if (f) dispatch<kFlags..., true>(dv, t, b, rest...);
-    else dispatch<kFlags..., false>(dv, t, b, rest...);
+  static void dispatch(std::vector<Dev*>& dv, ThreadCtx& t, bool f, Rest... rest) {
+    if (f) dispatch<kFlags..., true>(dv, t, rest...);
+    else dispatch<kFlags..., false>(dv, t, rest...);
   }
   template <bool... kFlags>
-  static void dispatch(std::vector<Dev*>& dv, ThreadCtx& t, Batch& b) {
-    Hot<kFlags...>::loop(dv, t, b);
+  static void dispatch(std::vector<Dev*>& dv, ThreadCtx& t) {
+    Hot<kFlags...>::loop(dv, t);
   }
 
   ~UnvmeWorker() override {

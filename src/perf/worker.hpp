@@ -80,7 +80,7 @@ struct ThreadCtx {
   void begin();
   // Once per loop iteration: follows the phase, publishes progress. After it, the loop
   // ends when remaining == 0 and nothing is in flight.
-  void tick() {
+  [[gnu::always_inline]] void tick() {
     int ph = ctl->phase.load(std::memory_order_relaxed);
     if (ph != phase) [[unlikely]] change_phase(ph);
     ++loops;
