@@ -56,4 +56,5 @@ for f in /tmp/fil-kernel.json /tmp/fil-unvme.json; do
   cat $f
   echo "AISIO-FIL-JSON-END"
 done
+echo "fil suite: $([ $rc = 0 ] && echo OK || echo FAIL) (every file verified on posix, posix-direct, io_uring and unvme)"
 exit $rc
