@@ -10,7 +10,7 @@
 // stored, one doorbell write covers a batch, and completions are reaped by phase tag
 // with one CQ head doorbell write per poll. A QueuePair belongs to one thread at a time.
 // Completion callbacks may submit() and ring() on their queue pair; they must not
-// poll() it (poll keeps the CQ state in registers while it runs).
+// poll() it and must not throw (poll keeps the CQ state in registers while it runs).
 //
 // Evidence (bench/driver-cost): submit and reap take about 68 host instructions per
 // command, and the measured window calls nothing but poll/reap, the callback and the
