@@ -1,5 +1,7 @@
 #include "io/engine.hpp"
 
+#include "common/error.hpp"
+
 namespace aisio::io {
 
 namespace {
@@ -33,6 +35,14 @@ const PathInfo* find_path_info(const std::string& name) {
     if (p.name == name) return &p;
   return nullptr;
 }
+
+PollMode parse_poll_mode(const std::string& s) {
+  if (s == "spin") return PollMode::spin;
+  if (s == "hybrid") return PollMode::hybrid;
+  throw Error(Errc::invalid_argument, "--poll '" + s + "': use spin or hybrid");
+}
+
+const char* poll_mode_name(PollMode m) { return m == PollMode::hybrid ? "hybrid" : "spin"; }
 
 std::vector<std::string> cpu_paths() { return {"posix", "posix-direct", "io_uring", "unvme"}; }
 

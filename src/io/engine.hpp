@@ -43,6 +43,7 @@ struct EngineStats {
   uint64_t zero_fill_bytes = 0;  // holes and unwritten extents produced without I/O
   uint64_t fallback_reads = 0; // reads done synchronously through a bounce buffer
   double resolve_s = 0;        // time spent resolving extents (unvme)
+  uint64_t poll_sleeps = 0;    // sleeps instead of empty polls (unvme, --poll hybrid)
   EngineStats& operator+=(const EngineStats& o);
 };
 
@@ -56,9 +57,18 @@ class Engine {
   virtual const EngineStats& stats() const = 0;
 };
 
+// How a polled engine (unvme) waits for completions. spin: poll without pause, the
+// lowest latency at a core per reading thread. hybrid: after an empty poll, sleep about
+// half the measured wait for completions, then spin (the kernel's hybrid io_poll), so a
+// slow device (the software controller) does not cost a whole core.
+enum class PollMode { spin, hybrid };
+PollMode parse_poll_mode(const std::string& s);  // "spin" | "hybrid"; throws invalid_argument
+const char* poll_mode_name(PollMode m);
+
 struct EngineOptions {
   uint32_t qd = 32;                // reads in flight per thread (io_uring, unvme)
   size_t io_size = 256 << 10;      // bytes per read (a multiple of 4096)
+  PollMode poll = PollMode::spin;  // unvme
 };
 
 class Path {

@@ -23,6 +23,7 @@ EngineStats& EngineStats::operator+=(const EngineStats& o) {
   zero_fill_bytes += o.zero_fill_bytes;
   fallback_reads += o.fallback_reads;
   resolve_s += o.resolve_s;
+  poll_sleeps += o.poll_sleeps;
   return *this;
 }
 

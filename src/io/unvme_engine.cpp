@@ -7,6 +7,7 @@
 
 #include "common/error.hpp"
 #include "extents/translate.hpp"
+#include "io/hybrid_poll.hpp"
 #include "io/pipeline.hpp"
 #include "io/unvme.hpp"
 #include "io/util.hpp"
@@ -33,7 +34,8 @@ using extents::LbaRun;
 class UnvmeEngine final : public PipelineEngine {
  public:
   UnvmeEngine(const NvmeAccess& dev, std::shared_ptr<ExtentSource> src, const EngineOptions& o)
-      : PipelineEngine(o.qd, o.io_size), dev_(dev), src_(std::move(src)), lba_(dev.lba_size) {
+      : PipelineEngine(o.qd, o.io_size), dev_(dev), src_(std::move(src)), lba_(dev.lba_size),
+        hybrid_(o.poll == PollMode::hybrid) {
     // Room for every chunk of the ring to be split over a few extents at once; more
     // runs than slots just make issue() reap until a command slot frees up.
     uint32_t depth = std::min<uint32_t>(std::max<uint32_t>(qd_ * 4, 32) + 1, dev_.max_queue_entries);
@@ -107,15 +109,18 @@ class UnvmeEngine final : public PipelineEngine {
 
   void flush() override { qp_->ring(); }
 
-  void reap(bool) override {
+  void reap(bool may_block) override {
     // Busy polling: the thread owns its queue pair and spins on the CQ phase tags. After
     // a long run of empty polls it yields the CPU once, so that a device thread sharing
     // the core (an in-process software controller on a small machine) can progress.
-    if (qp_->poll() != 0) {
-      empty_polls_ = 0;
-    } else if (++empty_polls_ % 1024 == 0) {
-      sched_yield();
+    // Hybrid: the first empty poll of a wait sleeps about half the usual wait instead.
+    if (poll_once()) return;
+    if (hybrid_ && may_block && hp_.idle()) {
+      st_.poll_sleeps = hp_.sleeps();
+      poll_once();
+      return;
     }
+    if (++empty_polls_ % 1024 == 0) sched_yield();
   }
 
   void finish(PipeSlot& s) override {
@@ -127,6 +132,13 @@ class UnvmeEngine final : public PipelineEngine {
   }
 
  private:
+  bool poll_once() {
+    if (qp_->poll() == 0) return false;
+    empty_polls_ = 0;
+    if (hybrid_) hp_.progress();
+    return true;
+  }
+
   static void on_done(void* arg, nvme::Completion c) {
     auto* s = static_cast<PipeSlot*>(arg);
     if (!c.ok() && s->error.empty())
@@ -164,6 +176,8 @@ class UnvmeEngine final : public PipelineEngine {
   std::vector<const DmaBuffer*> slot_buf_;
   DmaBuffer bounce_;
   uint32_t empty_polls_ = 0;
+  bool hybrid_;
+  HybridPoll hp_;
 };
 
 class UnvmePath final : public Path {
@@ -175,12 +189,18 @@ class UnvmePath final : public Path {
   std::string name() const override { return name_; }
   std::string describe() const override {
     return fmt::format("our NVMe driver on {} (nsid {}, {} B LBAs), extents by {}; {} chunks of {} B in flight "
-                       "per thread, polled",
-                       dev_.describe, dev_.nsid, dev_.lba_size, src_->describe(), o_.qd, o_.io_size);
+                       "per thread, polled ({})",
+                       dev_.describe, dev_.nsid, dev_.lba_size, src_->describe(), o_.qd, o_.io_size, poll_mode());
   }
   std::unique_ptr<Engine> make_engine(uint32_t) override { return std::make_unique<UnvmeEngine>(dev_, src_, o_); }
 
  private:
+  std::string poll_mode() const {
+    if (o_.poll == PollMode::spin) return "spin";
+    return fmt::format("hybrid: after an empty poll, sleep half the mean wait ({}..{} us), then spin",
+                       HybridPoll::kMinSleepNs / 1000, HybridPoll::kMaxSleepNs / 1000);
+  }
+
   NvmeAccess dev_;
   std::shared_ptr<ExtentSource> src_;
   EngineOptions o_;

@@ -2,7 +2,7 @@
 //
 //   aisio fil gen DIR [--count N | --total SIZE] [--size DIST] [--fanout N] [--mix] [--seed S]
 //   aisio fil run DIR [--paths posix,posix-direct,io_uring,unvme] [--threads N] [--qd N]
-//                     [--io-size SIZE] [--batch N] [--target HANDLE] [--extents MODE] [--json]
+//                     [--io-size SIZE] [--batch N] [--target HANDLE] [--extents MODE] [--poll MODE] [--json]
 //   aisio fil paths
 #include <fmt/format.h>
 #include <unistd.h>
@@ -104,7 +104,7 @@ void do_gen(const GenOpts& o) {
 
 // ---- run ---------------------------------------------------------------------------
 struct RunOpts {
-  std::string dir, paths = "cpu", io_size = "256K", dest = "host", drop = "auto", progress = "auto";
+  std::string dir, paths = "cpu", io_size = "256K", dest = "host", drop = "auto", progress = "auto", poll = "spin";
   std::string manifest, output;
   uint32_t threads = 1, qd = 32, batch = 16, max_report = 10;
   bool no_verify = false, json = false;
@@ -118,6 +118,7 @@ void do_run(const RunOpts& o) {
       throw Error(Errc::not_supported, "--dest gpu: not built: needs the CUDA issue (GPU memory as destination)");
     throw Error(Errc::invalid_argument, "--dest '" + o.dest + "': use host (gpu comes with the CUDA issue)");
   }
+  const io::PollMode poll = io::parse_poll_mode(o.poll);  // before the session: a typo fails fast
   fil::UnvmeSpec spec = o.unvme;
   if (!o.fs_offset.empty()) spec.fs_offset = parse_size(o.fs_offset);
   fil::Session s(o.dir, spec, o.manifest);
@@ -128,6 +129,7 @@ void do_run(const RunOpts& o) {
   ro.batch = o.batch;
   ro.engine.qd = o.qd;
   ro.engine.io_size = parse_size(o.io_size);
+  ro.engine.poll = poll;
   ro.verify = !o.no_verify;
   ro.drop = fil::parse_drop_cache(o.drop);
   ro.max_report = o.max_report;
@@ -270,6 +272,10 @@ CommandRegistrar reg(50, [](CLI::App& app) {
   run->add_option("--homid-socket", r->unvme.homid_socket, "--via homid: the socket (default $HOMID_SOCKET or "
                                                           "/run/homid/homid.sock)");
   run->add_option("--homid-controller", r->unvme.homid_controller, "--via homid: controller name or index")
+      ->capture_default_str();
+  run->add_option("--poll", r->poll,
+                  "unvme: spin (busy-poll the queue pair) or hybrid (sleep about half the measured wait for "
+                  "completions, then spin: less CPU on a slow device)")
       ->capture_default_str();
   run->add_option("--nsid", r->unvme.nsid, "unvme: namespace")->capture_default_str();
   run->add_option("--fs-offset", r->fs_offset, "unvme: byte offset of the file system in the namespace");

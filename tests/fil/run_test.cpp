@@ -227,6 +227,18 @@ TEST(FilRun, ProtofileImageThroughTheDriver) {
   spec.lba_size = 4096;
   Session s4(img->fs_dir(), spec);
   expect_all_pass(s4, {"unvme"}, run_opts("", 2));
+  // --poll hybrid on the file-backed software controller (commands of tens of
+  // microseconds, the case it is for): every byte verified, and the readers did sleep.
+  for (uint32_t threads : {1u, 2u}) {
+    auto ro = run_opts("", threads);
+    ro.engine.poll = io::PollMode::hybrid;
+    expect_all_pass(s, {"unvme"}, ro);
+    auto p = s.make_path("unvme", ro.engine);
+    EXPECT_NE(p->describe().find("polled (hybrid"), std::string::npos) << p->describe();
+    auto r = run_path(*p, s.manifest(), ro);
+    EXPECT_TRUE(r.passed());
+    EXPECT_GT(r.stats.poll_sleeps, 0u) << "threads " << threads;
+  }
 }
 
 TEST(FilRun, CorruptedByteInTheImageIsReportedWithFileAndOffset) {
@@ -324,6 +336,9 @@ TEST(FilCli, GenRunJsonAndTheNotBuiltPaths) {
   EXPECT_EQ(rc, 1) << out;
   EXPECT_NE(out.find(victim->path + ": hash mismatch: first difference at byte offset 77"), std::string::npos)
       << out;
+  out = run_cmd(std::string(AISIO_BIN) + " fil run " + d / "ds" + " --paths posix --poll busy 2>&1", &rc);
+  EXPECT_NE(rc, 0) << out;
+  EXPECT_NE(out.find("--poll 'busy': use spin or hybrid"), std::string::npos) << out;
   out = run_cmd(std::string(AISIO_BIN) + " fil run " + d / "ds" + " --dest gpu", &rc);
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("not built"), std::string::npos) << out;

@@ -60,6 +60,17 @@ struct Collect : io::FileSink {
   }
 };
 
+// One engine of `path` reading `tasks` from the start; its stats stay readable.
+struct Read {
+  std::unique_ptr<io::Engine> eng;
+  Collect c;
+};
+Read read_all(io::Path& path, const std::vector<io::FileTask>& tasks) {
+  Read r{path.make_engine(0), {}};
+  r.eng->read(tasks, r.c);
+  return r;
+}
+
 class TempDir {
  public:
   TempDir() {
@@ -257,9 +268,7 @@ TEST(IoUnvme, ExtentsHolesUnwrittenUnalignedAndLongRuns) {
     for (uint32_t qd : {1u, 16u})
       for (size_t io_size : {size_t(4096), size_t(1 << 20)}) {
         auto path = io::make_unvme_path(io::access_of(r.ctrl), src, {qd, io_size});
-        auto eng = path->make_engine(0);
-        Collect c;
-        eng->read(tasks, c);
+        auto [eng, c] = read_all(*path, tasks);
         ASSERT_TRUE(c.violations.empty()) << c.violations[0];
         for (const auto& t : tasks) {
           auto& f = c.files[t.id];
@@ -299,4 +308,42 @@ TEST(IoUnvme, DeviceErrorIsReportedPerFile) {
   EXPECT_NE(c.files[0].error.find("NVMe Read"), std::string::npos) << c.files[0].error;
   EXPECT_EQ(c.files[1].error, "");
   EXPECT_TRUE(c.files[1].bytes == content);
+}
+
+// --poll hybrid: the same bytes as spinning, and the engine did sleep between polls.
+TEST(IoUnvme, HybridPollingDeliversEveryByte) {
+  Rig r(512);
+  auto src = std::make_shared<FakeSource>();
+  using extents::Extent;
+  const uint64_t K = 4096, M = 1 << 20;
+  std::map<std::string, std::vector<uint8_t>> want;
+  want["contig"] = lay_out(r, *src, "contig", 6 * M + 3, {{0, 1 * M, 7 * M, 0}}, 21);
+  {
+    std::vector<Extent> ex;
+    for (uint64_t i = 0; i < 64; ++i) ex.push_back({i * 16 * K, 24 * M - i * 32 * K, 16 * K, 0});
+    want["fragmented"] = lay_out(r, *src, "fragmented", 64 * 16 * K - 1, ex, 22);
+  }
+  want["sparse"] = lay_out(r, *src, "sparse", 700 * K + 9, {{100 * K, 10 * M, 300 * K, 0}}, 23);
+  std::vector<io::FileTask> tasks;
+  for (auto& [rel, v] : want) tasks.push_back({uint32_t(tasks.size()), rel, v.size()});
+  for (uint32_t qd : {1u, 8u}) {
+    io::EngineOptions eo{qd, size_t(256) << 10, io::PollMode::hybrid};
+    auto path = io::make_unvme_path(io::access_of(r.ctrl), src, eo);
+    EXPECT_NE(path->describe().find("polled (hybrid"), std::string::npos) << path->describe();
+    auto [eng, c] = read_all(*path, tasks);
+    ASSERT_TRUE(c.violations.empty()) << c.violations[0];
+    for (const auto& t : tasks) {
+      auto& f = c.files[t.id];
+      ASSERT_TRUE(f.ended) << t.rel;
+      ASSERT_EQ(f.error, "") << t.rel;
+      ASSERT_TRUE(f.bytes == want[t.rel]) << t.rel << " qd " << qd << ": got " << f.bytes.size() << " bytes";
+    }
+    EXPECT_GT(eng->stats().poll_sleeps, 0u) << "qd " << qd;
+  }
+  // Spin, the default, never sleeps and says so.
+  auto spin = io::make_unvme_path(io::access_of(r.ctrl), src, {8, size_t(256) << 10});
+  EXPECT_NE(spin->describe().find("polled (spin)"), std::string::npos) << spin->describe();
+  EXPECT_EQ(read_all(*spin, tasks).eng->stats().poll_sleeps, 0u);
+  EXPECT_EQ(io::parse_poll_mode("hybrid"), io::PollMode::hybrid);
+  EXPECT_THROW(io::parse_poll_mode("busy"), Error);
 }

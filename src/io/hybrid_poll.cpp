@@ -1,0 +1,47 @@
+#include "io/hybrid_poll.hpp"
+
+#include <sys/prctl.h>
+#include <time.h>
+
+#include <algorithm>
+
+namespace aisio::io {
+
+namespace {
+// The default 50 us timer slack would stretch every short sleep past the wait it is
+// meant to cover; 1 us lets the sleep end close to when it was asked to. Per thread,
+// set once by the first sleep of the thread.
+void tighten_timer_slack() {
+  thread_local bool done = false;
+  if (done) return;
+  done = true;
+  ::prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+}
+}  // namespace
+
+void HybridPoll::progress() {
+  if (!waiting_) return;
+  waiting_ = false;
+  auto ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - wait_start_).count());
+  // EWMA with weight 1/8: follows a change of device speed within a few dozen waits
+  // without chasing single outliers (a preempted device thread).
+  est_ns_ = est_ns_ == 0 ? ns : est_ns_ - est_ns_ / 8 + ns / 8;
+}
+
+bool HybridPoll::idle() {
+  if (!waiting_) {
+    waiting_ = true;
+    slept_ = false;
+    wait_start_ = Clock::now();
+  }
+  if (slept_ || est_ns_ == 0) return false;
+  slept_ = true;
+  tighten_timer_slack();
+  const uint64_t ns = std::clamp<uint64_t>(est_ns_ / 2, kMinSleepNs, kMaxSleepNs);
+  timespec ts{0, long(ns)};
+  ::clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+  ++sleeps_;
+  return true;
+}
+
+}  // namespace aisio::io
