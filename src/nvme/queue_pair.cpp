@@ -71,7 +71,6 @@ void QueuePair::reset_state() {
   std::memset(sq_mem_.data(), 0, sq_mem_.size());
   std::memset(cq_mem_.data(), 0, cq_mem_.size());
   sq_tail_ = sq_tail_rung_ = cq_head_ = 0;
-  sq_head_ = 0;
   phase_ = 1;  // the controller's first pass writes phase 1 over zeroed entries
   nfree_ = 0;
   for (uint32_t i = capacity(); i-- > 0;) {
@@ -152,8 +151,9 @@ uint32_t QueuePair::reap(uint32_t max) {
   uint32_t head = cq_head_;
   uint32_t phase = phase_;
   uint32_t n = 0;
-  uint16_t sqhd = sq_head_;
+#ifndef NDEBUG
   in_poll_ = true;
+#endif
   while (n < max) {
     volatile Cqe& e = cq[head];
     const uint16_t st = e.status;
@@ -163,7 +163,6 @@ uint32_t QueuePair::reap(uint32_t max) {
     dma_rmb();
     const uint16_t cid = e.cid;
     const uint32_t dw0 = e.dw0;
-    sqhd = e.sqhd;
     if (++head == depth) [[unlikely]] {
       head = 0;
       phase ^= 1u;
@@ -171,11 +170,12 @@ uint32_t QueuePair::reap(uint32_t max) {
     ++n;
     complete(cid, uint16_t(st >> 1), dw0);
   }
+#ifndef NDEBUG
   in_poll_ = false;
+#endif
   if (n) {
     cq_head_ = head;
     phase_ = uint16_t(phase);
-    sq_head_ = sqhd;
     reaped_ += n;
     // Entries up to head are consumed; the controller may reuse them now.
     *cq_db_ = head;

@@ -225,8 +225,7 @@ class QueuePair {
   uint32_t sq_tail_ = 0, sq_tail_rung_ = 0;
   uint32_t cq_head_ = 0;
   uint16_t phase_ = 1;
-  uint16_t sq_head_ = 0;                      // last SQHD the controller reported
-  bool in_poll_ = false;                      // callbacks must not poll (debug check)
+  bool in_poll_ = false;                      // callbacks must not poll (set in debug builds)
   uint64_t reaped_ = 0;                       // CQEs consumed
 
   std::vector<Slot> slots_;                   // indexed by CID

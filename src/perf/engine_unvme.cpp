@@ -6,8 +6,8 @@
 // after each device's poll one ring() writes the SQ tail doorbell for the whole batch.
 // Each slot's SQE, PRPs included, is built once; per I/O only the opcode (mixed
 // workloads) and the SLBA change. No allocation, lock, system call or virtual call
-// per I/O: the loop and callback are templates on the
-// options that matter (latency sampling, mixed reads/writes, prebuilt DPTR). Evidence:
+// per I/O: the loop and callback are templates on the options that matter (latency
+// sampling, mixed reads/writes, prebuilt DPTR). Evidence:
 // bench/results/driver-cost/callgrind-qd128-flat.txt lists every function the thread
 // ran in the measured window.
 #include <fmt/format.h>
