@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "common/uring_probe.hpp"
+
 namespace aisio::io {
 
 struct FileTask {
@@ -89,8 +91,8 @@ std::unique_ptr<Path> make_posix_path(const std::string& root, const EngineOptio
 std::unique_ptr<Path> make_posix_direct_path(const std::string& root, const EngineOptions& o);
 // io_uring (liburing): qd reads in flight per thread; direct = O_DIRECT.
 std::unique_ptr<Path> make_uring_path(const std::string& root, const EngineOptions& o, bool direct = true);
-bool uring_built();
-bool uring_available(std::string* why = nullptr);  // a ring can be set up here
+using aisio::uring_built;      // common/uring_probe.hpp
+using aisio::uring_available;
 
 // Every path name `aisio fil run --paths` knows, in table order, and whether it is
 // built (why not, when not).

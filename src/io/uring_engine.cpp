@@ -19,20 +19,7 @@
 
 namespace aisio::io {
 
-bool uring_built() { return AISIO_HAVE_URING != 0; }
-
 #if AISIO_HAVE_URING
-bool uring_available(std::string* why) {
-  io_uring ring;
-  int r = io_uring_queue_init(4, &ring, 0);
-  if (r < 0) {
-    if (why) *why = fmt::format("io_uring_queue_init: {}", std::strerror(-r));
-    return false;
-  }
-  io_uring_queue_exit(&ring);
-  return true;
-}
-
 namespace {
 
 class UringEngine final : public PipelineEngine {
@@ -165,10 +152,6 @@ std::unique_ptr<Path> make_uring_path(const std::string& root, const EngineOptio
 
 #else  // no liburing
 
-bool uring_available(std::string* why) {
-  if (why) *why = "not built: liburing was not found at configure time (apt-get install liburing-dev)";
-  return false;
-}
 std::unique_ptr<Path> make_uring_path(const std::string&, const EngineOptions&, bool) {
   throw Error(Errc::not_supported, "io_uring: not built (liburing was not found at configure time)");
 }

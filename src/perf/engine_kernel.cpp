@@ -241,22 +241,6 @@ class UringWorker final : public Worker {
 
 }  // namespace
 
-bool uring_available(std::string* why) {
-#if AISIO_HAVE_URING
-  io_uring ring;
-  int r = io_uring_queue_init(4, &ring, 0);
-  if (r < 0) {
-    if (why) *why = fmt::format("io_uring_queue_init: {}", std::strerror(-r));
-    return false;
-  }
-  io_uring_queue_exit(&ring);
-  return true;
-#else
-  if (why) *why = "built without liburing";
-  return false;
-#endif
-}
-
 std::unique_ptr<Worker> make_uring_worker(const PerfOptions& o, const std::vector<KernelDevice>& devs,
                                           uint32_t thread) {
 #if AISIO_HAVE_URING

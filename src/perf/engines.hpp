@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "common/uring_probe.hpp"
 #include "nvme/controller.hpp"
 #include "perf/worker.hpp"
 
@@ -40,6 +41,6 @@ struct KernelDevice {
 };
 std::unique_ptr<Worker> make_uring_worker(const PerfOptions& o, const std::vector<KernelDevice>& devs, uint32_t thread);
 std::unique_ptr<Worker> make_psync_worker(const PerfOptions& o, const std::vector<KernelDevice>& devs, uint32_t thread);
-bool uring_available(std::string* why = nullptr);  // io_uring_queue_init works here
+using aisio::uring_available;  // common/uring_probe.hpp
 
 }  // namespace aisio::perf
