@@ -16,9 +16,6 @@ using nvme::Status;
 
 namespace {
 
-Outcome fail(uint8_t code) { return Outcome{0, generic_error(code)}; }
-Outcome fail_specific(uint8_t code) { return Outcome{0, specific_error(code)}; }
-
 // Identify strings are ASCII, space padded.
 void pad_copy(char* dst, size_t n, const std::string& s) {
   std::memset(dst, ' ', n);

@@ -12,8 +12,6 @@ using nvme::Status;
 
 namespace {
 
-Outcome fail(uint8_t code) { return Outcome{0, generic_error(code)}; }
-
 Outcome read_write(IoContext& c, const Sqe& cmd) {
   Namespace* ns = c.core.ns(cmd.nsid);
   if (!ns) return fail(sc::INVALID_NAMESPACE_OR_FORMAT);

@@ -17,6 +17,9 @@ constexpr nvme::Status generic_error(uint8_t sc) { return nvme::Status::make(nvm
 constexpr nvme::Status specific_error(uint8_t sc) {
   return nvme::Status::make(nvme::sct::COMMAND_SPECIFIC, sc, true);
 }
+// A command refused with a generic or command-specific status.
+constexpr Outcome fail(uint8_t sc) { return Outcome{0, generic_error(sc)}; }
+constexpr Outcome fail_specific(uint8_t sc) { return Outcome{0, specific_error(sc)}; }
 // A DMA that could not reach host memory may succeed once the host fixes its mapping.
 constexpr nvme::Status transfer_error() {
   return nvme::Status::make(nvme::sct::GENERIC, nvme::sc::DATA_TRANSFER_ERROR, false);

@@ -193,15 +193,6 @@ const char* driver_name(Driver d) {
   return "";
 }
 
-const char* driver_module(Driver d) {
-  switch (d) {
-    case Driver::uio_pci_generic: return "uio_pci_generic";
-    case Driver::vfio_pci: return "vfio-pci";
-    case Driver::nvme: return "nvme";
-    case Driver::none: return "";
-  }
-  return "";
-}
 
 Driver parse_driver(std::string_view n) {
   if (n == "uio" || n == "uio_pci_generic" || n == "uio-pci-generic") return Driver::uio_pci_generic;
@@ -239,7 +230,7 @@ void bind_driver(const std::string& bdf_in, Driver driver, const Sysfs& sys, std
   }
   if (f.driver == want) return;
   if (!exists(sys.driver_dir(want)))
-    throw Error(Errc::not_supported, "driver " + want + " is not loaded: run 'modprobe " + driver_module(driver) +
+    throw Error(Errc::not_supported, "driver " + want + " is not loaded: run 'modprobe " + want +
                                          "' (as root), then bind again");
   if (driver == Driver::vfio_pci && f.iommu_group.empty())
     throw Error(Errc::not_supported,

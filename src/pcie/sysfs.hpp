@@ -62,7 +62,6 @@ inline std::vector<PciFunction> enumerate_nvme(const Sysfs& sys = {}) { return e
 // The drivers aisio binds functions to.
 enum class Driver { none, uio_pci_generic, vfio_pci, nvme };
 const char* driver_name(Driver d);            // "uio_pci_generic", "vfio-pci", "nvme", ""
-const char* driver_module(Driver d);          // the module to load: "uio_pci_generic", "vfio-pci", "nvme"
 // "uio", "uio_pci_generic", "vfio", "vfio-pci", "vfio_pci", "nvme", "kernel", "none".
 Driver parse_driver(std::string_view name);
 Driver driver_of(const PciFunction& f);       // none for drivers aisio does not know
