@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
+#include "common/error.hpp"
 #include "extents/extent.hpp"
 
 namespace aisio::test {
@@ -105,5 +108,17 @@ class ProtoImage {
 
 // Compare two extent lists field by field, printing both on mismatch.
 std::string dump(const std::vector<extents::Extent>& v);
+
+// Runs fn, which must throw aisio::Error with `code` and a message containing `needle`.
+template <class F>
+void expect_error(F&& fn, Errc code, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "no error (expected: " << needle << ")";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
+  }
+}
 
 }  // namespace aisio::test

@@ -30,17 +30,6 @@ using namespace aisio::extents;
 using namespace aisio::test;
 namespace fs = std::filesystem;
 
-template <class F>
-void expect_error(F&& fn, Errc code, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error (expected: " << needle << ")";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
-  }
-}
-
 // ---- CRC32c ----------------------------------------------------------------------
 
 TEST(Crc32c, KnownVectorsAndXfsLayout) {

@@ -72,18 +72,6 @@ std::unique_ptr<X::Filesystem> open_mem(const std::vector<uint8_t>& img, bool cr
   return std::make_unique<X::Filesystem>(std::make_shared<MemoryBlockReader>(img), X::Options{crc});
 }
 
-// Runs fn, which must throw aisio::Error with `code` and a message containing `needle`.
-template <class F>
-void expect_error(F&& fn, Errc code, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error (expected: " << needle << ")";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
-  }
-}
-
 #define NEED_BASE()                              \
   const Base& B = base();                        \
   if (!B.skip.empty()) GTEST_SKIP() << B.skip;   \

@@ -14,11 +14,13 @@
 
 #include "common/error.hpp"
 #include "emu/controller.hpp"
+#include "fil/helpers.hpp"
 #include "io/engine.hpp"
 #include "io/unvme.hpp"
 #include "nvme/controller.hpp"
 
 using namespace aisio;
+using filtest::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -70,22 +72,6 @@ Read read_all(io::Path& path, const std::vector<io::FileTask>& tasks) {
   r.eng->read(tasks, r.c);
   return r;
 }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "aisio-io-XXXXXX").string();
-    std::vector<char> b(t.begin(), t.end());
-    b.push_back(0);
-    if (!mkdtemp(b.data())) throw std::runtime_error("mkdtemp");
-    path = b.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string path;
-};
 
 void write_file(const std::string& p, const std::vector<uint8_t>& v) {
   fs::create_directories(fs::path(p).parent_path());
