@@ -12,7 +12,7 @@
 // Completion callbacks may submit() and ring() on their queue pair; they must not
 // poll() it and must not throw (poll keeps the CQ state in registers while it runs).
 //
-// Evidence (bench/driver-cost): submit and reap take about 73 host instructions per
+// Evidence (bench/driver-cost): submit and reap take about 72 host instructions per
 // command, and the measured window calls nothing but poll/reap, the callback and the
 // rate-limited tick: bench/results/driver-cost/callgrind-qd128-flat.txt (every function
 // that ran) and callgrind-qd128-source.txt (per source line).
