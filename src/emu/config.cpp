@@ -32,4 +32,16 @@ void EmuConfig::validate() const {
   }
 }
 
+bool parse_backing(std::string_view text, NamespaceConfig& ns) {
+  if (text == "ram") ns.backing = Backing::ram;
+  else if (text == "null") ns.backing = Backing::null;
+  else if (text.starts_with("file:") && text.size() > 5) {
+    ns.backing = Backing::file;
+    ns.path = std::string(text.substr(5));
+  } else {
+    return false;
+  }
+  return true;
+}
+
 }  // namespace aisio::emu

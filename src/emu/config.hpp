@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace aisio::emu {
@@ -65,5 +66,10 @@ struct EmuConfig {
   // Throws aisio::Error(invalid_argument) naming the offending field.
   void validate() const;
 };
+
+// A namespace backing as every command and config file spells it: "ram", "null" or
+// "file:PATH". Sets ns.backing (and ns.path for file:); false for anything else, so the
+// caller can say where the bad value came from.
+bool parse_backing(std::string_view text, NamespaceConfig& ns);
 
 }  // namespace aisio::emu

@@ -5,17 +5,9 @@
 #include <unistd.h>
 
 #include "common/error.hpp"
-
-#if AISIO_FIL_HOMIC
 #include "homi/client.hpp"
-#endif
 
 namespace aisio::fil {
-
-#if AISIO_FIL_HOMIC
-
-bool homid_built() { return true; }
-std::string homid_default_socket() { return homic::default_socket(); }
 
 namespace {
 
@@ -54,53 +46,11 @@ class HomidExtents final : public io::ExtentSource {
   uint32_t nsid_, ctrl_;
 };
 
-class Link final : public HomidLink {
- public:
-  explicit Link(std::shared_ptr<homic::Session> s, std::string socket)
-      : s_(std::move(s)), socket_(std::move(socket)) {}
-  io::NvmeAccess access(uint32_t nsid) override {
-    io::NvmeAccess a;
-    a.describe = describe();
-    a.nsid = nsid;
-    a.lba_size = s_->lba_size(nsid);
-    if (!a.lba_size)
-      throw Error(Errc::invalid_argument, fmt::format("homid: namespace {} is not active on {}", nsid, describe()));
-    a.ns_bytes = s_->nsze(nsid) * a.lba_size;
-    a.dma = s_->dma();
-    a.max_queue_entries = std::max<uint32_t>(2, s_->max_queue_depth());
-    a.make_queue_pair = [s = s_, nsid](const nvme::QueueOptions& o) { return s->create_queue_pair(o, nsid); };
-    a.keep = s_;
-    return a;
-  }
-  std::shared_ptr<io::ExtentSource> extents(const std::string& root, uint32_t nsid) override {
-    return std::make_shared<HomidExtents>(s_->client(), root, nsid, s_->index());
-  }
-  std::string describe() const override { return fmt::format("homid:{} controller '{}'", socket_, s_->info().name); }
-
- private:
-  std::shared_ptr<homic::Session> s_;
-  std::string socket_;
-};
-
 }  // namespace
 
-std::shared_ptr<HomidLink> HomidLink::open(const std::string& socket, const std::string& controller) {
-  std::string sock = socket.empty() ? homic::default_socket() : socket;
-  homic::ConnectOptions co;
-  co.name = "aisio fil";
-  auto client = homic::Client::connect(sock, co);
-  auto s = homic::Session::open(client, controller.empty() ? "0" : controller);
-  return std::make_shared<Link>(std::move(s), sock);
+std::shared_ptr<io::ExtentSource> homid_extents(std::shared_ptr<homic::Session> s, std::string root, uint32_t nsid) {
+  auto ctrl = s->index();
+  return std::make_shared<HomidExtents>(s->client(), std::move(root), nsid, ctrl);
 }
-
-#else
-
-bool homid_built() { return false; }
-std::string homid_default_socket() { return "/run/homid/homid.sock"; }
-std::shared_ptr<HomidLink> HomidLink::open(const std::string&, const std::string&) {
-  throw Error(Errc::not_supported, "--via homid: not built (src/homi's client library aisio_homic is missing)");
-}
-
-#endif
 
 }  // namespace aisio::fil

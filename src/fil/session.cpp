@@ -6,45 +6,12 @@
 #include <filesystem>
 
 #include "common/error.hpp"
-#include "emu/controller.hpp"
 #include "io/nvme_block_reader.hpp"
-#include "tools/target.hpp"
+#include "fil/homid.hpp"
 
 namespace aisio::fil {
 
 namespace fs = std::filesystem;
-
-namespace {
-struct ServedImage {
-  std::shared_ptr<emu::SoftController> device;
-  std::shared_ptr<nvme::Controller> ctrl;
-  ~ServedImage() {
-    ctrl.reset();  // orderly shutdown while the device still answers
-    device.reset();
-  }
-};
-}  // namespace
-
-std::shared_ptr<ImageController> serve_image(const std::string& path, uint32_t lba_size, unsigned workers) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) throw_errno("image " + path);
-  if (!S_ISREG(st.st_mode)) throw Error(Errc::invalid_argument, "image " + path + ": not a regular file");
-  emu::EmuConfig cfg;
-  cfg.serial = "AISIOIMG0001";
-  cfg.model = "aisio software NVMe controller (image)";
-  cfg.workers = std::max(1u, workers);
-  cfg.namespaces[0].size_bytes = uint64_t(st.st_size) / lba_size * lba_size;
-  cfg.namespaces[0].lba_size = lba_size;
-  cfg.namespaces[0].backing = emu::Backing::file;
-  cfg.namespaces[0].path = path;
-  auto both = std::make_shared<ServedImage>();
-  both->device = std::make_shared<emu::SoftController>(cfg);
-  both->device->start();
-  both->ctrl = nvme::Controller::create(both->device->bar0("image:" + path), both->device->dma());
-  auto ic = std::make_shared<ImageController>();
-  ic->ctrl = std::shared_ptr<nvme::Controller>(both, both->ctrl.get());  // aliasing: owns both
-  return ic;
-}
 
 std::string mount_point(const std::string& dir, std::string* inside) {
   std::error_code ec;
@@ -74,57 +41,47 @@ Session::~Session() {
   extents_.reset();
   xfs_.reset();
   access_.reset();
-  homid_.reset();
-  ctrl_.reset();
-  target_keep_.reset();
-  image_ctrl_.reset();
+  tgt_.reset();
 }
 
 void Session::open_device() {
-  if (access_) return;
-  if (spec_.via == "homid") {
-    homid_ = HomidLink::open(spec_.homid_socket, spec_.homid_controller);
-    target_ = homid_->describe();
-    access_ = homid_->access(spec_.nsid);
-    return;
-  }
-  if (!spec_.via.empty()) throw Error(Errc::invalid_argument, "--via '" + spec_.via + "': only homid is known");
-  if (spec_.ctrl) {
-    ctrl_ = spec_.ctrl;
-    image_ = spec_.ctrl_image;
-    target_ = image_.empty() ? ctrl_->describe() : "image:" + image_;
-    access_ = io::access_of(ctrl_, spec_.nsid);
-    return;
-  }
-  target_ = spec_.target;
-  if (target_.empty()) {
-    if (!local_)
-      throw Error(Errc::invalid_argument,
-                  "unvme: " + dir_ + " is not a directory here: give --target (image:PATH, emu:NAME or a PCI "
-                  "address) for the controller whose namespace holds the file system");
-    auto mi = io::mount_info(dir_);
-    if (mi.backing_file.empty())
-      throw Error(Errc::not_supported,
-                  fmt::format("unvme: {} is on {}, which no controller of ours serves from here; give --target "
-                              "(a PCI address bound to uio/vfio after unmounting, or emu:NAME)",
-                              dir_, mi.device));
-    target_ = "image:" + mi.backing_file;
-  }
-  if (target_.rfind("image:", 0) == 0) {
-    image_ = target_.substr(6);
-    image_ctrl_ = serve_image(image_, spec_.lba_size, spec_.emu_workers);
-    ctrl_ = image_ctrl_->ctrl;
+  if (tgt_) return;
+  if (spec_.opened) {
+    tgt_ = spec_.opened;
   } else {
-    auto t = tools::open_target(target_);
-    ctrl_ = t.ctrl;
-    target_keep_ = t.keep;
+    target_ = spec_.target;
+    if (spec_.via == "homid") {
+      target_ = "homid:" + (spec_.homid_socket.empty() ? target::homid_default_socket() : spec_.homid_socket) + "/" +
+                (spec_.homid_controller.empty() ? "0" : spec_.homid_controller);
+    } else if (!spec_.via.empty()) {
+      throw Error(Errc::invalid_argument, "--via '" + spec_.via + "': only homid is known");
+    } else if (target_.empty()) {
+      if (!local_)
+        throw Error(Errc::invalid_argument,
+                    "unvme: " + dir_ + " is not a directory here: give --target (image:PATH, emu:NAME or a PCI "
+                    "address) for the controller whose namespace holds the file system");
+      auto mi = io::mount_info(dir_);
+      if (mi.backing_file.empty())
+        throw Error(Errc::not_supported,
+                    fmt::format("unvme: {} is on {}, which no controller of ours serves from here; give --target "
+                                "(a PCI address bound to uio/vfio after unmounting, or emu:NAME)",
+                                dir_, mi.device));
+      target_ = "image:" + mi.backing_file;
+    }
+    target::OpenOptions oo;
+    oo.image_lba_size = spec_.lba_size;
+    oo.emu_workers = spec_.emu_workers;
+    oo.client_name = "aisio fil";
+    tgt_ = target::open(target_, oo);
   }
-  access_ = io::access_of(ctrl_, spec_.nsid);  // throws for an inactive namespace
+  target_ = tgt_->describe();
+  if (target_.starts_with("image:")) image_ = target_.substr(6);
+  access_ = io::access_of(tgt_, spec_.nsid);  // throws for an inactive namespace
 }
 
-std::shared_ptr<nvme::Controller> Session::controller() {
+const std::shared_ptr<target::Target>& Session::target() {
   open_device();
-  return ctrl_;
+  return tgt_;
 }
 
 const io::NvmeAccess& Session::access() {
@@ -135,13 +92,21 @@ const io::NvmeAccess& Session::access() {
 std::shared_ptr<io::ExtentSource> Session::extent_source() {
   if (extents_) return extents_;
   std::string mode = spec_.extents;
-  if (mode == "auto") mode = local_ ? (spec_.via == "homid" ? "homid" : "fiemap") : "xfs";
+  const bool via_homid = spec_.via == "homid" || spec_.target.starts_with("homid") || (spec_.opened && spec_.opened->homid());
+  if (mode == "auto") mode = local_ ? (via_homid ? "homid" : "fiemap") : "xfs";
   if (mode == "homid") {
     if (!local_) throw Error(Errc::invalid_argument, "--extents homid needs DIR mounted here; " + dir_ + " is not");
-    if (!homid_) homid_ = HomidLink::open(spec_.homid_socket, spec_.homid_controller);
+    open_device();
+    auto homid = tgt_->homid();
+    if (!homid) {  // queues of our own, extents from homid's controller
+      std::string h = "homid:" + (spec_.homid_socket.empty() ? target::homid_default_socket() : spec_.homid_socket) +
+                      "/" + (spec_.homid_controller.empty() ? "0" : spec_.homid_controller);
+      homid_target_ = target::open(h, {.client_name = "aisio fil"});
+      homid = homid_target_->homid();
+    }
     std::error_code ec;
     auto root = fs::canonical(dir_, ec);
-    extents_ = homid_->extents(ec ? dir_ : root.string(), spec_.nsid);
+    extents_ = homid_extents(homid, ec ? dir_ : root.string(), spec_.nsid);
     return extents_;
   }
   if (mode == "fiemap") {

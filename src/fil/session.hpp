@@ -2,12 +2,10 @@
 // directory inside an unmounted XFS file system that only our driver reaches), its
 // manifest, and for the unvme path the controller and the extent source.
 //
-// unvme targets:
-//   image:PATH       an in-process software controller whose namespace is the file PATH
-//                    (file backing: namespace byte == file byte). The default when DIR
-//                    is on a loop device: its backing file.
-//   emu:NAME, embedded[:SIZE], DDDD:BB:DD.F   as everywhere else (tools/target.hpp)
-// extents: auto (fiemap for a mounted DIR, else xfs), fiemap, xfs, homid.
+// unvme targets: any controller handle (target/target.hpp). The default when DIR is on
+// a loop device: image:FILE, its backing file; --via homid is homid:SOCKET/CONTROLLER.
+// extents: auto (fiemap for a mounted DIR, homid through homid, else xfs), fiemap, xfs,
+// homid.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -19,13 +17,12 @@
 #include "io/engine.hpp"
 #include "io/extent_source.hpp"
 #include "io/unvme.hpp"
-#include "nvme/controller.hpp"
-#include "fil/homid.hpp"
+#include "target/target.hpp"
 
 namespace aisio::fil {
 
 struct UnvmeSpec {
-  std::string target;             // "" = auto (the image behind DIR's loop device)
+  std::string target;             // a handle; "" = auto (the image behind DIR's loop device)
   std::string extents = "auto";   // auto, fiemap, xfs, homid
   std::string via;                // "" (this process drives the controller) or "homid"
   std::string homid_socket;       // --via homid: "" = $HOMID_SOCKET or /run/homid/homid.sock
@@ -35,19 +32,9 @@ struct UnvmeSpec {
   std::string fs_root;            // xfs: DIR's path inside the file system (default: derived)
   uint32_t lba_size = 512;        // image: targets
   unsigned emu_workers = 1;       // image: targets
-  // A controller opened by the caller (the demo serves its image once and shares it);
-  // ctrl_image: the image file it serves, for the FIEMAP consistency check.
-  std::shared_ptr<nvme::Controller> ctrl;
-  std::string ctrl_image;
+  // A target opened by the caller (the demo serves its image once and shares it).
+  std::shared_ptr<target::Target> opened;
 };
-
-// An in-process software controller serving an image file (file backing). `ctrl`
-// keeps the software controller alive: whoever holds it last shuts the driver's
-// controller down first and then stops the device.
-struct ImageController {
-  std::shared_ptr<nvme::Controller> ctrl;
-};
-std::shared_ptr<ImageController> serve_image(const std::string& path, uint32_t lba_size = 512, unsigned workers = 1);
 
 class Session {
  public:
@@ -65,8 +52,10 @@ class Session {
   // run here: not built, needs a mounted DIR, no controller, ...
   std::unique_ptr<io::Path> make_path(const std::string& name, const io::EngineOptions& eo);
 
-  // The controller the unvme path uses (opened on first use); null through homid.
-  std::shared_ptr<nvme::Controller> controller();
+  // The target the unvme path uses (opened on first use).
+  const std::shared_ptr<target::Target>& target();
+  // The driver's controller; null through homid.
+  std::shared_ptr<nvme::Controller> controller() { return target()->controller(); }
   const io::NvmeAccess& access();
   std::string unvme_target() const { return target_; }
   std::string image_file() const { return image_; }  // "" unless an image: target
@@ -82,10 +71,8 @@ class Session {
   std::optional<Manifest> manifest_;
   std::string manifest_from_;
   std::string target_, image_;
-  std::shared_ptr<ImageController> image_ctrl_;
-  std::shared_ptr<void> target_keep_;
-  std::shared_ptr<nvme::Controller> ctrl_;
-  std::shared_ptr<HomidLink> homid_;
+  std::shared_ptr<target::Target> tgt_;
+  std::shared_ptr<target::Target> homid_target_;  // --extents homid beside a controller of our own
   std::optional<io::NvmeAccess> access_;
   std::shared_ptr<io::ExtentSource> extents_;
   std::shared_ptr<io::XfsSource> xfs_;

@@ -12,7 +12,7 @@
 #include "gpu/kernels.hpp"
 #include "gpu/queues.hpp"
 #include "nvme/controller.hpp"
-#include "perf/emu_farm.hpp"
+#include "target/farm.hpp"
 #include "perf/machine.hpp"
 #include "perf/report.hpp"
 
@@ -199,8 +199,8 @@ CudaRunResult run_null_gpu(const CudaRunOptions& o, const DeviceInfo& di) {
 // ---- NVMe controllers -----------------------------------------------------------------------
 struct Dev {
   std::string name;
+  std::shared_ptr<target::Target> target;
   std::shared_ptr<nvme::Controller> ctrl;
-  std::shared_ptr<void> keep;
   emu::SoftController* soft = nullptr;
   std::shared_ptr<GpuController> g;
   std::unique_ptr<QueueSet> qs;
@@ -208,30 +208,22 @@ struct Dev {
   uint64_t emu_before = 0;
 };
 
-CudaRunResult run_nvme(const CudaRunOptions& o, const OpenFn& open, const DeviceInfo& di) {
+CudaRunResult run_nvme(const CudaRunOptions& o, const DeviceInfo& di) {
   CudaRunResult r;
   r.mode = "nvme";
-  std::unique_ptr<perf::EmuFarm> farm;
   std::vector<Dev> devs;
-  if (o.emu.devices) {
-    farm = std::make_unique<perf::EmuFarm>(o.emu);
-    for (size_t i = 0; i < farm->size(); ++i) {
-      Dev d;
-      d.name = farm->name(i);
-      d.ctrl = farm->controller(i);
-      d.soft = &farm->device(i);
-      devs.push_back(std::move(d));
-    }
-  }
-  for (const auto& h : o.targets) {
-    if (!open) throw Error(Errc::invalid_argument, "no way to open target " + h);
-    auto oc = open(h);
+  auto add = [&devs](std::shared_ptr<target::Target> t) {
     Dev d;
-    d.name = h;
-    d.ctrl = oc.ctrl;
-    d.keep = oc.keep;
+    d.name = t->describe();
+    d.ctrl = t->controller();
+    // The GPU rings the controller's doorbells itself: it needs BAR0, which homid keeps.
+    if (!d.ctrl) throw Error(Errc::not_supported, d.name + ": cuda-run needs a controller this process drives");
+    d.soft = t->soft_controller();
+    d.target = std::move(t);
     devs.push_back(std::move(d));
-  }
+  };
+  for (auto& t : target::open_farm(o.emu)) add(std::move(t));
+  for (const auto& h : o.targets) add(target::open(h));
   if (devs.empty()) throw Error(Errc::invalid_argument, "cuda-run: no targets (give handles, --emu-devices N or --null-gpu N)");
   const uint32_t depth = o.qd + 1;
   const uint32_t nq_total = uint32_t(devs.size()) * o.queues;
@@ -315,9 +307,9 @@ CudaRunResult run_nvme(const CudaRunOptions& o, const OpenFn& open, const Device
     d.data.reset();
     d.lists.reset();
     d.g.reset();
+    d.ctrl.reset();
   }
   devs.clear();
-  if (farm) farm->close();
   return r;
 }
 
@@ -337,7 +329,7 @@ std::string status_text(uint32_t s) {
   return nvme::status_name(nvme::Status(uint16_t(s & 0x7FFF)));
 }
 
-CudaRunResult cuda_run(const CudaRunOptions& o, const OpenFn& open) {
+CudaRunResult cuda_run(const CudaRunOptions& o) {
   std::string why;
   if (!device_present(&why)) throw Error(Errc::not_supported, "cuda-run: " + why);
   if (o.qd < 1 || o.qd > 1023) throw Error(Errc::invalid_argument, "--qd must be 1..1023 (threads per queue)");
@@ -346,7 +338,7 @@ CudaRunResult cuda_run(const CudaRunOptions& o, const OpenFn& open) {
   if (o.runtime_s <= 0) throw Error(Errc::invalid_argument, "--runtime must be positive");
   use_device(o.device);
   DeviceInfo di = device_info(o.device);
-  CudaRunResult r = o.null_gpu ? run_null_gpu(o, di) : run_nvme(o, open, di);
+  CudaRunResult r = o.null_gpu ? run_null_gpu(o, di) : run_nvme(o, di);
   r.opt = o;
   r.gpu = describe(di);
   r.gpu_name = di.name;

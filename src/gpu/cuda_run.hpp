@@ -72,8 +72,8 @@ struct CudaRunResult {
   std::string commit;
 };
 
-using OpenFn = std::function<perf::OpenedController(const std::string&)>;
-CudaRunResult cuda_run(const CudaRunOptions& o, const OpenFn& open);
+// Opens o.targets (target::open) and the --emu-devices farm itself.
+CudaRunResult cuda_run(const CudaRunOptions& o);
 nlohmann::ordered_json to_json(const CudaRunResult& r);
 std::string to_text(const CudaRunResult& r);
 std::string status_text(uint32_t s);  // "ok", "timeout", NVMe status name, ...

@@ -12,7 +12,7 @@
 
 #include "common/error.hpp"
 #include "homi/log.hpp"
-#include "tools/units.hpp"
+#include "common/units.hpp"
 
 namespace aisio::homi {
 
@@ -65,7 +65,7 @@ struct Ctx {
     }
     if (auto s = n->value<std::string>()) {
       try {
-        return tools::parse_size(*s);
+        return parse_size(*s);
       } catch (const Error& e) {
         fail(n, e.what());
       }
@@ -133,16 +133,10 @@ void parse_namespace(const Ctx& c, const toml::table& t, ControllerConfig& cc, u
     emu::NamespaceConfig ns;
     ns.size_bytes = c.size(t, "size").value_or(ns.size_bytes);
     ns.lba_size = uint32_t(c.integer(t, "lba_size", 512, 4096).value_or(512));
-    std::string backing = c.str(t, "backing").value_or("ram");
-    if (backing == "ram") ns.backing = emu::Backing::ram;
-    else if (backing == "null") ns.backing = emu::Backing::null;
-    else if (backing.rfind("file:", 0) == 0 && backing.size() > 5) {
-      ns.backing = emu::Backing::file;
-      ns.path = backing.substr(5);
-      if (b.image.empty() && b.block_device.empty()) b.image = ns.path;  // the file is the image
-    } else {
+    if (!emu::parse_backing(c.str(t, "backing").value_or("ram"), ns))
       c.fail(t.get("backing"), "backing must be \"ram\", \"null\" or \"file:PATH\"");
-    }
+    if (ns.backing == emu::Backing::file && b.image.empty() && b.block_device.empty())
+      b.image = ns.path;  // the file is the image
     cc.soft.namespaces.push_back(ns);
   }
   for (auto& o : cc.backings)

@@ -12,6 +12,7 @@
 #include "io/extent_source.hpp"
 #include "memory/dma.hpp"
 #include "nvme/controller.hpp"
+#include "target/target.hpp"
 
 namespace aisio::io {
 
@@ -28,6 +29,7 @@ struct NvmeAccess {
   std::shared_ptr<void> keep;            // what the queue pairs need alive
 };
 NvmeAccess access_of(std::shared_ptr<nvme::Controller> ctrl, uint32_t nsid = 1);
+NvmeAccess access_of(std::shared_ptr<target::Target> t, uint32_t nsid = 1);
 
 std::unique_ptr<Path> make_unvme_path(NvmeAccess dev, std::shared_ptr<ExtentSource> extents, const EngineOptions& o,
                                       std::string name = "unvme");

@@ -27,6 +27,20 @@ NvmeAccess access_of(std::shared_ptr<nvme::Controller> ctrl, uint32_t nsid) {
   return a;
 }
 
+NvmeAccess access_of(std::shared_ptr<target::Target> t, uint32_t nsid) {
+  NvmeAccess a;
+  const auto ns = t->ns(nsid);  // throws for an inactive namespace
+  a.describe = t->describe();
+  a.nsid = nsid;
+  a.lba_size = ns.lba_size;
+  a.ns_bytes = ns.bytes();
+  a.dma = t->dma();
+  a.max_queue_entries = t->max_queue_entries();
+  a.make_queue_pair = [p = t.get(), nsid](const nvme::QueueOptions& o) { return p->create_queue_pair(o, nsid); };
+  a.keep = t;
+  return a;
+}
+
 namespace {
 
 using extents::LbaRun;

@@ -171,13 +171,13 @@ class UnvmeWorker final : public Worker {
     // Prebuilt SQEs need one command per I/O on every device (bs <= MDTS).
     pre_ = o.prebuilt_dptr;
     for (auto& ud : devs) {
-      size_t limit = ud.ctrl->mdts_bytes() ? ud.ctrl->mdts_bytes() : size_t(1) << 20;
+      size_t limit = ud.target->max_transfer() ? ud.target->max_transfer() : size_t(1) << 20;
       if (o.bs > limit) pre_ = false;
     }
     for (uint32_t di = 0; di < devs.size(); ++di) {
       auto& ud = devs[di];
-      auto& ctrl = *ud.ctrl;
-      const auto& ns = ctrl.ns(ud.nsid);
+      auto& tgt = *ud.target;
+      const auto ns = tgt.ns(ud.nsid);
       auto d = std::make_unique<Dev>();
       d->name = ud.name;
       d->nsid = ud.nsid;
@@ -186,30 +186,32 @@ class UnvmeWorker final : public Worker {
       d->nlb = o.bs / ns.lba_size;
       d->gen = BlockGen(rw_random(o.rw), r.blocks, seq_start(r, thread, o.threads), lba_seed(o, thread, di));
 
-      size_t limit = ctrl.mdts_bytes() ? ctrl.mdts_bytes() : size_t(1) << 20;
+      size_t limit = tgt.max_transfer() ? tgt.max_transfer() : size_t(1) << 20;
       uint32_t pieces = uint32_t((o.bs + limit - 1) / limit);
       uint64_t depth = uint64_t(o.qd) * pieces + 1;
-      uint64_t max_depth = uint64_t(ctrl.cap().mqes()) + 1;
+      uint64_t max_depth = tgt.max_queue_entries();
       if (depth > max_depth)
         throw Error(Errc::invalid_argument,
                     fmt::format("{}: --qd {} needs a queue of {} entries; the controller allows {} (CAP.MQES)",
                                 ud.name, o.qd, depth, max_depth));
       nvme::QueueOptions qo;
       qo.depth = uint32_t(depth);
-      d->qp_owner = ctrl.create_queue_pair(qo);
+      d->qp_owner = tgt.create_queue_pair(qo, ud.nsid);
       d->qp = d->qp_owner.get();
 
       // Data: one bs-sized buffer per slot (reads of several slots never share bytes);
       // --mem gpu: in GPU memory (P2P), through the same PRP building. PRP lists and
       // queues stay in the controller's host DMA memory.
-      const uint32_t page = ctrl.page_size();
-      auto data_heap = o.mem == MemKind::gpu ? gpu_heap_factory()(ud.ctrl) : ctrl.dma();
+      const uint32_t page = tgt.page_size();
+      if (o.mem == MemKind::gpu && !tgt.controller())
+        throw Error(Errc::not_supported, ud.name + ": --mem gpu needs a controller this process drives");
+      auto data_heap = o.mem == MemKind::gpu ? gpu_heap_factory()(tgt.controller()) : tgt.dma();
       d->data = data_heap->alloc(size_t(o.qd) * o.bs, page);
       uint32_t list_pages = 0;
       if (pre_ && o.bs > 2 * page) {  // PRP lists: built once per slot
         uint64_t entries = o.bs / page + 1, per = page / 8 - 1;
         list_pages = uint32_t((entries + per - 1) / per);
-        d->lists = ctrl.dma()->alloc(size_t(o.qd) * list_pages * page, page);
+        d->lists = tgt.dma()->alloc(size_t(o.qd) * list_pages * page, page);
       }
       d->slots.resize(o.qd);
       for (uint32_t i = 0; i < o.qd; ++i) {

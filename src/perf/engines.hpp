@@ -6,6 +6,7 @@
 
 #include "common/uring_probe.hpp"
 #include "nvme/controller.hpp"
+#include "target/target.hpp"
 #include "perf/worker.hpp"
 
 namespace aisio::perf {
@@ -28,7 +29,7 @@ inline uint64_t lba_seed(const PerfOptions& o, uint32_t t, uint32_t dev) {
 
 struct UnvmeDevice {
   std::string name;
-  std::shared_ptr<nvme::Controller> ctrl;
+  std::shared_ptr<target::Target> target;
   uint32_t nsid = 1;
 };
 std::unique_ptr<Worker> make_unvme_worker(const PerfOptions& o, const std::vector<UnvmeDevice>& devs, uint32_t thread);

@@ -8,7 +8,7 @@
 #include <cmath>
 
 #include "common/error.hpp"
-#include "tools/units.hpp"
+#include "common/units.hpp"
 
 namespace aisio::perf {
 
@@ -93,9 +93,9 @@ uint32_t read_percent(RwMode m, uint32_t rwmix) {
   }
 }
 
-uint64_t parse_size(const std::string& text) { return tools::parse_size(text); }
+uint64_t parse_size(const std::string& text) { return aisio::parse_size(text); }
 
-double parse_rate(const std::string& text) { return tools::parse_rate(text); }
+double parse_rate(const std::string& text) { return aisio::parse_rate(text); }
 
 double parse_duration(const std::string& text) {
   auto [v, unit] = number_and_unit(text, "duration");

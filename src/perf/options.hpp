@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "target/farm.hpp"
+
 namespace CLI {
 class App;
 }
@@ -27,19 +29,8 @@ inline bool rw_mixed(RwMode m) { return m == RwMode::randrw || m == RwMode::rw; 
 // Percentage of reads: 100 for reads, 0 for writes, rwmix for the mixed modes.
 uint32_t read_percent(RwMode m, uint32_t rwmix);
 
-// Software controllers started inside the perf process (--emu-devices N), each with
-// one null-backed namespace and the PM1753-like device model given here. The same
-// fields are what `aisio emu` takes for a separate process.
-struct EmuFarmOptions {
-  uint32_t devices = 0;         // 0: none; the targets are the handles given
-  uint64_t ns_bytes = 1ull << 40;  // namespace size (null backing: costs nothing)
-  uint32_t lba_size = 512;
-  double iops = 0;              // per device; 0: unlimited
-  double bandwidth = 0;         // bytes/s per device; 0: unlimited
-  uint32_t latency_us = 0;
-  uint32_t workers = 1;         // I/O threads per device
-  std::string backing = "null"; // null or ram
-};
+// Software controllers started inside the perf process (--emu-devices N).
+using target::EmuFarmOptions;
 
 struct PerfOptions {
   std::vector<std::string> targets;  // controller handles (unvme) or block devices/files
@@ -79,7 +70,7 @@ struct PerfOptions {
   void validate() const;
 };
 
-// As tools/units.hpp: sizes 512, 4k, 4KiB, 1M (bare K/M/G/T binary; KB/MB decimal);
+// As common/units.hpp: sizes 512, 4k, 4KiB, 1M (bare K/M/G/T binary; KB/MB decimal);
 uint64_t parse_size(const std::string& s);
 // rates 3.86M -> 3.86e6, 14.5G -> 14.5e9, 1GiB/s -> 2^30 (decimal unless written KiB...).
 double parse_rate(const std::string& s);

@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "common/error.hpp"
-#include "perf/emu_farm.hpp"
+#include "target/farm.hpp"
 #include "perf/engines.hpp"
 #include "perf/machine.hpp"
 
@@ -137,26 +137,15 @@ RunResult run(const PerfOptions& opts, const RunHooks& hooks) {
   if (o.command_line.empty()) o.command_line = own_command_line();
 
   // ---- devices ----
-  std::unique_ptr<EmuFarm> farm;
-  std::vector<OpenedController> opened;
   std::vector<UnvmeDevice> udevs;
   std::vector<KernelDevice> kdevs;
   FileCloser closer;
   if (o.engine == Engine::unvme) {
-    if (o.emu.devices) {
-      farm = std::make_unique<EmuFarm>(o.emu);
-      for (size_t i = 0; i < farm->size(); ++i) udevs.push_back({farm->name(i), farm->controller(i), o.nsid});
-    }
-    for (auto& h : o.targets) {
-      if (!hooks.open) throw Error(Errc::not_supported, "no way to open controller handle '" + h + "' here");
-      opened.push_back(hooks.open(h));
-      udevs.push_back({h, opened.back().ctrl, o.nsid});
-    }
+    for (auto& t : target::open_farm(o.emu)) udevs.push_back({t->describe(), t, o.nsid});
+    for (auto& h : o.targets) udevs.push_back({h, hooks.open ? hooks.open(h) : target::open(h), o.nsid});
     for (auto& d : udevs) {
-      const auto& ns = d.ctrl->ns(d.nsid);  // throws for an inactive NSID
-      std::string model(reinterpret_cast<const char*>(d.ctrl->id().mn), sizeof d.ctrl->id().mn);
-      while (!model.empty() && (model.back() == ' ' || model.back() == '\0')) model.pop_back();
-      res.devices.push_back({d.name, model, ns.lba_size, ns.bytes()});
+      const auto ns = d.target->ns(d.nsid);  // throws for an inactive NSID
+      res.devices.push_back({d.name, d.target->model(), ns.lba_size, ns.bytes()});
     }
   } else {
     if (o.engine == Engine::io_uring) {
@@ -251,9 +240,6 @@ RunResult run(const PerfOptions& opts, const RunHooks& hooks) {
   // Queues go before their controllers, the driver's controllers before the devices.
   workers.clear();
   udevs.clear();
-  for (auto& oc : opened) oc.ctrl.reset();
-  opened.clear();
-  if (farm) farm->close();
   return res;
 }
 

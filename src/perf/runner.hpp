@@ -8,14 +8,9 @@
 #include "nvme/controller.hpp"
 #include "perf/options.hpp"
 #include "perf/result.hpp"
+#include "target/target.hpp"
 
 namespace aisio::perf {
-
-// A controller opened from a handle, with whatever must stay alive beside it.
-struct OpenedController {
-  std::shared_ptr<nvme::Controller> ctrl;
-  std::shared_ptr<void> keep;
-};
 
 struct ProgressInfo {
   bool ramp = false;
@@ -28,8 +23,8 @@ struct ProgressInfo {
 };
 
 struct RunHooks {
-  // Opens a unvme target handle (the CLI passes tools::open_target).
-  std::function<OpenedController(const std::string& handle)> open;
+  // Opens a controller handle; empty: target::open. Tests open their own to inject faults.
+  std::function<std::shared_ptr<target::Target>(const std::string& handle)> open;
   // Called about once a second while the run lasts.
   std::function<void(const ProgressInfo&)> progress;
   double progress_interval_s = 1.0;

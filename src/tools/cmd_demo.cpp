@@ -24,7 +24,8 @@
 #include <sstream>
 
 #include "common/error.hpp"
-#include "fil/homid.hpp"
+#include "common/units.hpp"
+#include "target/target.hpp"
 #include "fil/image.hpp"
 #include "fil/report.hpp"
 #include "fil/run.hpp"
@@ -32,7 +33,6 @@
 #include "io/engine.hpp"
 #include "tools/command.hpp"
 #include "tools/identify_report.hpp"
-#include "tools/units.hpp"
 
 namespace aisio::tools {
 namespace {
@@ -94,7 +94,7 @@ class HomidProcess {
         throw Error(Errc::system, "homid exited at start; its log: " + log_text());
       }
       try {
-        fil::HomidLink::open(socket_, "image");
+        target::open("homid:" + socket_ + "/image");
         return;
       } catch (const std::exception&) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -151,9 +151,9 @@ void demo(const DemoOpts& o) {
   if (!img->gen().notes.empty()) fmt::print("note: {}\n", img->gen().notes);
 
   step(2, "software NVMe controller serving the image (in process, file backing)");
-  auto ic = fil::serve_image(img->image());
+  auto ic = target::open("image:" + img->image());
   {
-    auto j = identify_json(*ic->ctrl);
+    auto j = identify_json(*ic->controller());
     auto& c = j["controller"];
     fmt::print("controller {}: model '{}', serial '{}', firmware '{}', NVMe {}\n", c["handle"].get<std::string>(),
                c["mn"].get<std::string>(), c["sn"].get<std::string>(), c["fr"].get<std::string>(),
@@ -171,8 +171,6 @@ void demo(const DemoOpts& o) {
   std::unique_ptr<HomidProcess> homid_proc;
   if (homid.empty()) {
     fmt::print("homid is not built in this tree: skipped (unvme drives the controller from this process)\n");
-  } else if (!fil::homid_built()) {
-    fmt::print("homid is at {}, but this aisio was built without its client library: skipped\n", homid);
   } else {
     try {
       homid_proc = std::make_unique<HomidProcess>(homid, img->workdir(), img->image(),
@@ -216,8 +214,7 @@ void demo(const DemoOpts& o) {
   };
 
   fil::UnvmeSpec spec;
-  spec.ctrl = ic->ctrl;
-  spec.ctrl_image = img->image();
+  spec.opened = ic;
   if (img->mounted()) {
     step(4, "fil run on the mounted file system: every CPU path, every file verified");
     ro.local_root = img->data_dir();

@@ -10,7 +10,7 @@
 #include "common/error.hpp"
 #include "emu/server.hpp"
 #include "tools/command.hpp"
-#include "tools/units.hpp"
+#include "common/units.hpp"
 
 namespace aisio::tools {
 namespace {
@@ -45,15 +45,8 @@ emu::EmuConfig make_config(const EmuOptions& o) {
   emu::NamespaceConfig ns;
   ns.size_bytes = parse_size(o.ns_size);
   ns.lba_size = o.lba;
-  std::string path;
-  if (o.backing == "ram") ns.backing = emu::Backing::ram;
-  else if (o.backing == "null") ns.backing = emu::Backing::null;
-  else if (o.backing.rfind("file:", 0) == 0 && o.backing.size() > 5) {
-    ns.backing = emu::Backing::file;
-    path = o.backing.substr(5);
-  } else {
-    throw Error(Errc::invalid_argument, "--backing must be ram, null or file:PATH");
-  }
+  if (!emu::parse_backing(o.backing, ns)) throw Error(Errc::invalid_argument, "--backing must be ram, null or file:PATH");
+  const std::string path = ns.path;
   cfg.namespaces.clear();
   for (unsigned i = 1; i <= o.namespaces; ++i) {
     // Namespace 1 uses PATH itself, namespace N > 1 uses PATH.N.

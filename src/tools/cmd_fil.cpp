@@ -18,7 +18,7 @@
 #include "fil/session.hpp"
 #include "io/engine.hpp"
 #include "tools/command.hpp"
-#include "tools/units.hpp"
+#include "common/units.hpp"
 
 namespace aisio::tools {
 namespace {

@@ -9,7 +9,7 @@
 #include "common/error.hpp"
 #include "homi/client.hpp"
 #include "tools/command.hpp"
-#include "tools/units.hpp"
+#include "common/units.hpp"
 
 namespace aisio::tools {
 namespace {

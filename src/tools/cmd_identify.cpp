@@ -3,7 +3,8 @@
 
 #include "tools/command.hpp"
 #include "tools/identify_report.hpp"
-#include "tools/target.hpp"
+#include "common/error.hpp"
+#include "target/target.hpp"
 
 namespace aisio::tools {
 namespace {
@@ -14,14 +15,18 @@ CommandRegistrar reg(20, [](CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* c = app.add_subcommand("identify", "Identify a controller and its namespaces");
-  c->add_option("handle", o->handle, "emu:NAME, embedded[:SIZE] or a PCI address")->required();
+  c->add_option("handle", o->handle, target::kHandleHelp)->required();
   c->add_flag("--json", o->json, "JSON output");
   c->callback([o] {
-    Target t = open_target(o->handle);
+    auto t = target::open(o->handle);
+    auto ctrl = t->controller();
+    if (!ctrl)  // homid keeps the admin queue to itself
+      throw Error(Errc::not_supported, t->describe() + ": Identify needs the admin queue, which homid keeps; "
+                                                       "`aisio homi status` shows its controllers");
     if (o->json)
-      fmt::print("{}\n", identify_json(*t.ctrl).dump(2));
+      fmt::print("{}\n", identify_json(*ctrl).dump(2));
     else
-      fmt::print("{}", identify_text(*t.ctrl));
+      fmt::print("{}", identify_text(*ctrl));
   });
 });
 }  // namespace

@@ -16,17 +16,12 @@
 #include "perf/report.hpp"
 #include "perf/runner.hpp"
 #include "tools/command.hpp"
-#include "tools/target.hpp"
 
 namespace aisio::tools {
 namespace {
 
 void run_perf(perf::PerfOptions o) {
   perf::RunHooks hooks;
-  hooks.open = [](const std::string& h) {
-    Target t = open_target(h);
-    return perf::OpenedController{t.ctrl, t.keep};
-  };
   const bool live = o.progress && isatty(STDOUT_FILENO) && !o.json && !o.terse;
   size_t last_len = 0;
   if (live) {

@@ -16,18 +16,13 @@
 #include "perf/machine.hpp"
 #include "perf/options.hpp"
 #include "tools/command.hpp"
-#include "tools/target.hpp"
 
 namespace aisio::tools {
 namespace {
 
 
 void run_cuda(gpu::CudaRunOptions o) {
-  auto open = [](const std::string& h) {
-    Target t = open_target(h);
-    return perf::OpenedController{t.ctrl, t.keep};
-  };
-  gpu::CudaRunResult r = gpu::cuda_run(o, open);
+  gpu::CudaRunResult r = gpu::cuda_run(o);
   auto j = gpu::to_json(r);
   if (!o.json_file.empty()) {
     std::ofstream f(o.json_file);

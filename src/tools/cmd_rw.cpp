@@ -11,7 +11,7 @@
 
 #include "common/error.hpp"
 #include "tools/command.hpp"
-#include "tools/target.hpp"
+#include "target/target.hpp"
 
 namespace aisio::tools {
 namespace {
@@ -40,8 +40,8 @@ int open_file(const std::string& path, int flags) {
 }
 
 void run(const RwOpts& o, bool write) {
-  Target t = open_target(o.handle);
-  const nvme::Namespace& ns = t.ctrl->ns(o.nsid);
+  auto t = target::open(o.handle);
+  const target::NamespaceGeometry ns = t->ns(o.nsid);
   uint64_t nlb = o.nlb;
   int fd = open_file(o.file, write || o.verify ? O_RDONLY : O_WRONLY | O_CREAT | O_TRUNC);
   if (nlb == 0) {
@@ -50,12 +50,12 @@ void run(const RwOpts& o, bool write) {
     nlb = (uint64_t(size) + ns.lba_size - 1) / ns.lba_size;
     if (nlb == 0) throw Error(Errc::invalid_argument, o.file + " is empty");
   }
-  if (o.slba >= ns.nsze || nlb > ns.nsze - o.slba)
+  if (o.slba >= ns.blocks || nlb > ns.blocks - o.slba)
     throw Error(Errc::invalid_argument, fmt::format("LBA range {}+{} is beyond namespace {} ({} blocks)", o.slba, nlb,
-                                                    o.nsid, ns.nsze));
-  auto qp = t.ctrl->create_queue_pair({.depth = 32});
-  auto buf = t.ctrl->dma()->alloc(kChunk, t.ctrl->page_size());
-  auto cmp = t.ctrl->dma()->alloc(kChunk, t.ctrl->page_size());
+                                                    o.nsid, ns.blocks));
+  auto qp = t->create_queue_pair({.depth = 32}, o.nsid);
+  auto buf = t->dma()->alloc(kChunk, t->page_size());
+  auto cmp = t->dma()->alloc(kChunk, t->page_size());
   // A chunk is split into MDTS-sized commands, all in flight at once: keep it within
   // what the queue holds (a 16 KiB MDTS on a 32-deep queue fits 496 KiB, not 1 MiB).
   const size_t chunk = std::min(kChunk, qp->max_transfer() * qp->capacity());
@@ -96,7 +96,7 @@ void add(CLI::App& app, bool write) {
   auto o = std::make_shared<RwOpts>();
   auto* c = app.add_subcommand(write ? "write" : "read",
                                write ? "Write a file to an LBA range" : "Read an LBA range into a file");
-  c->add_option("handle", o->handle, "emu:NAME, embedded[:SIZE] or a PCI address")->required();
+  c->add_option("handle", o->handle, target::kHandleHelp)->required();
   c->add_option("--file,-f", o->file, write ? "source file" : "destination file")->required();
   c->add_option("--nsid,-n", o->nsid, "namespace id")->capture_default_str();
   c->add_option("--slba,-s", o->slba, "starting LBA")->capture_default_str();

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "tools/units.hpp"
+#include "common/units.hpp"
 
 namespace aisio::tools {
 namespace {

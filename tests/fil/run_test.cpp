@@ -179,10 +179,8 @@ TEST(FilRun, MountedXfsImageEveryPathThenUnmountedThroughTheDriver) {
       EXPECT_LT(written, f.size) << f.path;
     }
   }
-  auto ic = serve_image(img->image());
   UnvmeSpec spec;
-  spec.ctrl = ic->ctrl;
-  spec.ctrl_image = img->image();
+  spec.opened = target::open("image:" + img->image());
   {
     Session s(img->data_dir(), spec);
     auto names = local_paths();

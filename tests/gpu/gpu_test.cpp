@@ -244,7 +244,7 @@ TEST_F(Gpu, NullGpuControllerCeiling) {
   o.null_gpu = 8;
   o.qd = 128;
   o.runtime_s = 0.5;
-  auto r = cuda_run(o, nullptr);
+  auto r = cuda_run(o);
   EXPECT_EQ(r.errors, 0u);
   EXPECT_EQ(r.timeouts, 0u);
   EXPECT_EQ(r.spurious, 0u);
@@ -264,7 +264,7 @@ TEST_F(Gpu, CudaRunStressNoLostOrDuplicatedCompletions) {
   o.bs = 512;
   const char* env = std::getenv("AISIO_GPU_STRESS_S");
   o.runtime_s = env ? std::atof(env) : 2.0;
-  auto r = cuda_run(o, nullptr);
+  auto r = cuda_run(o);
   std::printf("%s", to_text(r).c_str());
   EXPECT_EQ(r.threads, 1024u);
   EXPECT_EQ(r.errors, 0u) << r.first_error_text;

@@ -13,7 +13,7 @@
 #include "common/error.hpp"
 #include "extents/xfs.hpp"
 #include "fil/image.hpp"
-#include "fil/session.hpp"
+#include "target/target.hpp"
 #include "io/extent_source.hpp"
 #include "io/nvme_block_reader.hpp"
 
@@ -44,9 +44,9 @@ TEST(IoNvmeBlockReader, MatchesTheImageFileAtAnyOffset) {
       ASSERT_EQ(::write(fd, bytes.data(), size), ssize_t(size));
       ::close(fd);
     }
-    auto ic = fil::serve_image(img, lba);
+    auto ic = target::open("image:" + img, {.image_lba_size = lba});
     for (uint64_t window : {uint64_t(0), uint64_t(1 << 20)}) {
-      io::NvmeBlockReader r(ic->ctrl, 1, window, 64 << 10);  // small bounce: reads span several commands
+      io::NvmeBlockReader r(ic->controller(), 1, window, 64 << 10);  // small bounce: reads span several commands
       EXPECT_EQ(r.size(), size - window);
       EXPECT_EQ(r.lba_size(), lba);
       std::vector<uint8_t> out;
@@ -96,8 +96,8 @@ TEST(IoNvmeBlockReader, XfsDecoderReadsAnUnmountedImageThroughTheDriver) {
   fil::write_protofile(proto, src, "data");
   auto err = fil::mkfs_xfs(img, "-p " + fil::shell_quote(proto));
   ASSERT_EQ(err, "");
-  auto ic = fil::serve_image(img);
-  auto reader = std::make_shared<io::NvmeBlockReader>(ic->ctrl);
+  auto ic = target::open("image:" + img);
+  auto reader = std::make_shared<io::NvmeBlockReader>(ic->controller());
   io::XfsSource xs(reader, "/data", 0);
   for (auto& [rel, v] : want) {
     auto got = xs.read_file(rel);

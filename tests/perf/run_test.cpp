@@ -11,21 +11,23 @@
 #include "perf/engines.hpp"
 #include "perf/report.hpp"
 #include "perf/runner.hpp"
-#include "tools/target.hpp"
+#include "target/target.hpp"
 
 namespace aisio::perf {
 namespace {
 
+// The targets the run opened, kept alive past it to read the controllers' counters.
 struct Opened {
-  std::vector<std::shared_ptr<emu::SoftController>> devs;
+  std::vector<std::shared_ptr<target::Target>> targets;
+  emu::SoftController& dev(size_t i) const { return *targets.at(i)->soft_controller(); }
 };
 
 RunHooks hooks_for(Opened& seen) {
   RunHooks h;
   h.open = [&seen](const std::string& handle) {
-    auto t = tools::open_target(handle);
-    if (handle.rfind("embedded", 0) == 0) seen.devs.push_back(std::static_pointer_cast<emu::SoftController>(t.keep));
-    return OpenedController{t.ctrl, t.keep};
+    auto t = target::open(handle);
+    if (handle.rfind("embedded", 0) == 0) seen.targets.push_back(t);
+    return t;
   };
   return h;
 }
@@ -58,10 +60,10 @@ TEST(PerfRun, UnvmeCountsEveryIo) {
     EXPECT_GT(t.seconds, 0);
     EXPECT_GT(t.iops(), 0);
   }
-  ASSERT_EQ(seen.devs.size(), 1u);
+  ASSERT_EQ(seen.targets.size(), 1u);
   // The controller executed exactly what we counted (plus nothing else on I/O queues).
-  EXPECT_EQ(seen.devs[0]->stats().read_commands, 6000u);
-  EXPECT_EQ(seen.devs[0]->stats().write_commands, 0u);
+  EXPECT_EQ(seen.dev(0).stats().read_commands, 6000u);
+  EXPECT_EQ(seen.dev(0).stats().write_commands, 0u);
   auto j = to_json(r);
   EXPECT_EQ(j["jobs"][0]["read"]["total_ios"], 3000u);
   EXPECT_TRUE(j["jobs"][0]["read"]["lat_ns"]["percentile"].contains("99.900000"));
@@ -85,8 +87,8 @@ TEST(PerfRun, UnvmeMixedSplitAndSequential) {
   const auto& t = r.threads[0];
   EXPECT_EQ(t.dir[0].ios + t.dir[1].ios, 4000u);
   EXPECT_NEAR(double(t.dir[0].ios) / 4000, 0.7, 0.05);
-  EXPECT_EQ(seen.devs[0]->stats().read_commands, t.dir[0].ios);
-  EXPECT_EQ(seen.devs[0]->stats().write_commands, t.dir[1].ios);
+  EXPECT_EQ(seen.dev(0).stats().read_commands, t.dir[0].ios);
+  EXPECT_EQ(seen.dev(0).stats().write_commands, t.dir[1].ios);
 
   // Larger than MDTS (emu default: 128 KiB): the queue splits every I/O.
   PerfOptions s = quiet();
@@ -99,8 +101,8 @@ TEST(PerfRun, UnvmeMixedSplitAndSequential) {
   RunResult r2 = run(s, hooks_for(seen2));
   ASSERT_EQ(r2.errors(), 0u) << r2.total().first_error;
   EXPECT_EQ(r2.threads[0].dir[0].ios, 40u);
-  EXPECT_EQ(seen2.devs[0]->stats().read_commands, 40u * 4);
-  EXPECT_EQ(seen2.devs[0]->stats().bytes_read, 40u * 512 * 1024);
+  EXPECT_EQ(seen2.dev(0).stats().read_commands, 40u * 4);
+  EXPECT_EQ(seen2.dev(0).stats().bytes_read, 40u * 512 * 1024);
 }
 
 TEST(PerfRun, EmuFarmRuntimeAndSeveralDevices) {
@@ -127,11 +129,10 @@ TEST(PerfRun, NvmeErrorIsNamed) {
   o.qd = 4;
   RunHooks h;
   h.open = [](const std::string& handle) {
-    auto t = tools::open_target(handle);
-    auto dev = std::static_pointer_cast<emu::SoftController>(t.keep);
-    dev->faults().fail_next(1, nvme::Status::make(nvme::sct::MEDIA, nvme::sc::UNRECOVERED_READ_ERROR),
-                            emu::FaultMatch{nvme::nvm::READ, std::nullopt});
-    return OpenedController{t.ctrl, t.keep};
+    auto t = target::open(handle);
+    t->soft_controller()->faults().fail_next(1, nvme::Status::make(nvme::sct::MEDIA, nvme::sc::UNRECOVERED_READ_ERROR),
+                                             emu::FaultMatch{nvme::nvm::READ, std::nullopt});
+    return t;
   };
   RunResult r = run(o, h);
   ASSERT_EQ(r.errors(), 1u);

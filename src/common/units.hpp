@@ -19,7 +19,7 @@
 
 #include "common/error.hpp"
 
-namespace aisio::tools {
+namespace aisio {
 
 namespace units_detail {
 inline long double parse(std::string_view text, bool bare_binary, bool rate, const char* what) {
@@ -75,4 +75,4 @@ inline std::string format_size(uint64_t bytes) {
   return buf;
 }
 
-}  // namespace aisio::tools
+}  // namespace aisio
