@@ -1,13 +1,11 @@
 // Writes fuzz seeds.
 //   make_seed xfs OUT_DIR IMAGE...   each image as a SparseImage, CRC checking on and off
-//   make_seed index OUT_DIR          a few valid extent indexes
 #include <cstdio>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "common/error.hpp"
-#include "extents/index.hpp"
 #include "extents/xfs.hpp"
 #include "sparse_image.hpp"
 
@@ -20,28 +18,13 @@ void put(const std::string& p, const std::vector<uint8_t>& b) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s xfs OUT_DIR IMAGE... | index OUT_DIR\n", argv[0]);
+    std::fprintf(stderr, "usage: %s xfs OUT_DIR IMAGE...\n", argv[0]);
     return 2;
   }
   std::string mode = argv[1], out = argv[2];
-  if (mode == "index") {
-    using namespace aisio::extents;
-    for (int n : {0, 1, 4}) {
-      IndexBuilder b;
-      for (int i = 0; i < n; ++i) {
-        FileExtents f;
-        f.path = "/data/f" + std::to_string(i);
-        f.dev = 0x10300;
-        f.ino = 100 + i;
-        f.size = 4096u * (i + 1);
-        for (int k = 0; k <= i; ++k)
-          f.extents.push_back({uint64_t(k) * 4096, uint64_t(50 + i * 10 + k) * 4096, 4096, k == i ? kExtLast : 0u});
-        b.add(f);
-      }
-      b.set_device(1 << 20, 512);
-      put(out + "/index" + std::to_string(n) + ".idx", b.build());
-    }
-    return 0;
+  if (mode != "xfs") {
+    std::fprintf(stderr, "unknown seed kind '%s'\n", mode.c_str());
+    return 2;
   }
   for (int i = 3; i < argc; ++i) {
     std::ifstream in(argv[i], std::ios::binary);

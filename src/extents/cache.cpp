@@ -20,11 +20,11 @@ ExtentCache::ExtentCache(CacheOptions opt) : opt_(opt) {
   if (opt_.capacity == 0) opt_.capacity = 1;
 }
 
-std::shared_ptr<const FileExtents> ExtentCache::get(const std::string& path) {
+std::shared_ptr<const FileExtents> ExtentCache::lookup(const std::string& path, bool force) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw_errno("open " + path);
   try {
-    auto r = lookup(fd, path, false);
+    auto r = lookup(fd, path, force);
     ::close(fd);
     return r;
   } catch (...) {
@@ -33,20 +33,11 @@ std::shared_ptr<const FileExtents> ExtentCache::get(const std::string& path) {
   }
 }
 
+std::shared_ptr<const FileExtents> ExtentCache::get(const std::string& path) { return lookup(path, false); }
 std::shared_ptr<const FileExtents> ExtentCache::get(int fd, const std::string& path) { return lookup(fd, path, false); }
+std::shared_ptr<const FileExtents> ExtentCache::refresh(int fd, const std::string& path) { return lookup(fd, path, true); }
 
-std::shared_ptr<const FileExtents> ExtentCache::refresh(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) throw_errno("open " + path);
-  try {
-    auto r = lookup(fd, path, true);
-    ::close(fd);
-    return r;
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-}
+std::shared_ptr<const FileExtents> ExtentCache::refresh(const std::string& path) { return lookup(path, true); }
 
 std::shared_ptr<const FileExtents> ExtentCache::lookup(int fd, const std::string& path, bool force) {
   int64_t t0 = now_ns();

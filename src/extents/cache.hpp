@@ -46,6 +46,7 @@ class ExtentCache {
   std::shared_ptr<const FileExtents> get(int fd, const std::string& path = {});
   // Resolves again unconditionally and replaces the entry.
   std::shared_ptr<const FileExtents> refresh(const std::string& path);
+  std::shared_ptr<const FileExtents> refresh(int fd, const std::string& path = {});
 
   void invalidate(uint64_t dev, uint64_t ino);
   void clear();
@@ -68,6 +69,7 @@ class ExtentCache {
     std::list<std::pair<uint64_t, uint64_t>>::iterator lru;
   };
   std::shared_ptr<const FileExtents> lookup(int fd, const std::string& path, bool force);
+  std::shared_ptr<const FileExtents> lookup(const std::string& path, bool force);
 
   CacheOptions opt_;
   mutable std::mutex mu_;

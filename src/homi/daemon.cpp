@@ -20,7 +20,7 @@
 
 #include "common/error.hpp"
 #include "extents/device.hpp"
-#include "extents/fiemap.hpp"
+#include "extents/cache.hpp"
 #include "homi/log.hpp"
 #include "homi/managed.hpp"
 #include "homi/transport.hpp"
@@ -141,6 +141,9 @@ struct Daemon::Impl {
 
   DaemonConfig cfg;
   Policy policy;  // service thread (and under mu)
+  // FIEMAP results by (dev, ino) while the file's stamps hold: a client paging through a
+  // large file's extents, or reading the same data set again, does not map it again.
+  extents::ExtentCache extent_cache{{.fiemap = {.sync = true}}};
   uint64_t instance = 0;
   Clock::time_point started_at = Clock::now();
   std::vector<std::unique_ptr<ManagedController>> ctrls;
@@ -648,9 +651,11 @@ wire::Body Daemon::Impl::on_resolve(Client& c, const wire::ResolveExtents& r, Fd
     refuse(Errc::invalid_argument,
            fmt::format("resolve_extents: {} lives on {} ({}:{}), which backs no namespace homid manages for this client",
                        path, bd.name, bd.major, bd.minor));
-  extents::FiemapOptions fo;
-  fo.sync = r.flags & wire::kResolveSync;
-  extents::FileExtents fx = extents::resolve(fd.get(), fo, path);
+  // The cache maps with FIEMAP_FLAG_SYNC and keeps an entry only while the file's stamps
+  // (size, mtime, ctime, blocks) are unchanged, i.e. while no write has dirtied it since
+  // it was written back: kResolveSync holds for every answer, asked for or not.
+  auto cached = extent_cache.get(fd.get(), path);
+  const extents::FileExtents& fx = *cached;
   wire::ResolveExtentsOk ok;
   ok.ctrl = owner->index();
   ok.nsid = match->nsid;
@@ -733,6 +738,9 @@ Daemon::Snapshot Daemon::snapshot() const {
   s.queues = impl_->total_queues();
   s.reclaimed_queues = impl_->reclaimed;
   s.accepted = impl_->accepted;
+  auto cs = impl_->extent_cache.stats();  // its own lock
+  s.extent_cache_hits = cs.hits;
+  s.extent_cache_misses = cs.misses + cs.invalidations;
   return s;
 }
 

@@ -43,6 +43,8 @@ class Daemon {
     size_t queues = 0;
     uint64_t reclaimed_queues = 0;
     uint64_t accepted = 0;
+    uint64_t extent_cache_hits = 0;    // resolve_extents answered without FIEMAP
+    uint64_t extent_cache_misses = 0;  // ... that ran FIEMAP (new or changed file)
   };
   Snapshot snapshot() const;
 

@@ -1,5 +1,5 @@
 // Unit tests of the extents layer that need no XFS image: CRC32c, extent helpers,
-// the LBA translator, the flat index (and its memfd sharing), sysfs device lookup,
+// the LBA translator, sysfs device lookup,
 // FIEMAP and the extent cache on whatever file system holds $TMPDIR.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -20,7 +20,6 @@
 #include "extents/extent.hpp"
 #include "extents/fiemap.hpp"
 #include "extents/helpers.hpp"
-#include "extents/index.hpp"
 #include "extents/translate.hpp"
 #include "extents/xfs_format.hpp"
 
@@ -180,124 +179,6 @@ TEST(Translate, RandomMapsReadBackExactly) {
         if (x >= e.logical && x < e.end() && !e.reads_as_zeros()) want[x - a] = dev[e.physical + devoff + x - e.logical];
     ASSERT_EQ(got, want) << "iteration " << it;
   }
-}
-
-// ---- index -----------------------------------------------------------------------
-
-std::vector<FileExtents> sample_files() {
-  std::vector<FileExtents> v;
-  for (int i = 0; i < 5; ++i) {
-    FileExtents f;
-    f.path = "/data/file" + std::to_string(4 - i);
-    f.dev = 0x10300;
-    f.ino = 1000 + i;
-    f.size = 10000 * (i + 1);
-    f.mtime_ns = 111 + i;
-    f.ctime_ns = 222 + i;
-    f.block_size = 4096;
-    for (int k = 0; k <= i; ++k) f.extents.push_back({uint64_t(k) * 8192, uint64_t(i * 100 + k) * 8192, 8192, k == i ? kExtLast : 0u});
-    v.push_back(f);
-  }
-  return v;
-}
-
-TEST(Index, BuildViewFind) {
-  IndexBuilder b;
-  for (auto& f : sample_files()) b.add(f);
-  b.set_device(1 << 20, 4096);
-  b.set_generation(7);
-  auto bytes = b.build();
-  IndexView v(bytes);
-  EXPECT_EQ(v.size(), 5u);
-  EXPECT_EQ(v.header().generation, 7u);
-  EXPECT_EQ(v.header().lba_size, 4096u);
-  EXPECT_EQ(v.header().device_offset, 1u << 20);
-  for (auto& f : sample_files()) {
-    auto r = v.find(f.path);
-    ASSERT_TRUE(r) << f.path;
-    EXPECT_EQ(r->rec->ino, f.ino);
-    EXPECT_EQ(r->rec->size, f.size);
-    EXPECT_EQ(r->to_extents(), f.extents);
-    auto r2 = v.find(f.dev, f.ino);
-    ASSERT_TRUE(r2);
-    EXPECT_EQ(r2->path, f.path);
-  }
-  EXPECT_FALSE(v.find("/data/nope"));
-  EXPECT_FALSE(v.find(1, 1));
-  EXPECT_EQ(v.file(0).path, "/data/file0");  // sorted
-  IndexBuilder dup;
-  dup.add(sample_files()[0]);
-  expect_error([&] { dup.add(sample_files()[0]); }, Errc::invalid_argument, "duplicate");
-  IndexView empty_view(IndexBuilder{}.build());
-  EXPECT_EQ(empty_view.size(), 0u);
-}
-
-TEST(Index, RejectsDamage) {
-  IndexBuilder b;
-  for (auto& f : sample_files()) b.add(f);
-  const auto good = b.build();
-  auto bad = good;
-  bad[0] = 'X';
-  expect_error([&] { IndexView v(bad); }, Errc::protocol, "bad magic");
-  bad = good;
-  bad[good.size() - 3] ^= 1;
-  expect_error([&] { IndexView v(bad); }, Errc::protocol, "body checksum");
-  bad = good;
-  bad[40] ^= 1;
-  expect_error([&] { IndexView v(bad); }, Errc::protocol, "header checksum");
-  std::vector<uint8_t> cut(good.begin(), good.end() - 16);
-  expect_error([&] { IndexView v(cut); }, Errc::protocol, "truncated");
-  expect_error([&] { IndexView v(std::span<const uint8_t>(good.data(), 10)); }, Errc::protocol, "too small");
-  // Random damage never crashes.
-  std::mt19937 rng(3);
-  for (int i = 0; i < 2000; ++i) {
-    auto d = good;
-    d[rng() % d.size()] ^= uint8_t(1 + rng() % 255);
-    try {
-      IndexView v(d);
-      for (size_t k = 0; k < v.size(); ++k) (void)v.file(k).to_extents();
-    } catch (const Error&) {
-    }
-  }
-}
-
-TEST(Index, SharedThroughSealedMemfdAcrossProcesses) {
-  IndexBuilder b;
-  for (auto& f : sample_files()) b.add(f);
-  auto bytes = b.build();
-  auto mfd = IndexMemfd::publish(bytes);
-  // Sealed: the publisher itself can no longer change or grow it.
-  EXPECT_LT(::pwrite(mfd.fd(), "x", 1, 0), 0);
-  EXPECT_EQ(::mmap(nullptr, bytes.size(), PROT_READ | PROT_WRITE, MAP_SHARED, mfd.fd(), 0), MAP_FAILED);
-  EXPECT_NE(::ftruncate(mfd.fd(), 1 << 20), 0);
-  auto m = MappedIndex::map(mfd.fd());
-  EXPECT_EQ(m.view().size(), 5u);
-  // Another process maps the same fd (as a client receiving it over SCM_RIGHTS would).
-  pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    int rc = 0;
-    try {
-      auto cm = MappedIndex::map(mfd.fd());
-      auto f = cm.view().find("/data/file2");
-      if (!f || f->rec->ino != 1002 || f->extents.size() != 3) rc = 2;
-    } catch (...) {
-      rc = 3;
-    }
-    ::_exit(rc);
-  }
-  int st = 0;
-  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
-  ASSERT_TRUE(WIFEXITED(st));
-  EXPECT_EQ(WEXITSTATUS(st), 0);
-  // An unsealed fd is refused unless the caller opts out.
-  TempDir t;
-  write_bytes(t / "idx", bytes);
-  int fd = ::open((t / "idx").c_str(), O_RDONLY);
-  ASSERT_GE(fd, 0);
-  expect_error([&] { MappedIndex::map(fd); }, Errc::invalid_argument, "sealable");
-  EXPECT_EQ(MappedIndex::map(fd, false).view().size(), 5u);
-  ::close(fd);
 }
 
 // ---- sysfs device lookup ---------------------------------------------------------
@@ -488,10 +369,6 @@ TEST(ExtentCache, HitsAndInvalidation) {
   }
   EXPECT_EQ(small.size(), 2u);
   EXPECT_EQ(small.entries().size(), 2u);
-  // Entries feed an index directly.
-  IndexBuilder ib;
-  for (auto& x : small.entries()) ib.add(*x);
-  EXPECT_EQ(IndexView(ib.build()).size(), 2u);
 }
 
 TEST(ExtentCache, RacyEntriesAreRechecked) {

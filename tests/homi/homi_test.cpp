@@ -533,6 +533,37 @@ TEST_F(Homi, ExtentsNeedTheFilesDescriptor) {
       EXPECT_EQ(x.extents[i].physical, local[i].physical + x.device_offset);
     }
   }
+
+  // 7. homid keeps the mapping while the file is unchanged, and maps it again once it
+  // changes (here: a new size), so the answer always matches a fresh FIEMAP. An entry
+  // resolved within 100 ms of the file's last change is mapped again on its next use
+  // (ExtentCache's racy window): after that window, one more resolve stamps it.
+  std::this_thread::sleep_for(150ms);
+  auto resolve = [&] {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    EXPECT_GE(fd, 0);
+    auto r = client->resolve_all_extents(fd);
+    close(fd);
+    return r;
+  };
+  resolve();
+  auto before = rig.daemon.snapshot();
+  x = resolve();
+  EXPECT_EQ(rig.daemon.snapshot().extent_cache_hits, before.extent_cache_hits + 1);
+  EXPECT_EQ(x.file_size, 64u * 1024);
+  std::ofstream(path, std::ios::app) << std::string(300 * 1024, 'e');
+  rfd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(rfd, 0);
+  x = client->resolve_all_extents(rfd);
+  local = extents::fiemap(rfd);
+  close(rfd);
+  EXPECT_EQ(rig.daemon.snapshot().extent_cache_misses, before.extent_cache_misses + 1);
+  EXPECT_EQ(x.file_size, 364u * 1024);
+  ASSERT_EQ(x.extents.size(), local.size());
+  for (size_t i = 0; i < local.size(); ++i) {
+    EXPECT_EQ(x.extents[i].logical, local[i].logical);
+    EXPECT_EQ(x.extents[i].length, local[i].length);
+  }
 }
 
 TEST_F(Homi, MalformedMessagesHarmNoOtherClient) {
