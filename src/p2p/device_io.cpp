@@ -1,10 +1,14 @@
 #include "p2p/device_io.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+
+#include "common/error.hpp"
 
 namespace aisio::p2p {
 
@@ -24,6 +28,20 @@ class SystemIo final : public DeviceIo {
 std::shared_ptr<DeviceIo> system_device_io() {
   static auto io = std::make_shared<SystemIo>();
   return io;
+}
+
+int open_module_node(DeviceIo& io, const std::string& node, const char* module, const char* package) {
+  int fd = io.open(node);
+  if (fd >= 0) return fd;
+  if (fd == -ENOENT || fd == -ENODEV || fd == -ENXIO)
+    throw Error(Errc::not_supported,
+                fmt::format("{} is not there ({}): the {} kernel module is not loaded; install the {} package and "
+                            "load its module",
+                            node, std::strerror(-fd), module, package));
+  if (fd == -EACCES || fd == -EPERM)
+    throw Error(Errc::system, fmt::format("open {}: {}: run as root or give your user read-write access to the node",
+                                          node, std::strerror(-fd)));
+  throw Error(Errc::system, fmt::format("open {}: {}", node, std::strerror(-fd)));
 }
 
 }  // namespace aisio::p2p

@@ -22,4 +22,8 @@ class DeviceIo {
 // The running kernel.
 std::shared_ptr<DeviceIo> system_device_io();
 
+// Opens a module's node through `io`. Throws Error: not_supported when the node is not
+// there (naming the module and the package that provides it), system otherwise.
+int open_module_node(DeviceIo& io, const std::string& node, const char* module, const char* package);
+
 }  // namespace aisio::p2p

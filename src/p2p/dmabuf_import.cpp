@@ -10,20 +10,6 @@
 
 namespace aisio::p2p {
 
-int open_module_node(DeviceIo& io, const std::string& node, const char* module, const char* package) {
-  int fd = io.open(node);
-  if (fd >= 0) return fd;
-  if (fd == -ENOENT || fd == -ENODEV || fd == -ENXIO)
-    throw Error(Errc::not_supported,
-                fmt::format("{} is not there ({}): the {} kernel module is not loaded; install the {} package and "
-                            "'modprobe {}'",
-                            node, std::strerror(-fd), module, package, module));
-  if (fd == -EACCES || fd == -EPERM)
-    throw Error(Errc::system, fmt::format("open {}: {}: run as root or give your user read-write access to the node",
-                                          node, std::strerror(-fd)));
-  throw Error(Errc::system, fmt::format("open {}: {}", node, std::strerror(-fd)));
-}
-
 std::shared_ptr<DmabufAttachment> DmabufAttachment::attach(int dmabuf_fd, std::shared_ptr<DeviceIo> io,
                                                            const std::string& node) {
   if (dmabuf_fd < 0)

@@ -41,9 +41,6 @@ class DmabufAttachment {
   std::vector<DmaSegment> segs_;
 };
 
-// Opens `node` through `io`; on failure throws the error that says what is missing.
-int open_module_node(DeviceIo& io, const std::string& node, const char* module, const char* package);
-
 // For controllers whose DMA the IOMMU does not translate: the attachment's segments are
 // the bus addresses.
 class DmabufImportResolver final : public BusResolver {
