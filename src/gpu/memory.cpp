@@ -174,7 +174,8 @@ std::shared_ptr<BusResolver> resolver_for(const nvme::Controller& ctrl, int cuda
   }
   // A vfio-pci function's DMA heap maps into its container: the IOVA space GPU memory
   // is mapped into as well. Anything else is read from sysfs (uio_pci_generic).
-  if (auto* vb = dynamic_cast<const VfioBackend*>(&ctrl.dma()->backend())) {
+  auto* vb = ctrl.dma() ? dynamic_cast<const VfioBackend*>(&ctrl.dma()->backend()) : nullptr;
+  if (vb) {
     t.driver = pcie::Driver::vfio_pci;
     t.vfio_space = vb->shared_mapper();
   } else {
