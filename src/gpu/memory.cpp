@@ -1,8 +1,6 @@
 #include "gpu/memory.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,93 +11,14 @@
 #include "emu/dma_space.hpp"
 #include "emu/register_file.hpp"
 #include "gpu/cuda.hpp"
-#include "gpu/udmabuf_import.h"
+#include "memory/vfio_backend.hpp"
 #include "nvme/controller.hpp"
+#include "p2p/choose.hpp"
+#include "pcie/sysfs.hpp"
 
 namespace aisio::gpu {
 
-// ---- (a) udmabuf-import ----------------------------------------------------------------
-
-namespace {
-std::string import_device(const std::string& d) { return d.empty() ? UDMABUF_IMPORT_DEVICE : d; }
-
-bool parse_bdf(const std::string& s, unsigned& dom, unsigned& bus, unsigned& dev, unsigned& fn) {
-  return std::sscanf(s.c_str(), "%x:%x:%x.%x", &dom, &bus, &dev, &fn) == 4 && dom <= 0xFFFF && bus <= 0xFF &&
-         dev <= 0x1F && fn <= 7;
-}
-
-struct ImportAttachment {
-  int fd = -1;
-  uint64_t handle = 0;
-  ~ImportAttachment() {
-    if (fd < 0) return;
-    udmabuf_import_detach d{handle};
-    ioctl(fd, UDMABUF_DETACH, &d);
-    ::close(fd);
-  }
-};
-}  // namespace
-
-UdmabufImportResolver::UdmabufImportResolver(std::string bdf, std::string device)
-    : bdf_(std::move(bdf)), device_(import_device(device)) {}
-
-bool UdmabufImportResolver::available(std::string* why, const std::string& device) {
-  std::string d = import_device(device);
-  if (access(d.c_str(), R_OK | W_OK) == 0) return true;
-  if (why)
-    *why = fmt::format(
-        "{} is not there ({}): this kernel does not provide the udmabuf-import module, which turns GPU memory "
-        "exported as a dma-buf into bus addresses for a PCIe NVMe function (load it with insmod, or use a software "
-        "controller: its aperture needs no module)",
-        d, std::strerror(errno));
-  return false;
-}
-
-ResolvedRange UdmabufImportResolver::resolve(CUdeviceptr, size_t len, int dmabuf_fd) {
-  std::string why;
-  if (!available(&why, device_)) throw Error(Errc::not_supported, why);
-  if (dmabuf_fd < 0) throw Error(Errc::not_supported, "udmabuf-import needs the GPU memory exported as a dma-buf");
-  unsigned dom, bus, dev, fn;
-  if (!parse_bdf(bdf_, dom, bus, dev, fn))
-    throw Error(Errc::invalid_argument, "udmabuf-import: '" + bdf_ + "' is not a PCI address DDDD:BB:DD.F");
-  auto att = std::make_shared<ImportAttachment>();
-  att->fd = ::open(device_.c_str(), O_RDWR | O_CLOEXEC);
-  if (att->fd < 0) throw_errno("open " + device_);
-  udmabuf_import_attach a{};
-  a.dmabuf_fd = dmabuf_fd;
-  a.pci_domain = uint16_t(dom);
-  a.pci_bus = uint8_t(bus);
-  a.pci_devfn = uint8_t(dev << 3 | fn);
-  if (ioctl(att->fd, UDMABUF_ATTACH, &a) != 0) throw_errno("UDMABUF_ATTACH of a GPU dma-buf for " + bdf_);
-  att->handle = a.handle;
-  if (a.size < len) throw Error(Errc::protocol, "UDMABUF_ATTACH: dma-buf smaller than the exported range");
-  std::vector<udmabuf_import_entry> ents(a.nents ? a.nents : 1);
-  udmabuf_import_get_map m{};
-  m.handle = a.handle;
-  m.nents = uint32_t(ents.size());
-  m.entries = reinterpret_cast<uintptr_t>(ents.data());
-  if (ioctl(att->fd, UDMABUF_GET_MAP, &m) != 0) throw_errno("UDMABUF_GET_MAP");
-  ents.resize(m.nents);
-  // Segments in buffer order -> one bus address per 64 KiB page. Every page must lie
-  // inside one segment (GPU memory is mapped in pages of at least 64 KiB).
-  ResolvedRange r;
-  r.bus.resize(len >> kGpuPageShift);
-  size_t page = 0, seg_off = 0;
-  for (const auto& e : ents) {
-    if ((e.dma_addr & (kGpuPage - 1)) || (e.len & (kGpuPage - 1)))
-      throw Error(Errc::protocol, fmt::format("udmabuf-import: DMA segment {:#x}+{:#x} is not 64 KiB aligned",
-                                              e.dma_addr, e.len));
-    for (uint64_t o = 0; o < e.len && page < r.bus.size(); o += kGpuPage) r.bus[page++] = e.dma_addr + o;
-    seg_off += e.len;
-  }
-  if (page < r.bus.size())
-    throw Error(Errc::protocol, fmt::format("udmabuf-import: mapping covers {} of {} bytes", seg_off, len));
-  r.how = fmt::format("udmabuf-import: {} DMA segment(s) for {}", ents.size(), bdf_);
-  r.keepalive = att;
-  return r;
-}
-
-// ---- (b) the software controller's aperture ----------------------------------------------
+// ---- the software controller's aperture ----------------------------------------------
 
 struct EmuApertureResolver::Ops {
   emu::DeviceMemoryOps ops;
@@ -160,7 +79,7 @@ EmuApertureResolver::EmuApertureResolver(std::shared_ptr<emu::DmaSpace> space, i
 
 EmuApertureResolver::~EmuApertureResolver() = default;
 
-ResolvedRange EmuApertureResolver::resolve(CUdeviceptr va, size_t len, int) {
+ResolvedRange EmuApertureResolver::resolve(uint64_t va, size_t len, int) {
   auto region = std::make_shared<ApertureRegion>();
   region->space = space_;
   // The region keeps the ops alive until it is unmapped (no device thread uses it later).
@@ -227,7 +146,7 @@ DmaChunk GpuDmaBackend::grow(size_t min_bytes) {
     if (fd >= 0) ::close(fd);
     throw;
   }
-  if (fd >= 0) ::close(fd);  // the importer holds its own reference
+  if (fd >= 0) ::close(fd);  // a resolver that needs the dma-buf longer holds its own duplicate
   alloc->mapping = rr.keepalive;
   DmaChunk c;
   c.va = reinterpret_cast<uint8_t*>(alloc->va);
@@ -243,14 +162,26 @@ DmaChunk GpuDmaBackend::grow(size_t min_bytes) {
 
 std::shared_ptr<BusResolver> resolver_for(const nvme::Controller& ctrl, int cuda_device) {
   if (auto space = emu::dma_space_of(ctrl.bar0())) return std::make_shared<EmuApertureResolver>(space, cuda_device);
-  std::string d = ctrl.describe();
-  unsigned dom, bus, dev, fn;
-  std::string bdf = d.substr(0, d.find(' '));
-  if (parse_bdf(bdf, dom, bus, dev, fn)) return std::make_shared<UdmabufImportResolver>(bdf);
-  throw Error(Errc::not_supported,
-              "GPU memory for " + d +
-                  ": the controller runs in another process, which cannot reach this process's GPU memory; use an "
-                  "in-process software controller (embedded, image:, --emu-devices) or a PCIe controller");
+  std::string d = ctrl.describe();  // "0000:01:00.0 BAR0 (vfio)" for a PCIe function
+  p2p::PcieTarget t;
+  try {
+    t.bdf = pcie::normalize_bdf(d.substr(0, d.find(' ')));
+  } catch (const Error&) {
+    throw Error(Errc::not_supported,
+                "GPU memory for " + d +
+                    ": the controller runs in another process, which cannot reach this process's GPU memory; use an "
+                    "in-process software controller (embedded, image:, --emu-devices) or a PCIe controller");
+  }
+  // A vfio-pci function's DMA heap maps into its container: the IOVA space GPU memory
+  // is mapped into as well. Anything else is read from sysfs (uio_pci_generic).
+  auto* vb = ctrl.dma() ? dynamic_cast<const VfioBackend*>(&ctrl.dma()->backend()) : nullptr;
+  if (vb) {
+    t.driver = pcie::Driver::vfio_pci;
+    t.vfio_space = vb->shared_mapper();
+  } else {
+    t.driver = pcie::driver_of(pcie::read_function(t.bdf));
+  }
+  return p2p::make_resolver(t);
 }
 
 std::shared_ptr<DmaHeap> make_gpu_heap(const nvme::Controller& ctrl, int cuda_device, size_t grow_bytes) {

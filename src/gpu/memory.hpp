@@ -1,10 +1,11 @@
 // GPU memory for NVMe I/O: device memory from cuMemAlloc, exported as a dma-buf
 // (cuMemGetHandleForAddressRange, CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD), and a table of
-// bus addresses at 64 KiB granularity (the GPU page size) produced by a BusResolver:
+// bus addresses at 64 KiB granularity (the GPU page size) produced by a p2p::BusResolver
+// chosen for the controller (resolver_for):
 //
-//   (a) UdmabufImportResolver: the udmabuf-import module (udmabuf_import.h) attaches
-//       the dma-buf for one PCIe function and returns its DMA segments;
-//   (b) EmuApertureResolver: an in-process software controller gives the memory an
+//   PCIe controllers: the kernel modules users install (src/p2p: dmabuf_import, and
+//       iommu_map_pa for vfio-pci), chosen by p2p::make_resolver from driver and IOMMU;
+//   EmuApertureResolver: an in-process software controller gives the memory an
 //       aperture of its own in its DmaSpace (emu::DmaSpace::map_device); its I/O threads
 //       move the bytes with CUDA copies (cudaMemcpyAsync on a per-thread stream).
 //
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "memory/dma.hpp"
+#include "p2p/bus_resolver.hpp"
 
 namespace aisio::nvme {
 class Controller;
@@ -30,45 +32,17 @@ class DmaSpace;
 
 namespace aisio::gpu {
 
-inline constexpr uint32_t kGpuPageShift = 16;  // 64 KiB
-inline constexpr size_t kGpuPage = size_t(1) << kGpuPageShift;
+inline constexpr uint32_t kGpuPageShift = p2p::kPageShift;  // 64 KiB
+inline constexpr size_t kGpuPage = p2p::kPage;
+using p2p::BusResolver;
+using p2p::ResolvedRange;
 
-struct ResolvedRange {
-  std::vector<uint64_t> bus;        // bus[i]: bus address of 64 KiB page i of the range
-  std::shared_ptr<void> keepalive;  // the mapping lives as long as this
-  std::string how;                  // one line for reports
-};
-
-class BusResolver {
- public:
-  virtual ~BusResolver() = default;
-  // va, len: a cuMemAlloc range, 64 KiB aligned. dmabuf_fd: its dma-buf, or -1 when the
-  // export failed (resolvers that need it throw). The caller closes the fd afterwards.
-  virtual ResolvedRange resolve(CUdeviceptr va, size_t len, int dmabuf_fd) = 0;
-  virtual bool needs_dmabuf() const = 0;
-  virtual std::string name() const = 0;
-};
-
-// (a) The udmabuf-import module, for the PCIe function `bdf` ("0000:01:00.0").
-class UdmabufImportResolver final : public BusResolver {
- public:
-  explicit UdmabufImportResolver(std::string bdf, std::string device = "");  // "" = UDMABUF_IMPORT_DEVICE
-  ResolvedRange resolve(CUdeviceptr va, size_t len, int dmabuf_fd) override;
-  bool needs_dmabuf() const override { return true; }
-  std::string name() const override { return "udmabuf-import (" + device_ + ", " + bdf_ + ")"; }
-  // Whether the running kernel provides the module; `why` says what is missing.
-  static bool available(std::string* why = nullptr, const std::string& device = "");
-
- private:
-  std::string bdf_, device_;
-};
-
-// (b) The aperture of an in-process software controller.
+// The aperture of an in-process software controller.
 class EmuApertureResolver final : public BusResolver {
  public:
   EmuApertureResolver(std::shared_ptr<emu::DmaSpace> space, int cuda_device = 0);
   ~EmuApertureResolver() override;
-  ResolvedRange resolve(CUdeviceptr va, size_t len, int dmabuf_fd) override;
+  ResolvedRange resolve(uint64_t va, size_t len, int dmabuf_fd) override;
   bool needs_dmabuf() const override { return false; }
   std::string name() const override { return "software controller aperture (CUDA copies)"; }
 
@@ -99,8 +73,10 @@ class GpuDmaBackend final : public DmaBackend {
 };
 
 // The resolver for a controller: the aperture of an in-process software controller, or
-// udmabuf-import for a PCIe function. Errc::not_supported otherwise (a controller served
-// by another process cannot reach this process's GPU memory), with the reason.
+// for a PCIe function the one p2p::make_resolver chooses (driver, IOMMU, modules).
+// Errc::not_supported otherwise, with the reason: a controller served by another
+// process cannot reach this process's GPU memory; a PCIe function without the kernel
+// modules it needs gets the message that names them.
 std::shared_ptr<BusResolver> resolver_for(const nvme::Controller& ctrl, int cuda_device = 0);
 // A DMA heap of GPU memory that `ctrl` can reach.
 std::shared_ptr<DmaHeap> make_gpu_heap(const nvme::Controller& ctrl, int cuda_device = 0,

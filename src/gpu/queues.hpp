@@ -2,7 +2,7 @@
 //
 // Where things live:
 //   PCIe controller: SQ, CQ and PRP lists in GPU memory (reached by the controller
-//     through the udmabuf-import bus addresses); BAR0 registered with
+//     through the bus addresses src/p2p resolves); BAR0 registered with
 //     cudaHostRegister(cudaHostRegisterIoMemory | Mapped), so GPU stores to doorbells
 //     are MMIO writes.
 //   Software controller (in this process): its threads cannot read GPU memory, so SQ,

@@ -21,6 +21,13 @@ class IovaMapper {
   // 4 KiB aligned). Throws Error on failure.
   virtual uint64_t map_dma(void* va, size_t len) = 0;
   virtual void unmap_dma(uint64_t iova, size_t len) noexcept = 0;
+  // Takes [iova, iova + len) out of the space map_dma allocates from, without mapping
+  // anything: for mappings another party puts into the same IOMMU domain (iommu_map_pa
+  // for GPU memory), so theirs and ours can never overlap. len is a 2 MiB multiple; the
+  // range is 2 MiB aligned. Throws Error(no_memory) when the space is exhausted.
+  virtual uint64_t reserve_iova(size_t len) = 0;
+  // Gives a reserved range back. Only once nothing is mapped there any more.
+  virtual void release_iova(uint64_t iova, size_t len) noexcept = 0;
   virtual std::string describe() const = 0;
 };
 
@@ -35,6 +42,9 @@ class VfioBackend final : public DmaBackend {
   DmaChunk grow(size_t min_bytes) override;  // rounds up to 2 MiB
   std::string name() const override;         // "vfio 0000:01:00.0 (hugepages)"
   IovaMapper& mapper() const { return *mapper_; }
+  // The same I/O address space, shared: GPU memory mapped into it (src/p2p) keeps it
+  // alive until that mapping is gone.
+  const std::shared_ptr<IovaMapper>& shared_mapper() const { return mapper_; }
 
  private:
   std::shared_ptr<IovaMapper> mapper_;

@@ -233,6 +233,18 @@ void VfioContainer::unmap_dma(uint64_t iova, size_t len) noexcept {
   // On failure the IOVA range stays allocated: reusing it could alias live mappings.
 }
 
+uint64_t VfioContainer::reserve_iova(size_t len) {
+  if (len == 0 || len % MIB2) throw Error(Errc::invalid_argument, "IOVA reservations are whole 2 MiB multiples");
+  std::lock_guard lk(mu_);
+  if (!iommu_set_) throw Error(Errc::invalid_argument, "vfio container has no group attached yet");
+  return alloc_iova(len);
+}
+
+void VfioContainer::release_iova(uint64_t iova, size_t len) noexcept {
+  std::lock_guard lk(mu_);
+  free_iova(iova, len);
+}
+
 // ---------------------------------------------------------------- device
 
 namespace {

@@ -38,6 +38,10 @@ class VfioContainer final : public IovaMapper, public std::enable_shared_from_th
   // aligned for 2 MiB multiples, inside the IOMMU's usable ranges).
   uint64_t map_dma(void* va, size_t len) override;
   void unmap_dma(uint64_t iova, size_t len) noexcept override;
+  // IovaMapper: the same allocator as map_dma, so reserved ranges and our own mappings
+  // cannot collide.
+  uint64_t reserve_iova(size_t len) override;
+  void release_iova(uint64_t iova, size_t len) noexcept override;
   std::string describe() const override;  // the BDFs of its devices
 
   struct Range { uint64_t start, end; };  // inclusive

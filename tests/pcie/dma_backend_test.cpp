@@ -111,6 +111,8 @@ class FakeMapper : public IovaMapper {
     live.erase(iova);
     ++unmaps;
   }
+  uint64_t reserve_iova(size_t) override { throw Error(Errc::not_supported, "VfioBackend never reserves"); }
+  void release_iova(uint64_t, size_t) noexcept override { ADD_FAILURE() << "VfioBackend never reserves"; }
   std::string describe() const override { return "fake"; }
   std::map<uint64_t, size_t> live;
   int maps = 0, unmaps = 0;
