@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
+#include "backends/unvme.hpp"
 #include "common/error.hpp"
 #include "extents/translate.hpp"
 #include "fil/manifest.hpp"
@@ -47,6 +49,20 @@ struct Placed {
 
 class Runner {
  public:
+  // A read of the unvme-gpu path: counts its completion, keeps the first error per file.
+  struct GpuRead : backends::UnvmeRequest {
+    Runner* self = nullptr;
+    size_t k = 0;
+    static void done(backends::UnvmeRequest& r, nvme::Completion c) {
+      auto& x = static_cast<GpuRead&>(r);
+      x.self->completions_++;
+      if (!c.ok()) {
+        auto& p = x.self->placed_[x.self->cmd_files_[x.k]];
+        if (p.error.empty()) p.error = "unvme-gpu read: " + c.describe();
+      }
+    }
+  };
+
   Runner(fil::Session& s, const std::string& name, const fil::RunOptions& o) : s_(s), name_(name), o_(o), m_(s.manifest()) {}
 
   fil::PathResult run() {
@@ -124,9 +140,9 @@ class Runner {
       describe_ = fmt::format("GPU-initiated reads: {} queue(s) x {} threads on {}, {} KiB commands; {}", qs_->count(),
                               qd, acc.describe, io_size_ >> 10, g_->describe());
     } else {
-      qp_ = ctrl->create_queue_pair({.depth = std::min<uint32_t>(qd + 1, maxq)});
+      q_.emplace(acc, std::min<uint32_t>(qd + 1, maxq));
       describe_ = fmt::format("CPU-initiated reads into GPU memory (P2P): 1 queue pair, qd {}, {} KiB commands, on {}",
-                              qp_->capacity(), io_size_ >> 10, acc.describe);
+                              q_->queue_pair().capacity(), io_size_ >> 10, acc.describe);
     }
     describe_ += "; extents: " + src_->describe();
   }
@@ -134,7 +150,7 @@ class Runner {
   void teardown() {
     runner_.reset();
     qs_.reset();
-    qp_.reset();
+    q_.reset();
     staging_.reset();
     g_.reset();
     if (plain_) {
@@ -228,32 +244,21 @@ class Runner {
       }
       dev_reads_ += cmds_.size();
       for (auto& c : cmds_) dev_bytes_ += c.len;
-    } else {  // unvme-gpu: the host driver, qd commands in flight, one doorbell per batch
-      struct Ctx {
-        Runner* self;
-        size_t k;
-      };
-      std::vector<Ctx> ctx(cmds_.size());
-      size_t next = 0, done = 0;
-      auto cb = [](void* arg, nvme::Completion c) {
-        auto* x = static_cast<Ctx*>(arg);
-        x->self->completions_++;
-        if (!c.ok()) {
-          auto& p = x->self->placed_[x->self->cmd_files_[x->k]];
-          if (p.error.empty()) p.error = "unvme-gpu read: " + c.describe();
-        }
-      };
+    } else {  // unvme-gpu: the unvme backend, qd commands in flight, one doorbell per batch
+      std::vector<GpuRead> reqs(cmds_.size());
+      size_t next = 0;
       completions_ = 0;
-      while (done < cmds_.size()) {
-        while (next < cmds_.size() && qp_->in_flight() < qp_->capacity()) {
-          ctx[next] = {this, next};
+      auto& qp = q_->queue_pair();
+      while (completions_ < cmds_.size()) {
+        while (next < cmds_.size() && qp.in_flight() < qp.capacity()) {
+          reqs[next].self = this;
+          reqs[next].k = next;
           const auto& c = cmds_[next];
-          if (!qp_->submit_io(0x02, nsid_, c.slba, c.nlb, staging_, c.dst, cb, &ctx[next])) break;
+          if (!q_->submit_io<GpuRead>(reqs[next], backends::kRead, c.slba, c.nlb, staging_, c.dst)) break;
           ++next;
         }
-        qp_->ring();
-        qp_->poll();
-        done = completions_;
+        q_->flush();
+        q_->reap<GpuRead>();
       }
       dev_reads_ += cmds_.size();
       for (auto& c : cmds_) dev_bytes_ += c.len;
@@ -383,7 +388,7 @@ class Runner {
   uint8_t* staging_ptr_ = nullptr;
   std::unique_ptr<QueueSet> qs_;
   std::unique_ptr<CommandRunner> runner_;
-  std::unique_ptr<nvme::QueuePair> qp_;
+  std::optional<backends::UnvmeQueue> q_;
   std::shared_ptr<CuFile> cufile_;
   std::vector<Placed> placed_;
   std::vector<ListCommand> cmds_;

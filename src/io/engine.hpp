@@ -91,23 +91,8 @@ std::unique_ptr<Path> make_posix_path(const std::string& root, const EngineOptio
 std::unique_ptr<Path> make_posix_direct_path(const std::string& root, const EngineOptions& o);
 // io_uring (liburing): qd reads in flight per thread; direct = O_DIRECT.
 std::unique_ptr<Path> make_uring_path(const std::string& root, const EngineOptions& o, bool direct = true);
-using aisio::uring_built;      // common/uring_probe.hpp
-using aisio::uring_available;
+using aisio::uring_available;  // common/uring_probe.hpp
 
-// Every path name `aisio fil run --paths` knows, in table order, and whether it is
-// built (why not, when not).
-struct PathInfo {
-  std::string name;
-  std::string summary;
-  bool built = true;
-  std::string why_not;
-};
-const std::vector<PathInfo>& known_paths();
-// The CUDA build marks the GPU paths (unvme-gpu, gpu, cufile) built; call before the
-// first known_paths().
-void set_gpu_paths_built(bool built);
-const PathInfo* find_path_info(const std::string& name);
-// The paths that run on the CPU with host memory: the default of --paths.
-std::vector<std::string> cpu_paths();
+// Which paths exist and are built: backends::Registry::file_paths().
 
 }  // namespace aisio::io

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "backends/psync.hpp"
 #include "common/error.hpp"
 #include "io/engine.hpp"
 #include "io/util.hpp"
@@ -28,6 +29,12 @@ EngineStats& EngineStats::operator+=(const EngineStats& o) {
 }
 
 namespace {
+
+// The psync backend's completion: the result of the one read in flight.
+struct Read : backends::KernelRequest {
+  int64_t res = 0;
+  static void done(backends::KernelRequest& r, int64_t res) { static_cast<Read&>(r).res = res; }
+};
 
 class PosixEngine final : public Engine {
  public:
@@ -65,11 +72,16 @@ class PosixEngine final : public Engine {
     uint64_t off = 0;
     while (off < size) {
       // O_DIRECT: always a whole aligned io_size; the read at the tail returns short.
-      size_t want = direct_ ? io_size_ : size_t(std::min<uint64_t>(io_size_, size - off));
-      ssize_t n = ::pread(fd, buf_.data(), want, off_t(off));
+      Read rd;
+      rd.fd = fd;
+      rd.buf = buf_.data();
+      rd.len = uint32_t(direct_ ? io_size_ : size_t(std::min<uint64_t>(io_size_, size - off)));
+      rd.off = off;
+      q_.submit<Read>(rd);
+      q_.reap<Read>();
+      int64_t n = rd.res;
       if (n < 0) {
-        if (errno == EINTR) continue;
-        err = fmt::format("pread {} at offset {}: {}", path, off, std::strerror(errno));
+        err = fmt::format("pread {} at offset {}: {}", path, off, std::strerror(int(-n)));
         break;
       }
       ++st_.device_reads;
@@ -92,6 +104,7 @@ class PosixEngine final : public Engine {
   size_t io_size_;
   bool direct_;
   AlignedBuffer buf_;
+  backends::PsyncQueue q_;
   EngineStats st_;
 };
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <optional>
 
 #include "common/error.hpp"
 #include "extents/translate.hpp"
@@ -14,22 +15,21 @@
 
 namespace aisio::io {
 
-NvmeAccess access_of(std::shared_ptr<nvme::Controller> ctrl, uint32_t nsid) {
-  NvmeAccess a;
-  a.describe = ctrl->describe();
-  a.nsid = nsid;
-  a.lba_size = ctrl->ns(nsid).lba_size;
-  a.ns_bytes = ctrl->ns(nsid).bytes();
-  a.dma = ctrl->dma();
-  a.max_queue_entries = ctrl->cap().mqes() + 1;
-  a.make_queue_pair = [c = ctrl.get()](const nvme::QueueOptions& o) { return c->create_queue_pair(o); };
-  a.keep = ctrl;
-  return a;
-}
-
 namespace {
 
 using extents::LbaRun;
+
+// The commands of a chunk share one request: the last completion finishes the chunk.
+struct ChunkRead : backends::UnvmeRequest {
+  PipeSlot* slot = nullptr;
+  static void done(backends::UnvmeRequest& r, nvme::Completion c) {
+    PipeSlot* s = static_cast<ChunkRead&>(r).slot;
+    if (!c.ok() && s->error.empty())
+      s->error = fmt::format("{}: NVMe Read in chunk at file offset {}: {}", s->file->task->rel, s->off,
+                             c.describe());
+    if (--s->pending == 0) s->done = true;
+  }
+};
 
 class UnvmeEngine final : public PipelineEngine {
  public:
@@ -39,22 +39,24 @@ class UnvmeEngine final : public PipelineEngine {
     // Room for every chunk of the ring to be split over a few extents at once; more
     // runs than slots just make issue() reap until a command slot frees up.
     uint32_t depth = std::min<uint32_t>(std::max<uint32_t>(qd_ * 4, 32) + 1, dev_.max_queue_entries);
-    qp_ = dev_.make_queue_pair({.depth = depth});
-    max_nlb_ = uint32_t(std::max<size_t>(qp_->max_transfer() / lba_, 1));
+    q_.emplace(dev_, depth);
+    max_nlb_ = uint32_t(std::max<size_t>(q_->queue_pair().max_transfer() / lba_, 1));
     topt_.lba_size = lba_;
     topt_.device_offset = src_->device_offset();
     topt_.max_nlb = max_nlb_;
     // A chunk's last LBA may run past its end by up to one LBA.
-    for (auto& s : slots_) {
+    reads_.resize(slots_.size());
+    for (size_t i = 0; i < slots_.size(); ++i) {
       bufs_.push_back(dev_.dma->alloc(io_size_ + lba_));
-      s.buf = bufs_.back().data();
+      slots_[i].buf = bufs_.back().data();
       slot_buf_.push_back(&bufs_.back());
+      reads_[i].slot = &slots_[i];
     }
     bounce_ = dev_.dma->alloc(size_t(max_nlb_) * lba_);
   }
   ~UnvmeEngine() override {
     // Every command has completed when read() returns; the queue pair goes first.
-    qp_.reset();
+    q_.reset();
   }
 
  protected:
@@ -79,7 +81,8 @@ class UnvmeEngine final : public PipelineEngine {
       s.done = true;
       return;
     }
-    const DmaBuffer& buf = *slot_buf_[size_t(&s - slots_.data())];
+    const size_t i = size_t(&s - slots_.data());
+    const DmaBuffer& buf = *slot_buf_[i];
     bool clean = true;
     for (const auto& r : s.runs) {
       if (r.zero_fill) continue;
@@ -97,17 +100,16 @@ class UnvmeEngine final : public PipelineEngine {
       ++s.pending;
       ++st_.device_reads;
       st_.device_bytes += uint64_t(r.nlb) * lba_;
-      while (!qp_->submit_io(nvme::nvm::READ, dev_.nsid, r.slba, r.nlb, buf, size_t(r.file_offset - s.off), on_done,
-                             &s)) {
+      while (!q_->submit_io<ChunkRead>(reads_[i], backends::kRead, r.slba, r.nlb, buf, size_t(r.file_offset - s.off))) {
         // Out of command slots: ring what is queued and reap until one frees up.
-        qp_->ring();
-        qp_->poll();
+        q_->flush();
+        q_->reap<ChunkRead>();
       }
     }
     if (--s.pending == 0) s.done = true;
   }
 
-  void flush() override { qp_->ring(); }
+  void flush() override { q_->flush(); }
 
   void reap(bool may_block) override {
     // Busy polling: the thread owns its queue pair and spins on the CQ phase tags. After
@@ -133,18 +135,10 @@ class UnvmeEngine final : public PipelineEngine {
 
  private:
   bool poll_once() {
-    if (qp_->poll() == 0) return false;
+    if (q_->reap<ChunkRead>() == 0) return false;
     empty_polls_ = 0;
     if (hybrid_) hp_.progress();
     return true;
-  }
-
-  static void on_done(void* arg, nvme::Completion c) {
-    auto* s = static_cast<PipeSlot*>(arg);
-    if (!c.ok() && s->error.empty())
-      s->error = fmt::format("{}: NVMe Read in chunk at file offset {}: {}", s->file->task->rel, s->off,
-                             c.describe());
-    if (--s->pending == 0) s->done = true;
   }
 
   // Runs that do not start on an LBA boundary of the chunk (extents not aligned to
@@ -152,7 +146,7 @@ class UnvmeEngine final : public PipelineEngine {
   void issue_bounced(PipeSlot& s) {
     for (const auto& r : s.runs) {
       if (r.zero_fill) continue;  // finish() fills these
-      auto c = qp_->read(dev_.nsid, r.slba, r.nlb, bounce_);
+      auto c = q_->queue_pair().read(dev_.nsid, r.slba, r.nlb, bounce_);
       ++st_.device_reads;
       ++st_.fallback_reads;
       st_.device_bytes += uint64_t(r.nlb) * lba_;
@@ -171,7 +165,8 @@ class UnvmeEngine final : public PipelineEngine {
   uint32_t lba_;
   uint32_t max_nlb_ = 0;
   extents::TranslateOptions topt_;
-  std::unique_ptr<nvme::QueuePair> qp_;
+  std::optional<backends::UnvmeQueue> q_;
+  std::vector<ChunkRead> reads_;
   std::deque<DmaBuffer> bufs_;
   std::vector<const DmaBuffer*> slot_buf_;
   DmaBuffer bounce_;

@@ -8,32 +8,37 @@
 #include <cerrno>
 #include <cstring>
 
+#include "backends/uring.hpp"
 #include "common/error.hpp"
 #include "io/engine.hpp"
 #include "io/pipeline.hpp"
 #include "io/util.hpp"
 
-#if AISIO_HAVE_URING
-#include <liburing.h>
-#endif
-
 namespace aisio::io {
 
-#if AISIO_HAVE_URING
 namespace {
+
+// A chunk's read on the ring.
+struct Read : backends::KernelRequest {
+  PipeSlot* slot = nullptr;
+  static void done(backends::KernelRequest& r, int64_t res) {
+    PipeSlot& s = *static_cast<Read&>(r).slot;
+    s.res = res;
+    s.done = true;
+  }
+};
 
 class UringEngine final : public PipelineEngine {
  public:
   UringEngine(std::string root, const EngineOptions& o, bool direct)
-      : PipelineEngine(o.qd, o.io_size), root_(std::move(root)), direct_(direct) {
-    int r = io_uring_queue_init(qd_, &ring_, 0);
-    if (r < 0) throw Error(Errc::system, fmt::format("io_uring_queue_init({}): {}", qd_, std::strerror(-r)));
-    for (auto& s : slots_) {
+      : PipelineEngine(o.qd, o.io_size), root_(std::move(root)), direct_(direct), q_({.entries = qd_}),
+        reads_(qd_) {
+    for (size_t i = 0; i < slots_.size(); ++i) {
       bufs_.emplace_back(io_size_);
-      s.buf = bufs_.back().data();
+      slots_[i].buf = bufs_.back().data();
+      reads_[i].slot = &slots_[i];
     }
   }
-  ~UringEngine() override { io_uring_queue_exit(&ring_); }
 
  protected:
   void open_file(PipeFile& f) override {
@@ -57,40 +62,22 @@ class UringEngine final : public PipelineEngine {
     f.fd = -1;
   }
   void issue(PipeSlot& s) override {
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    if (!sqe) {  // cannot happen with <= qd in flight; submit and retry once
-      io_uring_submit(&ring_);
-      sqe = io_uring_get_sqe(&ring_);
-      if (!sqe) {
-        s.error = "io_uring: no free submission entry";
-        s.done = true;
-        return;
-      }
-    }
+    Read& r = reads_[size_t(&s - slots_.data())];
+    r.fd = s.file->fd;
+    r.buf = s.buf;
     // O_DIRECT: a whole number of 4 KiB blocks; the read of the tail returns short.
-    size_t want = direct_ ? (s.len + 4095) & ~size_t(4095) : s.len;
-    io_uring_prep_read(sqe, s.file->fd, s.buf, unsigned(want), s.off);
-    io_uring_sqe_set_data(sqe, &s);
+    r.len = uint32_t(direct_ ? (s.len + 4095) & ~size_t(4095) : s.len);
+    r.off = s.off;
+    q_.submit<Read>(r);
     ++st_.device_reads;
   }
   void flush() override {
-    int r = io_uring_submit(&ring_);
+    int r = q_.flush();
     if (r < 0) throw Error(Errc::system, fmt::format("io_uring_submit: {}", std::strerror(-r)));
   }
   void reap(bool may_block) override {
-    io_uring_cqe* cqe = nullptr;
-    int r = may_block ? io_uring_wait_cqe(&ring_, &cqe) : io_uring_peek_cqe(&ring_, &cqe);
-    if (r == -EAGAIN || r == -EINTR) return;
-    if (r < 0) throw Error(Errc::system, fmt::format("io_uring_wait_cqe: {}", std::strerror(-r)));
-    unsigned head, n = 0;
-    io_uring_for_each_cqe(&ring_, head, cqe) {
-      auto* s = static_cast<PipeSlot*>(io_uring_cqe_get_data(cqe));
-      s->res = cqe->res;
-      s->done = true;
-      if (cqe->res > 0) st_.device_bytes += uint64_t(cqe->res);
-      ++n;
-    }
-    io_uring_cq_advance(&ring_, n);
+    if (may_block && !q_.wait()) return;
+    q_.reap<Read>();
   }
   void finish(PipeSlot& s) override {
     std::string path = join_path(root_, s.file->task->rel);
@@ -98,6 +85,7 @@ class UringEngine final : public PipelineEngine {
       s.error = fmt::format("read {} at offset {}: {}", path, s.off, std::strerror(int(-s.res)));
       return;
     }
+    st_.device_bytes += uint64_t(s.res);
     // A short read before the end of the chunk: finish it synchronously.
     size_t got = size_t(s.res);
     while (got < s.len) {
@@ -120,7 +108,8 @@ class UringEngine final : public PipelineEngine {
  private:
   std::string root_;
   bool direct_;
-  io_uring ring_{};
+  backends::UringQueue q_;
+  std::vector<Read> reads_;
   std::vector<AlignedBuffer> bufs_;
 };
 
@@ -147,15 +136,9 @@ class UringPath final : public Path {
 }  // namespace
 
 std::unique_ptr<Path> make_uring_path(const std::string& root, const EngineOptions& o, bool direct) {
+  if (!aisio::uring_built())
+    throw Error(Errc::not_supported, "io_uring: not built (liburing was not found at configure time)");
   return std::make_unique<UringPath>(root, o, direct);
 }
-
-#else  // no liburing
-
-std::unique_ptr<Path> make_uring_path(const std::string&, const EngineOptions&, bool) {
-  throw Error(Errc::not_supported, "io_uring: not built (liburing was not found at configure time)");
-}
-
-#endif
 
 }  // namespace aisio::io

@@ -1,5 +1,4 @@
 #include "perf/options.hpp"
-#include "perf/gpu_hook.hpp"
 
 #include <fmt/format.h>
 
@@ -7,6 +6,7 @@
 #include <cctype>
 #include <cmath>
 
+#include "backends/registry.hpp"
 #include "common/error.hpp"
 #include "tools/units.hpp"
 
@@ -133,7 +133,9 @@ std::vector<int> parse_cpu_list(const std::string& s) {
   return out;
 }
 
-void PerfOptions::validate() const {
+void PerfOptions::validate() const { validate(backends::Registry()); }
+
+void PerfOptions::validate(const backends::Registry& reg) const {
   if (targets.empty() && emu.devices == 0)
     bad("no target: give controller handles (emu:NAME, embedded[:SIZE], a PCI address), a block device or "
         "file for kernel engines, or --emu-devices N");
@@ -149,7 +151,7 @@ void PerfOptions::validate() const {
   if (offset % 512) bad("--offset must be a multiple of 512");
   if (size && size < bs) bad("--size is smaller than one block (--bs)");
   if (lat_sample == 0) bad("--lat-sample must be at least 1");
-  if (mem == MemKind::gpu && !gpu_heap_factory())
+  if (mem == MemKind::gpu && !reg.gpu())
     throw Error(Errc::not_supported, "--mem gpu needs the CUDA build of aisio perf (not in this build)");
   if (mem == MemKind::gpu && engine != Engine::unvme)
     throw Error(Errc::invalid_argument, "--mem gpu works with --engine unvme only");
@@ -242,11 +244,5 @@ void add_run_options(CLI::App& app, PerfOptions& o) {
                "only during the measurement (bench/driver-cost)");
   add_emu_model_options(app, o.emu);
 }
-
-namespace {
-GpuHeapFactory g_gpu_heap_factory = nullptr;
-}
-void set_gpu_heap_factory(GpuHeapFactory f) { g_gpu_heap_factory = f; }
-GpuHeapFactory gpu_heap_factory() { return g_gpu_heap_factory; }
 
 }  // namespace aisio::perf

@@ -9,11 +9,15 @@ namespace CLI {
 class App;
 }
 
+namespace aisio::backends {
+class Registry;
+}
+
 namespace aisio::perf {
 
 enum class Engine { unvme, io_uring, psync };
 enum class RwMode { randread, read, randwrite, write, randrw, rw };
-enum class MemKind { host, gpu };  // gpu: buffers in device memory (a later CUDA issue)
+enum class MemKind { host, gpu };  // gpu: data buffers in GPU memory (the CUDA build)
 
 const char* engine_name(Engine e);
 const char* rw_name(RwMode m);
@@ -75,8 +79,10 @@ struct PerfOptions {
   std::string command_line;     // recorded in the report
   EmuFarmOptions emu;
 
-  // Throws aisio::Error(invalid_argument) naming the offending option.
-  void validate() const;
+  // Throws aisio::Error(invalid_argument) naming the offending option, or
+  // not_supported for a backend `reg` lacks (--mem gpu without the CUDA build's).
+  void validate(const backends::Registry& reg) const;
+  void validate() const;  // with the CPU backends only
 };
 
 // As tools/units.hpp: sizes 512, 4k, 4KiB, 1M (bare K/M/G/T binary; KB/MB decimal);

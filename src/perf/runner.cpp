@@ -13,6 +13,7 @@
 #include <ctime>
 #include <thread>
 
+#include "backends/registry.hpp"
 #include "common/error.hpp"
 #include "perf/emu_farm.hpp"
 #include "perf/engines.hpp"
@@ -120,7 +121,9 @@ std::string now_iso(int64_t& epoch) {
 }  // namespace
 
 RunResult run(const PerfOptions& opts, const RunHooks& hooks) {
-  opts.validate();
+  const backends::Registry cpu_only;
+  const backends::Registry& reg = hooks.backends ? *hooks.backends : cpu_only;
+  opts.validate(reg);
   RunResult res;
   res.opts = opts;
   PerfOptions& o = res.opts;  // adjusted copy; the workers refer to it
@@ -139,25 +142,24 @@ RunResult run(const PerfOptions& opts, const RunHooks& hooks) {
   // ---- devices ----
   std::unique_ptr<EmuFarm> farm;
   std::vector<OpenedController> opened;
-  std::vector<UnvmeDevice> udevs;
+  std::vector<backends::UnvmeTarget> udevs;
   std::vector<KernelDevice> kdevs;
   FileCloser closer;
   if (o.engine == Engine::unvme) {
     if (o.emu.devices) {
       farm = std::make_unique<EmuFarm>(o.emu);
-      for (size_t i = 0; i < farm->size(); ++i) udevs.push_back({farm->name(i), farm->controller(i), o.nsid});
+      for (size_t i = 0; i < farm->size(); ++i) {
+        udevs.push_back(backends::target_of(farm->controller(i), o.nsid));  // throws for an inactive NSID
+        udevs.back().describe = farm->name(i);
+      }
     }
     for (auto& h : o.targets) {
       if (!hooks.open) throw Error(Errc::not_supported, "no way to open controller handle '" + h + "' here");
       opened.push_back(hooks.open(h));
-      udevs.push_back({h, opened.back().ctrl, o.nsid});
+      udevs.push_back(backends::target_of(opened.back().ctrl, o.nsid));
+      udevs.back().describe = h;
     }
-    for (auto& d : udevs) {
-      const auto& ns = d.ctrl->ns(d.nsid);  // throws for an inactive NSID
-      std::string model(reinterpret_cast<const char*>(d.ctrl->id().mn), sizeof d.ctrl->id().mn);
-      while (!model.empty() && (model.back() == ' ' || model.back() == '\0')) model.pop_back();
-      res.devices.push_back({d.name, model, ns.lba_size, ns.bytes()});
-    }
+    for (auto& d : udevs) res.devices.push_back({d.describe, d.model, d.lba_size, d.ns_bytes});
   } else {
     if (o.engine == Engine::io_uring) {
       std::string why;
@@ -172,7 +174,7 @@ RunResult run(const PerfOptions& opts, const RunHooks& hooks) {
   std::vector<std::unique_ptr<Worker>> workers;
   for (uint32_t t = 0; t < o.threads; ++t) {
     switch (o.engine) {
-      case Engine::unvme: workers.push_back(make_unvme_worker(o, udevs, t)); break;
+      case Engine::unvme: workers.push_back(make_unvme_worker(o, udevs, t, reg.gpu())); break;
       case Engine::io_uring: workers.push_back(make_uring_worker(o, kdevs, t)); break;
       case Engine::psync: workers.push_back(make_psync_worker(o, kdevs, t)); break;
     }
@@ -251,7 +253,7 @@ RunResult run(const PerfOptions& opts, const RunHooks& hooks) {
   // Queues go before their controllers, the driver's controllers before the devices.
   workers.clear();
   udevs.clear();
-  for (auto& oc : opened) oc.ctrl.reset();
+  for (auto& oc : opened) oc.ctrl.reset();  // (udevs held them too: cleared above)
   opened.clear();
   if (farm) farm->close();
   return res;

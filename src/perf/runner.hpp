@@ -9,6 +9,10 @@
 #include "perf/options.hpp"
 #include "perf/result.hpp"
 
+namespace aisio::backends {
+class Registry;
+}
+
 namespace aisio::perf {
 
 // A controller opened from a handle, with whatever must stay alive beside it.
@@ -30,6 +34,8 @@ struct ProgressInfo {
 struct RunHooks {
   // Opens a unvme target handle (the CLI passes tools::open_target).
   std::function<OpenedController(const std::string& handle)> open;
+  // The backends of this build (nullptr: the CPU backends only).
+  const backends::Registry* backends = nullptr;
   // Called about once a second while the run lasts.
   std::function<void(const ProgressInfo&)> progress;
   double progress_interval_s = 1.0;

@@ -15,6 +15,7 @@
 #include "perf/engines.hpp"
 #include "perf/report.hpp"
 #include "perf/runner.hpp"
+#include "tools/backends.hpp"
 #include "tools/command.hpp"
 #include "tools/target.hpp"
 
@@ -23,6 +24,7 @@ namespace {
 
 void run_perf(perf::PerfOptions o) {
   perf::RunHooks hooks;
+  hooks.backends = &tool_backends();
   hooks.open = [](const std::string& h) {
     Target t = open_target(h);
     return perf::OpenedController{t.ctrl, t.keep};

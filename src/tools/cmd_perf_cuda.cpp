@@ -1,6 +1,5 @@
 // aisio perf cuda-run [TARGET...] [options]: device-initiated I/O (GPU threads drive the
-// NVMe queues; see src/gpu/cuda_run.hpp). Also installs the CUDA build's hooks: --mem gpu
-// for `aisio perf run` and the GPU paths of `aisio fil run`.
+// NVMe queues; see src/gpu/cuda_run.hpp).
 //
 //   aisio perf cuda-run --emu-devices 16 --queues 1 --qd 64 --bs 4k --runtime 5 --json
 //   aisio perf cuda-run --null-gpu 64 --qd 256 --runtime 2
@@ -12,7 +11,6 @@
 
 #include "common/error.hpp"
 #include "gpu/cuda_run.hpp"
-#include "gpu/hooks.hpp"
 #include "perf/machine.hpp"
 #include "perf/options.hpp"
 #include "tools/command.hpp"
@@ -44,7 +42,6 @@ void run_cuda(gpu::CudaRunOptions o) {
 }
 
 CommandRegistrar reg(41, [](CLI::App& app) {
-  gpu::install_hooks();
   CLI::App* perf_cmd = nullptr;
   try {
     perf_cmd = app.get_subcommand("perf");  // registered by cmd_perf.cpp (order 40)

@@ -12,6 +12,7 @@
 #include <map>
 #include <random>
 
+#include "backends/registry.hpp"
 #include "common/error.hpp"
 #include "emu/controller.hpp"
 #include "fil/helpers.hpp"
@@ -139,13 +140,14 @@ INSTANTIATE_TEST_SUITE_P(IoPaths, IoLocalPaths, ::testing::Values("posix", "posi
                          });
 
 TEST(IoPaths, KnownPathsAndExtensionPoints) {
+  const backends::Registry reg;
   for (const char* n : {"posix", "posix-direct", "io_uring", "unvme", "unvme-gpu", "gpu", "cufile"})
-    ASSERT_NE(io::find_path_info(n), nullptr) << n;
+    ASSERT_NE(reg.find_file_path(n), nullptr) << n;
   for (const char* n : {"unvme-gpu", "gpu", "cufile"}) {
-    EXPECT_FALSE(io::find_path_info(n)->built);
-    EXPECT_NE(io::find_path_info(n)->why_not.find("not built"), std::string::npos);
+    EXPECT_FALSE(reg.find_file_path(n)->built);
+    EXPECT_NE(reg.find_file_path(n)->why_not.find("not built"), std::string::npos);
   }
-  EXPECT_EQ(io::find_path_info("nope"), nullptr);
+  EXPECT_EQ(reg.find_file_path("nope"), nullptr);
   EXPECT_THROW(io::make_posix_path("/", {32, 1000}), Error);  // io size not a multiple of 4 KiB
 }
 
