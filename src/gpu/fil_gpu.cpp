@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "backends/unvme.hpp"
+#include "common/cpu_time.hpp"
 #include "common/error.hpp"
 #include "extents/translate.hpp"
 #include "fil/manifest.hpp"
@@ -31,12 +32,6 @@ using kern::FileCheck;
 using kern::FileDesc;
 using kern::kHasKey;
 using kern::kSparse;
-
-double cpu_of(int who) {
-  rusage ru{};
-  getrusage(who, &ru);
-  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
-}
 
 // A file in the current batch.
 struct Placed {
@@ -83,7 +78,7 @@ class Runner {
     }
     r.describe = describe_;
     r.cache = fil::drop_cache(o_.drop, m_, o_);
-    double p0 = cpu_of(RUSAGE_SELF), c0 = cpu_of(RUSAGE_THREAD);
+    double p0 = cpu_seconds(RUSAGE_SELF), c0 = cpu_seconds(RUSAGE_THREAD);
     auto t0 = std::chrono::steady_clock::now();
     try {
       for (uint32_t i = 0; i < m_.files.size(); ++i) add(i, r);
@@ -93,8 +88,8 @@ class Runner {
       throw;
     }
     r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.thread_cpu_s = cpu_of(RUSAGE_THREAD) - c0;
-    r.process_cpu_s = cpu_of(RUSAGE_SELF) - p0;
+    r.thread_cpu_s = cpu_seconds(RUSAGE_THREAD) - c0;
+    r.process_cpu_s = cpu_seconds(RUSAGE_SELF) - p0;
     r.ran = true;
     r.stats.resolve_s = resolve_s_;
     r.describe += fmt::format("; I/O {:.3f} s, GPU verify {:.3f} s, {} batch(es)", io_s_, verify_s_, batches_);

@@ -4,7 +4,7 @@ namespace aisio::io {
 
 void PipelineEngine::end_file(PipeFile& f, FileSink& sink) {
   close_file(f);
-  ++st_.files;
+  if (f.opened || count_unopened_) ++st_.files;
   sink.end(*f.task, f.failed ? f.error : std::string());
 }
 

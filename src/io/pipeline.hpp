@@ -21,6 +21,7 @@ struct PipeFile {
   uint64_t next_off = 0;     // next byte to issue
   uint32_t outstanding = 0;  // chunks issued and not yet delivered
   bool failed = false;
+  bool opened = false;       // open_file() succeeded
   std::string error;
   int fd = -1;               // io_uring
   ResolvedFile rf;           // unvme
@@ -62,6 +63,7 @@ class PipelineEngine : public Engine {
 
   uint32_t qd_;
   size_t io_size_;
+  bool count_unopened_ = true;  // stats().files counts files that could not be opened
   std::vector<PipeSlot> slots_;
   EngineStats st_;
 

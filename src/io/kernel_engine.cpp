@@ -1,5 +1,7 @@
-// io_uring (liburing): up to qd reads in flight per thread across the files of a
-// batch; O_DIRECT with 4 KiB aligned buffers by default, or buffered.
+// The kernel paths over the pipeline: posix (psync: pread, one read at a time per
+// thread) and io_uring (liburing: up to qd reads in flight per thread across the files
+// of a batch), each through the page cache or with O_DIRECT into 4 KiB aligned buffers
+// (the tail read as a whole aligned block that returns short).
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -8,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "backends/psync.hpp"
 #include "backends/uring.hpp"
 #include "common/error.hpp"
 #include "io/engine.hpp"
@@ -16,9 +19,21 @@
 
 namespace aisio::io {
 
+EngineStats& EngineStats::operator+=(const EngineStats& o) {
+  files += o.files;
+  bytes += o.bytes;
+  device_reads += o.device_reads;
+  device_bytes += o.device_bytes;
+  zero_fill_bytes += o.zero_fill_bytes;
+  fallback_reads += o.fallback_reads;
+  resolve_s += o.resolve_s;
+  poll_sleeps += o.poll_sleeps;
+  return *this;
+}
+
 namespace {
 
-// A chunk's read on the ring.
+// A chunk's read.
 struct Read : backends::KernelRequest {
   PipeSlot* slot = nullptr;
   static void done(backends::KernelRequest& r, int64_t res) {
@@ -28,11 +43,15 @@ struct Read : backends::KernelRequest {
   }
 };
 
-class UringEngine final : public PipelineEngine {
+template <class Q>
+class KernelEngine final : public PipelineEngine {
  public:
-  UringEngine(std::string root, const EngineOptions& o, bool direct)
-      : PipelineEngine(o.qd, o.io_size), root_(std::move(root)), direct_(direct), q_({.entries = qd_}),
+  template <class... A>
+  KernelEngine(std::string root, uint32_t qd, size_t io_size, bool direct, A&&... queue_args)
+      : PipelineEngine(qd, io_size), root_(std::move(root)), direct_(direct), q_(std::forward<A>(queue_args)...),
         reads_(qd_) {
+    // posix has always counted the files it opened, io_uring every file it was given.
+    count_unopened_ = !std::is_same_v<Q, backends::PsyncQueue>;
     for (size_t i = 0; i < slots_.size(); ++i) {
       bufs_.emplace_back(io_size_);
       slots_[i].buf = bufs_.back().data();
@@ -56,6 +75,7 @@ class UringEngine final : public PipelineEngine {
       return;
     }
     f.size = uint64_t(st.st_size);
+    f.opened = true;
   }
   void close_file(PipeFile& f) override {
     if (f.fd >= 0) ::close(f.fd);
@@ -68,16 +88,18 @@ class UringEngine final : public PipelineEngine {
     // O_DIRECT: a whole number of 4 KiB blocks; the read of the tail returns short.
     r.len = uint32_t(direct_ ? (s.len + 4095) & ~size_t(4095) : s.len);
     r.off = s.off;
-    q_.submit<Read>(r);
+    q_.template submit<Read>(r);
     ++st_.device_reads;
   }
   void flush() override {
     int r = q_.flush();
-    if (r < 0) throw Error(Errc::system, fmt::format("io_uring_submit: {}", std::strerror(-r)));
+    if (r < 0) throw Error(Errc::system, fmt::format("io_uring_submit: {}", std::strerror(-r)));  // io_uring only
   }
   void reap(bool may_block) override {
-    if (may_block && !q_.wait()) return;
-    q_.reap<Read>();
+    if constexpr (std::is_same_v<Q, backends::UringQueue>) {
+      if (may_block && !q_.wait()) return;
+    }
+    q_.template reap<Read>();
   }
   void finish(PipeSlot& s) override {
     std::string path = join_path(root_, s.file->task->rel);
@@ -108,37 +130,54 @@ class UringEngine final : public PipelineEngine {
  private:
   std::string root_;
   bool direct_;
-  backends::UringQueue q_;
+  Q q_;
   std::vector<Read> reads_;
   std::vector<AlignedBuffer> bufs_;
 };
 
-class UringPath final : public Path {
+class KernelPath final : public Path {
  public:
-  UringPath(std::string root, const EngineOptions& o, bool direct) : root_(std::move(root)), o_(o), direct_(direct) {
+  KernelPath(std::string root, const EngineOptions& o, bool uring, bool direct)
+      : root_(std::move(root)), o_(o), uring_(uring), direct_(direct) {
     check_io_size(o_.io_size);
   }
-  std::string name() const override { return direct_ ? "io_uring" : "io_uring-buffered"; }
+  std::string name() const override {
+    if (uring_) return direct_ ? "io_uring" : "io_uring-buffered";
+    return direct_ ? "posix-direct" : "posix";
+  }
   std::string describe() const override {
-    return fmt::format("io_uring{}, {} reads of {} B in flight per thread", direct_ ? " + O_DIRECT" : " (buffered)",
-                       o_.qd, o_.io_size);
+    if (uring_)
+      return fmt::format("io_uring{}, {} reads of {} B in flight per thread", direct_ ? " + O_DIRECT" : " (buffered)",
+                         o_.qd, o_.io_size);
+    return direct_ ? fmt::format("pread, O_DIRECT, 4 KiB aligned {} B buffers, tail as a short aligned read",
+                                 o_.io_size)
+                   : fmt::format("pread through the page cache, {} B reads", o_.io_size);
   }
   std::unique_ptr<Engine> make_engine(uint32_t) override {
-    return std::make_unique<UringEngine>(root_, o_, direct_);
+    if (uring_)
+      return std::make_unique<KernelEngine<backends::UringQueue>>(root_, o_.qd, o_.io_size, direct_,
+                                                                  backends::UringOptions{.entries = o_.qd});
+    return std::make_unique<KernelEngine<backends::PsyncQueue>>(root_, 1, o_.io_size, direct_);
   }
 
  private:
   std::string root_;
   EngineOptions o_;
-  bool direct_;
+  bool uring_, direct_;
 };
 
 }  // namespace
 
+std::unique_ptr<Path> make_posix_path(const std::string& root, const EngineOptions& o) {
+  return std::make_unique<KernelPath>(root, o, false, false);
+}
+std::unique_ptr<Path> make_posix_direct_path(const std::string& root, const EngineOptions& o) {
+  return std::make_unique<KernelPath>(root, o, false, true);
+}
 std::unique_ptr<Path> make_uring_path(const std::string& root, const EngineOptions& o, bool direct) {
   if (!aisio::uring_built())
     throw Error(Errc::not_supported, "io_uring: not built (liburing was not found at configure time)");
-  return std::make_unique<UringPath>(root, o, direct);
+  return std::make_unique<KernelPath>(root, o, true, direct);
 }
 
 }  // namespace aisio::io
