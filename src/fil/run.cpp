@@ -175,9 +175,9 @@ std::string drop_cache(DropCache how, const Manifest& m, const RunOptions& o) {
   return fmt::format("posix_fadvise DONTNEED on {} files{}", n, note);
 }
 
-std::vector<uint8_t> read_whole(io::Path& path, const io::FileTask& t, std::string* error) {
+std::vector<uint8_t> read_whole(io::FileBackend& path, const io::FileTask& t, std::string* error) {
   CaptureSink sink;
-  auto eng = path.make_engine(0);
+  auto eng = path.make_reader(0);
   eng->read(std::span<const io::FileTask>(&t, 1), sink);
   if (error) *error = sink.error;
   return std::move(sink.bytes);
@@ -231,7 +231,7 @@ int64_t first_difference(const ManifestFile& f, const std::vector<uint8_t>& got,
   return -1;
 }
 
-PathResult run_path(io::Path& path, const Manifest& m, const RunOptions& o) {
+PathResult run_path(io::FileBackend& path, const Manifest& m, const RunOptions& o) {
   PathResult r;
   r.path = path.name();
   r.describe = path.describe();
@@ -253,13 +253,13 @@ PathResult run_path(io::Path& path, const Manifest& m, const RunOptions& o) {
   std::mutex mu;
   std::string fatal;
   std::vector<double> tcpu(nt, 0);
-  std::vector<io::EngineStats> tstats(nt);
+  std::vector<io::ReadStats> tstats(nt);
   std::atomic<uint32_t> running{nt};
 
   auto worker = [&](uint32_t t) {
-    std::unique_ptr<io::Engine> eng;
+    std::unique_ptr<io::FileReader> eng;
     try {
-      eng = path.make_engine(t);
+      eng = path.make_reader(t);
     } catch (const std::exception& e) {
       std::lock_guard lk(mu);
       if (fatal.empty()) fatal = e.what();

@@ -204,7 +204,7 @@ const Manifest& Session::manifest() {
   return *manifest_;
 }
 
-std::unique_ptr<io::Path> Session::make_path(const std::string& name, const io::EngineOptions& eo) {
+std::unique_ptr<io::FileBackend> Session::make_path(const std::string& name, const io::ReadOptions& eo) {
   const backends::Registry reg;  // the GPU paths are not made here (gpu/fil_gpu.hpp)
   const backends::FilePathInfo* info = reg.find_file_path(name);
   if (!info) {

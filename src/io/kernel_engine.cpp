@@ -19,7 +19,7 @@
 
 namespace aisio::io {
 
-EngineStats& EngineStats::operator+=(const EngineStats& o) {
+ReadStats& ReadStats::operator+=(const ReadStats& o) {
   files += o.files;
   bytes += o.bytes;
   device_reads += o.device_reads;
@@ -35,20 +35,20 @@ namespace {
 
 // A chunk's read.
 struct Read : backends::KernelRequest {
-  PipeSlot* slot = nullptr;
+  Chunk* slot = nullptr;
   static void done(backends::KernelRequest& r, int64_t res) {
-    PipeSlot& s = *static_cast<Read&>(r).slot;
+    Chunk& s = *static_cast<Read&>(r).slot;
     s.res = res;
     s.done = true;
   }
 };
 
 template <class Q>
-class KernelEngine final : public PipelineEngine {
+class KernelReader final : public PipelineReader {
  public:
   template <class... A>
-  KernelEngine(std::string root, uint32_t qd, size_t io_size, bool direct, A&&... queue_args)
-      : PipelineEngine(qd, io_size), root_(std::move(root)), direct_(direct), q_(std::forward<A>(queue_args)...),
+  KernelReader(std::string root, uint32_t qd, size_t io_size, bool direct, A&&... queue_args)
+      : PipelineReader(qd, io_size), root_(std::move(root)), direct_(direct), q_(std::forward<A>(queue_args)...),
         reads_(qd_) {
     // posix has always counted the files it opened, io_uring every file it was given.
     count_unopened_ = !std::is_same_v<Q, backends::PsyncQueue>;
@@ -81,7 +81,7 @@ class KernelEngine final : public PipelineEngine {
     if (f.fd >= 0) ::close(f.fd);
     f.fd = -1;
   }
-  void issue(PipeSlot& s) override {
+  void issue(Chunk& s) override {
     Read& r = reads_[size_t(&s - slots_.data())];
     r.fd = s.file->fd;
     r.buf = s.buf;
@@ -101,7 +101,7 @@ class KernelEngine final : public PipelineEngine {
     }
     q_.template reap<Read>();
   }
-  void finish(PipeSlot& s) override {
+  void finish(Chunk& s) override {
     std::string path = join_path(root_, s.file->task->rel);
     if (s.res < 0) {
       s.error = fmt::format("read {} at offset {}: {}", path, s.off, std::strerror(int(-s.res)));
@@ -135,9 +135,9 @@ class KernelEngine final : public PipelineEngine {
   std::vector<AlignedBuffer> bufs_;
 };
 
-class KernelPath final : public Path {
+class KernelBackend final : public FileBackend {
  public:
-  KernelPath(std::string root, const EngineOptions& o, bool uring, bool direct)
+  KernelBackend(std::string root, const ReadOptions& o, bool uring, bool direct)
       : root_(std::move(root)), o_(o), uring_(uring), direct_(direct) {
     check_io_size(o_.io_size);
   }
@@ -153,31 +153,31 @@ class KernelPath final : public Path {
                                  o_.io_size)
                    : fmt::format("pread through the page cache, {} B reads", o_.io_size);
   }
-  std::unique_ptr<Engine> make_engine(uint32_t) override {
+  std::unique_ptr<FileReader> make_reader(uint32_t) override {
     if (uring_)
-      return std::make_unique<KernelEngine<backends::UringQueue>>(root_, o_.qd, o_.io_size, direct_,
+      return std::make_unique<KernelReader<backends::UringQueue>>(root_, o_.qd, o_.io_size, direct_,
                                                                   backends::UringOptions{.entries = o_.qd});
-    return std::make_unique<KernelEngine<backends::PsyncQueue>>(root_, 1, o_.io_size, direct_);
+    return std::make_unique<KernelReader<backends::PsyncQueue>>(root_, 1, o_.io_size, direct_);
   }
 
  private:
   std::string root_;
-  EngineOptions o_;
+  ReadOptions o_;
   bool uring_, direct_;
 };
 
 }  // namespace
 
-std::unique_ptr<Path> make_posix_path(const std::string& root, const EngineOptions& o) {
-  return std::make_unique<KernelPath>(root, o, false, false);
+std::unique_ptr<FileBackend> make_posix_path(const std::string& root, const ReadOptions& o) {
+  return std::make_unique<KernelBackend>(root, o, false, false);
 }
-std::unique_ptr<Path> make_posix_direct_path(const std::string& root, const EngineOptions& o) {
-  return std::make_unique<KernelPath>(root, o, false, true);
+std::unique_ptr<FileBackend> make_posix_direct_path(const std::string& root, const ReadOptions& o) {
+  return std::make_unique<KernelBackend>(root, o, false, true);
 }
-std::unique_ptr<Path> make_uring_path(const std::string& root, const EngineOptions& o, bool direct) {
+std::unique_ptr<FileBackend> make_uring_path(const std::string& root, const ReadOptions& o, bool direct) {
   if (!aisio::uring_built())
     throw Error(Errc::not_supported, "io_uring: not built (liburing was not found at configure time)");
-  return std::make_unique<KernelPath>(root, o, true, direct);
+  return std::make_unique<KernelBackend>(root, o, true, direct);
 }
 
 }  // namespace aisio::io

@@ -22,7 +22,7 @@ inline NvmeAccess access_of(std::shared_ptr<nvme::Controller> ctrl, uint32_t nsi
   return backends::target_of(std::move(ctrl), nsid);
 }
 
-std::unique_ptr<Path> make_unvme_path(NvmeAccess dev, std::shared_ptr<ExtentSource> extents, const EngineOptions& o,
+std::unique_ptr<FileBackend> make_unvme_path(NvmeAccess dev, std::shared_ptr<ExtentSource> extents, const ReadOptions& o,
                                       std::string name = "unvme");
 
 }  // namespace aisio::io

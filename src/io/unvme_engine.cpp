@@ -21,9 +21,9 @@ using extents::LbaRun;
 
 // The commands of a chunk share one request: the last completion finishes the chunk.
 struct ChunkRead : backends::UnvmeRequest {
-  PipeSlot* slot = nullptr;
+  Chunk* slot = nullptr;
   static void done(backends::UnvmeRequest& r, nvme::Completion c) {
-    PipeSlot* s = static_cast<ChunkRead&>(r).slot;
+    Chunk* s = static_cast<ChunkRead&>(r).slot;
     if (!c.ok() && s->error.empty())
       s->error = fmt::format("{}: NVMe Read in chunk at file offset {}: {}", s->file->task->rel, s->off,
                              c.describe());
@@ -31,10 +31,10 @@ struct ChunkRead : backends::UnvmeRequest {
   }
 };
 
-class UnvmeEngine final : public PipelineEngine {
+class UnvmeReader final : public PipelineReader {
  public:
-  UnvmeEngine(const NvmeAccess& dev, std::shared_ptr<ExtentSource> src, const EngineOptions& o)
-      : PipelineEngine(o.qd, o.io_size), dev_(dev), src_(std::move(src)), lba_(dev.lba_size),
+  UnvmeReader(const NvmeAccess& dev, std::shared_ptr<ExtentSource> src, const ReadOptions& o)
+      : PipelineReader(o.qd, o.io_size), dev_(dev), src_(std::move(src)), lba_(dev.lba_size),
         hybrid_(o.poll == PollMode::hybrid) {
     // Room for every chunk of the ring to be split over a few extents at once; more
     // runs than slots just make issue() reap until a command slot frees up.
@@ -54,7 +54,7 @@ class UnvmeEngine final : public PipelineEngine {
     }
     bounce_ = dev_.dma->alloc(size_t(max_nlb_) * lba_);
   }
-  ~UnvmeEngine() override {
+  ~UnvmeReader() override {
     // Every command has completed when read() returns; the queue pair goes first.
     q_.reset();
   }
@@ -71,7 +71,7 @@ class UnvmeEngine final : public PipelineEngine {
     st_.resolve_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 
-  void issue(PipeSlot& s) override {
+  void issue(Chunk& s) override {
     auto& f = *s.file;
     topt_.file_size = f.size;
     try {
@@ -125,7 +125,7 @@ class UnvmeEngine final : public PipelineEngine {
     if (++empty_polls_ % 1024 == 0) sched_yield();
   }
 
-  void finish(PipeSlot& s) override {
+  void finish(Chunk& s) override {
     for (const auto& r : s.runs) {
       if (!r.zero_fill) continue;
       std::memset(s.buf + (r.file_offset - s.off), 0, r.length);
@@ -143,7 +143,7 @@ class UnvmeEngine final : public PipelineEngine {
 
   // Runs that do not start on an LBA boundary of the chunk (extents not aligned to
   // the namespace's LBAs): read one at a time into a bounce buffer and copy.
-  void issue_bounced(PipeSlot& s) {
+  void issue_bounced(Chunk& s) {
     for (const auto& r : s.runs) {
       if (r.zero_fill) continue;  // finish() fills these
       auto c = q_->queue_pair().read(dev_.nsid, r.slba, r.nlb, bounce_);
@@ -175,9 +175,9 @@ class UnvmeEngine final : public PipelineEngine {
   HybridPoll hp_;
 };
 
-class UnvmePath final : public Path {
+class UnvmeBackend final : public FileBackend {
  public:
-  UnvmePath(NvmeAccess dev, std::shared_ptr<ExtentSource> src, const EngineOptions& o, std::string name)
+  UnvmeBackend(NvmeAccess dev, std::shared_ptr<ExtentSource> src, const ReadOptions& o, std::string name)
       : dev_(std::move(dev)), src_(std::move(src)), o_(o), name_(std::move(name)) {
     check_io_size(o_.io_size);
   }
@@ -187,7 +187,7 @@ class UnvmePath final : public Path {
                        "per thread, polled ({})",
                        dev_.describe, dev_.nsid, dev_.lba_size, src_->describe(), o_.qd, o_.io_size, poll_mode());
   }
-  std::unique_ptr<Engine> make_engine(uint32_t) override { return std::make_unique<UnvmeEngine>(dev_, src_, o_); }
+  std::unique_ptr<FileReader> make_reader(uint32_t) override { return std::make_unique<UnvmeReader>(dev_, src_, o_); }
 
  private:
   std::string poll_mode() const {
@@ -198,15 +198,15 @@ class UnvmePath final : public Path {
 
   NvmeAccess dev_;
   std::shared_ptr<ExtentSource> src_;
-  EngineOptions o_;
+  ReadOptions o_;
   std::string name_;
 };
 
 }  // namespace
 
-std::unique_ptr<Path> make_unvme_path(NvmeAccess dev, std::shared_ptr<ExtentSource> extents, const EngineOptions& o,
+std::unique_ptr<FileBackend> make_unvme_path(NvmeAccess dev, std::shared_ptr<ExtentSource> extents, const ReadOptions& o,
                                       std::string name) {
-  return std::make_unique<UnvmePath>(std::move(dev), std::move(extents), o, std::move(name));
+  return std::make_unique<UnvmeBackend>(std::move(dev), std::move(extents), o, std::move(name));
 }
 
 }  // namespace aisio::io

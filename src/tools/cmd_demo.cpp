@@ -198,7 +198,7 @@ void demo(const DemoOpts& o) {
     const auto& m = s.manifest();
     for (const auto& name : names) {
       fil::PathResult r;
-      std::unique_ptr<io::Path> p;
+      std::unique_ptr<io::FileBackend> p;
       const std::string label = name == "unvme" ? unvme_label : name;
       try {
         p = s.make_path(name, ro.engine);

@@ -164,7 +164,7 @@ void do_run(const RunOpts& o) {
       continue;
     }
 #endif
-    std::unique_ptr<io::Path> p;
+    std::unique_ptr<io::FileBackend> p;
     try {
       p = s.make_path(name, ro.engine);
     } catch (const Error& e) {
