@@ -57,7 +57,14 @@ void UringQueue::register_buffer(void* p, size_t len) {
 }
 
 void UringQueue::prep(Request& r) {
-  io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());  // never null: in flight <= entries
+  // In flight <= entries, yet the SQ can be full: an SQPOLL thread may post completions
+  // before it moves the SQ head past their entries. Wait for it (or, without SQPOLL,
+  // submit what is queued) and try again.
+  io_uring_sqe* sqe;
+  while (!(sqe = io_uring_get_sqe(ring_.get()))) [[unlikely]] {
+    if (ring_->flags & IORING_SETUP_SQPOLL) io_uring_sqring_wait(ring_.get());
+    else io_uring_submit(ring_.get());
+  }
   const int fd = r.file_index >= 0 ? r.file_index : r.fd;
   if (r.fixed_buf) {
     if (r.op == kWrite) io_uring_prep_write_fixed(sqe, fd, r.buf, r.len, r.off, 0);
