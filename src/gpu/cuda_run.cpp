@@ -39,25 +39,6 @@ struct HostFlag {
   ~HostFlag() { cudaFreeHost(const_cast<int*>(host)); }
 };
 
-template <class T>
-struct DevArray {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit DevArray(size_t count, const T* init = nullptr) : n(count) {
-    AISIO_CUDA(cudaMalloc(&p, sizeof(T) * std::max<size_t>(count, 1)));
-    if (init) AISIO_CUDA(cudaMemcpy(p, init, sizeof(T) * count, cudaMemcpyHostToDevice));
-    else AISIO_CUDA(cudaMemset(p, 0, sizeof(T) * std::max<size_t>(count, 1)));
-  }
-  ~DevArray() { cudaFree(p); }
-  std::vector<T> read() const {
-    std::vector<T> v(n);
-    AISIO_CUDA(cudaMemcpy(v.data(), p, sizeof(T) * n, cudaMemcpyDeviceToHost));
-    return v;
-  }
-  DevArray(const DevArray&) = delete;
-  DevArray& operator=(const DevArray&) = delete;
-};
-
 struct Stream {
   cudaStream_t s = nullptr;
   Stream() { AISIO_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); }

@@ -300,21 +300,12 @@ class Runner {
       }
     }
     if (segs.empty()) segs = {0, 0};
-    FileDesc* dfd = nullptr;
-    uint64_t* dsegs = nullptr;
-    FileCheck* dout = nullptr;
-    AISIO_CUDA(cudaMalloc(&dfd, sizeof(FileDesc) * fd.size()));
-    AISIO_CUDA(cudaMalloc(&dsegs, 8 * segs.size()));
-    AISIO_CUDA(cudaMalloc(&dout, sizeof(FileCheck) * fd.size()));
-    std::vector<FileCheck> out(fd.size(), FileCheck{0, ~0ull});
-    AISIO_CUDA(cudaMemcpy(dfd, fd.data(), sizeof(FileDesc) * fd.size(), cudaMemcpyHostToDevice));
-    AISIO_CUDA(cudaMemcpy(dsegs, segs.data(), 8 * segs.size(), cudaMemcpyHostToDevice));
-    AISIO_CUDA(cudaMemcpy(dout, out.data(), sizeof(FileCheck) * fd.size(), cudaMemcpyHostToDevice));
-    AISIO_CUDA(kern::launch_verify(staging_ptr_, dfd, dsegs, dout, uint32_t(fd.size()), nullptr));
-    AISIO_CUDA(cudaMemcpy(out.data(), dout, sizeof(FileCheck) * fd.size(), cudaMemcpyDeviceToHost));
-    cudaFree(dfd);
-    cudaFree(dsegs);
-    cudaFree(dout);
+    std::vector<FileCheck> init(fd.size(), FileCheck{0, ~0ull});
+    DevArray<FileDesc> dfd(fd.size(), fd.data());
+    DevArray<uint64_t> dsegs(segs.size(), segs.data());
+    DevArray<FileCheck> dout(fd.size(), init.data());
+    AISIO_CUDA(kern::launch_verify(staging_ptr_, dfd.p, dsegs.p, dout.p, uint32_t(fd.size()), nullptr));
+    std::vector<FileCheck> out = dout.read();
     for (size_t i = 0; i < placed_.size(); ++i) {
       const auto& p = placed_[i];
       const auto& mf = m_.files[p.mi];
