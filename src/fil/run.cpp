@@ -15,6 +15,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "common/cpu_time.hpp"
 #include "common/error.hpp"
 
 namespace aisio::fil {
@@ -28,13 +29,6 @@ DropCache parse_drop_cache(const std::string& s) {
 }
 
 namespace {
-
-double tv_s(const timeval& tv) { return double(tv.tv_sec) + double(tv.tv_usec) * 1e-6; }
-double cpu_of(int who) {
-  rusage ru {};
-  getrusage(who, &ru);
-  return tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
-}
 
 std::string join(const std::string& root, const std::string& rel) {
   return root.empty() ? rel : (root.back() == '/' ? root + rel : root + "/" + rel);
@@ -181,9 +175,9 @@ std::string drop_cache(DropCache how, const Manifest& m, const RunOptions& o) {
   return fmt::format("posix_fadvise DONTNEED on {} files{}", n, note);
 }
 
-std::vector<uint8_t> read_whole(io::Path& path, const io::FileTask& t, std::string* error) {
+std::vector<uint8_t> read_whole(io::FileBackend& path, const io::FileTask& t, std::string* error) {
   CaptureSink sink;
-  auto eng = path.make_engine(0);
+  auto eng = path.make_reader(0);
   eng->read(std::span<const io::FileTask>(&t, 1), sink);
   if (error) *error = sink.error;
   return std::move(sink.bytes);
@@ -237,7 +231,7 @@ int64_t first_difference(const ManifestFile& f, const std::vector<uint8_t>& got,
   return -1;
 }
 
-PathResult run_path(io::Path& path, const Manifest& m, const RunOptions& o) {
+PathResult run_path(io::FileBackend& path, const Manifest& m, const RunOptions& o) {
   PathResult r;
   r.path = path.name();
   r.describe = path.describe();
@@ -259,13 +253,13 @@ PathResult run_path(io::Path& path, const Manifest& m, const RunOptions& o) {
   std::mutex mu;
   std::string fatal;
   std::vector<double> tcpu(nt, 0);
-  std::vector<io::EngineStats> tstats(nt);
+  std::vector<io::ReadStats> tstats(nt);
   std::atomic<uint32_t> running{nt};
 
   auto worker = [&](uint32_t t) {
-    std::unique_ptr<io::Engine> eng;
+    std::unique_ptr<io::FileReader> eng;
     try {
-      eng = path.make_engine(t);
+      eng = path.make_reader(t);
     } catch (const std::exception& e) {
       std::lock_guard lk(mu);
       if (fatal.empty()) fatal = e.what();
@@ -273,7 +267,7 @@ PathResult run_path(io::Path& path, const Manifest& m, const RunOptions& o) {
     ready.count_down();
     go.wait(false);
     if (eng) {
-      double c0 = cpu_of(RUSAGE_THREAD);
+      double c0 = cpu_seconds(RUSAGE_THREAD);
       try {
         VerifySink sink(sh);
         for (;;) {
@@ -287,7 +281,7 @@ PathResult run_path(io::Path& path, const Manifest& m, const RunOptions& o) {
         if (fatal.empty()) fatal = e.what();
         next.store(tasks.size());
       }
-      tcpu[t] = cpu_of(RUSAGE_THREAD) - c0;
+      tcpu[t] = cpu_seconds(RUSAGE_THREAD) - c0;
       tstats[t] = eng->stats();
       eng.reset();
     }
@@ -297,7 +291,7 @@ PathResult run_path(io::Path& path, const Manifest& m, const RunOptions& o) {
   std::vector<std::thread> th;
   for (uint32_t t = 0; t < nt; ++t) th.emplace_back(worker, t);
   ready.wait();
-  double p0 = cpu_of(RUSAGE_SELF);
+  double p0 = cpu_seconds(RUSAGE_SELF);
   auto t0 = std::chrono::steady_clock::now();
   go.store(true);
   go.notify_all();
@@ -311,7 +305,7 @@ PathResult run_path(io::Path& path, const Manifest& m, const RunOptions& o) {
   }
   for (auto& x : th) x.join();
   r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.process_cpu_s = cpu_of(RUSAGE_SELF) - p0;
+  r.process_cpu_s = cpu_seconds(RUSAGE_SELF) - p0;
   if (o.progress) progress_line(r.path, sh.files.load(), tasks.size(), sh.bytes.load(), total_bytes, r.wall_s, true);
   for (uint32_t t = 0; t < nt; ++t) {
     r.thread_cpu_s += tcpu[t];

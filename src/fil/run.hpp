@@ -19,7 +19,7 @@ DropCache parse_drop_cache(const std::string& s);  // auto, drop_caches, fadvise
 struct RunOptions {
   uint32_t threads = 1;
   uint32_t batch = 16;             // files a thread takes at a time
-  io::EngineOptions engine;        // qd, io_size
+  io::ReadOptions engine;        // qd, io_size
   bool verify = true;
   DropCache drop = DropCache::auto_;
   bool progress = false;           // a progress bar on stderr
@@ -44,7 +44,7 @@ struct PathResult {
   uint64_t verified_ok = 0, mismatches = 0, errors = 0;
   double wall_s = 0, thread_cpu_s = 0, process_cpu_s = 0;
   std::string cache;               // what was done to the page cache before the run
-  io::EngineStats stats;
+  io::ReadStats stats;
   std::vector<Problem> problems;
 
   double files_per_s() const { return wall_s > 0 ? double(files) / wall_s : 0; }
@@ -55,12 +55,12 @@ struct PathResult {
 };
 
 // Reads every file of `m` through `path` and verifies it.
-PathResult run_path(io::Path& path, const Manifest& m, const RunOptions& o);
+PathResult run_path(io::FileBackend& path, const Manifest& m, const RunOptions& o);
 // Drops cached pages of the data set as asked; returns what was done, in words.
 std::string drop_cache(DropCache how, const Manifest& m, const RunOptions& o);
 
 // Reads one file completely through `path` into memory (for locating a mismatch).
-std::vector<uint8_t> read_whole(io::Path& path, const io::FileTask& t, std::string* error);
+std::vector<uint8_t> read_whole(io::FileBackend& path, const io::FileTask& t, std::string* error);
 // Where `got` first differs from the truth of `f`: the regenerated content, else
 // per-block hashes, else the file read with pread under `local_root`. -1: not found.
 int64_t first_difference(const ManifestFile& f, const std::vector<uint8_t>& got, const std::string& local_root,

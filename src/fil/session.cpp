@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "backends/registry.hpp"
 #include "common/error.hpp"
 #include "io/nvme_block_reader.hpp"
 #include "fil/homid.hpp"
@@ -168,11 +169,12 @@ const Manifest& Session::manifest() {
   return *manifest_;
 }
 
-std::unique_ptr<io::Path> Session::make_path(const std::string& name, const io::EngineOptions& eo) {
-  const io::PathInfo* info = io::find_path_info(name);
+std::unique_ptr<io::FileBackend> Session::make_path(const std::string& name, const io::ReadOptions& eo) {
+  const backends::Registry reg;  // the GPU paths are not made here (gpu/fil_gpu.hpp)
+  const backends::FilePathInfo* info = reg.find_file_path(name);
   if (!info) {
     std::string names;
-    for (const auto& p : io::known_paths()) names += (names.empty() ? "" : ", ") + p.name;
+    for (const auto& p : reg.file_paths()) names += (names.empty() ? "" : ", ") + p.name;
     throw Error(Errc::invalid_argument, "unknown path '" + name + "' (known: " + names + ")");
   }
   if (!info->built) throw Error(Errc::not_supported, info->why_not);

@@ -50,7 +50,7 @@ class Session {
 
   // The named path, ready to run; Errc::not_supported (with the reason) when it cannot
   // run here: not built, needs a mounted DIR, no controller, ...
-  std::unique_ptr<io::Path> make_path(const std::string& name, const io::EngineOptions& eo);
+  std::unique_ptr<io::FileBackend> make_path(const std::string& name, const io::ReadOptions& eo);
 
   // The target the unvme path uses (opened on first use).
   const std::shared_ptr<target::Target>& target();

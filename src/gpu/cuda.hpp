@@ -6,7 +6,9 @@
 #include <cuda.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 namespace aisio::gpu {
 
@@ -49,5 +51,25 @@ const DriverApi& driver();
 
 // Makes `ordinal` current on the calling thread when it is not (cheap after the first call).
 void use_device(int ordinal);
+
+// An array of `count` T in GPU memory, copied from `init` or zeroed; freed with it.
+template <class T>
+struct DevArray {
+  T* p = nullptr;
+  size_t n = 0;
+  explicit DevArray(size_t count, const T* init = nullptr) : n(count) {
+    AISIO_CUDA(cudaMalloc(&p, sizeof(T) * std::max<size_t>(count, 1)));
+    if (init) AISIO_CUDA(cudaMemcpy(p, init, sizeof(T) * count, cudaMemcpyHostToDevice));
+    else AISIO_CUDA(cudaMemset(p, 0, sizeof(T) * std::max<size_t>(count, 1)));
+  }
+  ~DevArray() { cudaFree(p); }
+  std::vector<T> read() const {
+    std::vector<T> v(n);
+    AISIO_CUDA(cudaMemcpy(v.data(), p, sizeof(T) * n, cudaMemcpyDeviceToHost));
+    return v;
+  }
+  DevArray(const DevArray&) = delete;
+  DevArray& operator=(const DevArray&) = delete;
+};
 
 }  // namespace aisio::gpu

@@ -39,25 +39,6 @@ struct HostFlag {
   ~HostFlag() { cudaFreeHost(const_cast<int*>(host)); }
 };
 
-template <class T>
-struct DevArray {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit DevArray(size_t count, const T* init = nullptr) : n(count) {
-    AISIO_CUDA(cudaMalloc(&p, sizeof(T) * std::max<size_t>(count, 1)));
-    if (init) AISIO_CUDA(cudaMemcpy(p, init, sizeof(T) * count, cudaMemcpyHostToDevice));
-    else AISIO_CUDA(cudaMemset(p, 0, sizeof(T) * std::max<size_t>(count, 1)));
-  }
-  ~DevArray() { cudaFree(p); }
-  std::vector<T> read() const {
-    std::vector<T> v(n);
-    AISIO_CUDA(cudaMemcpy(v.data(), p, sizeof(T) * n, cudaMemcpyDeviceToHost));
-    return v;
-  }
-  DevArray(const DevArray&) = delete;
-  DevArray& operator=(const DevArray&) = delete;
-};
-
 struct Stream {
   cudaStream_t s = nullptr;
   Stream() { AISIO_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); }
@@ -165,7 +146,7 @@ CudaRunResult run_null_gpu(const CudaRunOptions& o, const DeviceInfo& di) {
     }
     std::this_thread::yield();
   }
-  RunParams p{dviews.p, dio.p, prps.p, 0x02, o.random, o.seed, stop.dev, std::max(1u, o.stop_every),
+  RunParams p{dviews.p, dio.p, prps.p, 0x02, perf::rw_random(o.rw), o.seed, stop.dev, std::max(1u, o.stop_every),
               poll_config(o, di), outs.p};
   try {
     AISIO_CUDA(kern::launch_run(p, nq, o.qd, rs.s));
@@ -273,7 +254,8 @@ CudaRunResult run_nvme(const CudaRunOptions& o, const DeviceInfo& di) {
   DevArray<QueueOut> outs(nq_total);
   HostFlag stop;
   Stream rs;
-  RunParams p{dviews.p, dio.p, dprps.p, uint8_t(o.write ? 0x01 : 0x02), o.random, o.seed, stop.dev,
+  const uint8_t opc = perf::read_percent(o.rw, 0) == 0 ? 0x01 : 0x02;  // Write : Read
+  RunParams p{dviews.p, dio.p, dprps.p, opc, perf::rw_random(o.rw), o.seed, stop.dev,
               std::max(1u, o.stop_every), poll_config(o, di), outs.p};
   AISIO_CUDA(kern::launch_run(p, nq_total, o.qd, rs.s));
   run_and_stop(o, stop, rs.s);
@@ -336,6 +318,7 @@ CudaRunResult cuda_run(const CudaRunOptions& o) {
   if (o.queues < 1) throw Error(Errc::invalid_argument, "--queues must be at least 1");
   if (o.bs < 512 || o.bs % 512) throw Error(Errc::invalid_argument, "--bs must be a multiple of 512");
   if (o.runtime_s <= 0) throw Error(Errc::invalid_argument, "--runtime must be positive");
+  if (perf::rw_mixed(o.rw)) throw Error(Errc::invalid_argument, "--rw: randread, read, randwrite or write");
   use_device(o.device);
   DeviceInfo di = device_info(o.device);
   CudaRunResult r = o.null_gpu ? run_null_gpu(o, di) : run_nvme(o, di);
@@ -366,7 +349,7 @@ nlohmann::ordered_json to_json(const CudaRunResult& r) {
   j["options"] = {{"queues_per_device", o.null_gpu ? o.null_gpu : o.queues},
                   {"qd", o.qd},
                   {"bs", o.bs},
-                  {"rw", std::string(o.random ? "rand" : "seq") + (o.write ? "write" : "read")},
+                  {"rw", std::string(perf::rw_name(o.rw))},
                   {"runtime_s", o.runtime_s},
                   {"timeout_ms", o.timeout_ms},
                   {"backoff_ns", o.backoff_ns},
@@ -409,9 +392,8 @@ std::string to_text(const CudaRunResult& r) {
   const auto& o = r.opt;
   std::string s;
   s += fmt::format("gpu: {}\n", r.gpu);
-  s += fmt::format("mode {}, {} device(s), {} queue(s) x {} threads = {} threads, bs {}, {}{}\n", r.mode,
-                   r.devices.size(), r.queues.size(), o.qd, r.threads, o.bs, o.random ? "rand" : "seq",
-                   o.write ? "write" : "read");
+  s += fmt::format("mode {}, {} device(s), {} queue(s) x {} threads = {} threads, bs {}, {}\n", r.mode,
+                   r.devices.size(), r.queues.size(), o.qd, r.threads, o.bs, perf::rw_name(o.rw));
   s += fmt::format("{:.3f} s  {} IOPS  {:.2f} GB/s  {} I/Os  errors {}  timeouts {}  spurious {}\n", r.seconds,
                    perf::human_count(r.iops), r.bytes_per_s / 1e9, r.ios, r.errors, r.timeouts, r.spurious);
   if (r.controller_counts_checked)

@@ -21,26 +21,17 @@
 
 namespace aisio::gpu {
 
-struct CudaRunOptions {
-  std::vector<std::string> targets;
-  perf::EmuFarmOptions emu;    // --emu-devices N ...
+// The shared options (perf/options.hpp: targets, --emu-*, --rw without the mixed
+// modes, --bs, --runtime, --nsid, --size, --seed, --json, --output) and the GPU's own.
+// qd: threads per queue = commands in flight per queue.
+struct CudaRunOptions : perf::SharedOptions {
+  CudaRunOptions() { qd = 64; }
   uint32_t null_gpu = 0;       // > 0: this many queues on the GPU-resident null controller
   uint32_t queues = 1;         // queue pairs per device
-  uint32_t qd = 64;            // threads per queue = commands in flight per queue
-  uint32_t bs = 4096;          // I/O size
-  bool random = true;
-  bool write = false;
-  double runtime_s = 5;
-  uint32_t nsid = 1;
-  uint64_t size = 0;           // region per device in bytes (0: whole namespace)
-  uint64_t seed = 0x5eed;
   double timeout_ms = 10000;   // per poll (clock64 cycles)
   uint32_t backoff_ns = 0;
   uint32_t stop_every = 4;     // rounds between reads of the host-mapped stop flag
   int device = 0;
-  bool json = false;
-  std::string json_file;
-  std::string command_line;
 };
 
 struct CudaQueueResult {

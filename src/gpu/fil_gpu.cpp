@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
+#include "backends/unvme.hpp"
+#include "common/cpu_time.hpp"
 #include "common/error.hpp"
 #include "extents/translate.hpp"
 #include "fil/manifest.hpp"
@@ -30,12 +33,6 @@ using kern::FileDesc;
 using kern::kHasKey;
 using kern::kSparse;
 
-double cpu_of(int who) {
-  rusage ru{};
-  getrusage(who, &ru);
-  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
-}
-
 // A file in the current batch.
 struct Placed {
   uint32_t mi;           // manifest index
@@ -47,6 +44,20 @@ struct Placed {
 
 class Runner {
  public:
+  // A read of the unvme-gpu path: counts its completion, keeps the first error per file.
+  struct GpuRead : backends::UnvmeRequest {
+    Runner* self = nullptr;
+    size_t k = 0;
+    static void done(backends::UnvmeRequest& r, nvme::Completion c) {
+      auto& x = static_cast<GpuRead&>(r);
+      x.self->completions_++;
+      if (!c.ok()) {
+        auto& p = x.self->placed_[x.self->cmd_files_[x.k]];
+        if (p.error.empty()) p.error = "unvme-gpu read: " + c.describe();
+      }
+    }
+  };
+
   Runner(fil::Session& s, const std::string& name, const fil::RunOptions& o) : s_(s), name_(name), o_(o), m_(s.manifest()) {}
 
   fil::PathResult run() {
@@ -67,7 +78,7 @@ class Runner {
     }
     r.describe = describe_;
     r.cache = fil::drop_cache(o_.drop, m_, o_);
-    double p0 = cpu_of(RUSAGE_SELF), c0 = cpu_of(RUSAGE_THREAD);
+    double p0 = cpu_seconds(RUSAGE_SELF), c0 = cpu_seconds(RUSAGE_THREAD);
     auto t0 = std::chrono::steady_clock::now();
     try {
       for (uint32_t i = 0; i < m_.files.size(); ++i) add(i, r);
@@ -77,8 +88,8 @@ class Runner {
       throw;
     }
     r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.thread_cpu_s = cpu_of(RUSAGE_THREAD) - c0;
-    r.process_cpu_s = cpu_of(RUSAGE_SELF) - p0;
+    r.thread_cpu_s = cpu_seconds(RUSAGE_THREAD) - c0;
+    r.process_cpu_s = cpu_seconds(RUSAGE_SELF) - p0;
     r.ran = true;
     r.stats.resolve_s = resolve_s_;
     r.describe += fmt::format("; I/O {:.3f} s, GPU verify {:.3f} s, {} batch(es)", io_s_, verify_s_, batches_);
@@ -124,9 +135,9 @@ class Runner {
       describe_ = fmt::format("GPU-initiated reads: {} queue(s) x {} threads on {}, {} KiB commands; {}", qs_->count(),
                               qd, acc.describe, io_size_ >> 10, g_->describe());
     } else {
-      qp_ = ctrl->create_queue_pair({.depth = std::min<uint32_t>(qd + 1, maxq)});
+      q_.emplace(acc, std::min<uint32_t>(qd + 1, maxq));
       describe_ = fmt::format("CPU-initiated reads into GPU memory (P2P): 1 queue pair, qd {}, {} KiB commands, on {}",
-                              qp_->capacity(), io_size_ >> 10, acc.describe);
+                              q_->queue_pair().capacity(), io_size_ >> 10, acc.describe);
     }
     describe_ += "; extents: " + src_->describe();
   }
@@ -134,7 +145,7 @@ class Runner {
   void teardown() {
     runner_.reset();
     qs_.reset();
-    qp_.reset();
+    q_.reset();
     staging_.reset();
     g_.reset();
     if (plain_) {
@@ -228,32 +239,21 @@ class Runner {
       }
       dev_reads_ += cmds_.size();
       for (auto& c : cmds_) dev_bytes_ += c.len;
-    } else {  // unvme-gpu: the host driver, qd commands in flight, one doorbell per batch
-      struct Ctx {
-        Runner* self;
-        size_t k;
-      };
-      std::vector<Ctx> ctx(cmds_.size());
-      size_t next = 0, done = 0;
-      auto cb = [](void* arg, nvme::Completion c) {
-        auto* x = static_cast<Ctx*>(arg);
-        x->self->completions_++;
-        if (!c.ok()) {
-          auto& p = x->self->placed_[x->self->cmd_files_[x->k]];
-          if (p.error.empty()) p.error = "unvme-gpu read: " + c.describe();
-        }
-      };
+    } else {  // unvme-gpu: the unvme backend, qd commands in flight, one doorbell per batch
+      std::vector<GpuRead> reqs(cmds_.size());
+      size_t next = 0;
       completions_ = 0;
-      while (done < cmds_.size()) {
-        while (next < cmds_.size() && qp_->in_flight() < qp_->capacity()) {
-          ctx[next] = {this, next};
+      auto& qp = q_->queue_pair();
+      while (completions_ < cmds_.size()) {
+        while (next < cmds_.size() && qp.in_flight() < qp.capacity()) {
+          reqs[next].self = this;
+          reqs[next].k = next;
           const auto& c = cmds_[next];
-          if (!qp_->submit_io(0x02, nsid_, c.slba, c.nlb, staging_, c.dst, cb, &ctx[next])) break;
+          if (!q_->submit_io<GpuRead>(reqs[next], backends::kRead, c.slba, c.nlb, staging_, c.dst)) break;
           ++next;
         }
-        qp_->ring();
-        qp_->poll();
-        done = completions_;
+        q_->flush();
+        q_->reap<GpuRead>();
       }
       dev_reads_ += cmds_.size();
       for (auto& c : cmds_) dev_bytes_ += c.len;
@@ -300,21 +300,12 @@ class Runner {
       }
     }
     if (segs.empty()) segs = {0, 0};
-    FileDesc* dfd = nullptr;
-    uint64_t* dsegs = nullptr;
-    FileCheck* dout = nullptr;
-    AISIO_CUDA(cudaMalloc(&dfd, sizeof(FileDesc) * fd.size()));
-    AISIO_CUDA(cudaMalloc(&dsegs, 8 * segs.size()));
-    AISIO_CUDA(cudaMalloc(&dout, sizeof(FileCheck) * fd.size()));
-    std::vector<FileCheck> out(fd.size(), FileCheck{0, ~0ull});
-    AISIO_CUDA(cudaMemcpy(dfd, fd.data(), sizeof(FileDesc) * fd.size(), cudaMemcpyHostToDevice));
-    AISIO_CUDA(cudaMemcpy(dsegs, segs.data(), 8 * segs.size(), cudaMemcpyHostToDevice));
-    AISIO_CUDA(cudaMemcpy(dout, out.data(), sizeof(FileCheck) * fd.size(), cudaMemcpyHostToDevice));
-    AISIO_CUDA(kern::launch_verify(staging_ptr_, dfd, dsegs, dout, uint32_t(fd.size()), nullptr));
-    AISIO_CUDA(cudaMemcpy(out.data(), dout, sizeof(FileCheck) * fd.size(), cudaMemcpyDeviceToHost));
-    cudaFree(dfd);
-    cudaFree(dsegs);
-    cudaFree(dout);
+    std::vector<FileCheck> init(fd.size(), FileCheck{0, ~0ull});
+    DevArray<FileDesc> dfd(fd.size(), fd.data());
+    DevArray<uint64_t> dsegs(segs.size(), segs.data());
+    DevArray<FileCheck> dout(fd.size(), init.data());
+    AISIO_CUDA(kern::launch_verify(staging_ptr_, dfd.p, dsegs.p, dout.p, uint32_t(fd.size()), nullptr));
+    std::vector<FileCheck> out = dout.read();
     for (size_t i = 0; i < placed_.size(); ++i) {
       const auto& p = placed_[i];
       const auto& mf = m_.files[p.mi];
@@ -383,7 +374,7 @@ class Runner {
   uint8_t* staging_ptr_ = nullptr;
   std::unique_ptr<QueueSet> qs_;
   std::unique_ptr<CommandRunner> runner_;
-  std::unique_ptr<nvme::QueuePair> qp_;
+  std::optional<backends::UnvmeQueue> q_;
   std::shared_ptr<CuFile> cufile_;
   std::vector<Placed> placed_;
   std::vector<ListCommand> cmds_;

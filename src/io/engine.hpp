@@ -1,14 +1,16 @@
-// The I/O paths of file reads: how a set of files gets from storage into memory.
+// The file workload's view of the backends: how a set of files gets from storage into
+// memory.
 //
-// A Path is one way of reading files (posix pread, O_DIRECT, io_uring, our NVMe
-// driver, later the GPU paths); it makes one Engine per reading thread. An Engine
+// A FileBackend is one backend (backends/queue.hpp) set up to read files, under the name
+// `aisio fil run --paths` gives it (posix and posix-direct: psync; io_uring and
+// io_uring-buffered; unvme); it makes one FileReader per reading thread. A FileReader
 // reads the files it is given completely, interleaving them as it likes (up to its
 // queue depth), and hands every file's bytes to a FileSink in file order:
 //
 //   sink.begin(f, size)  then  sink.data(f, off, p, n) for off = 0, n0, n0+n1, ...
 //   then sink.end(f, error)   (error empty: the whole file was delivered)
 //
-// Bytes passed to data() are valid only during the call. The sink is the engine's
+// Bytes passed to data() are valid only during the call. The sink is the reader's
 // thread's own: no locking is needed inside it.
 #pragma once
 #include <cstddef>
@@ -36,8 +38,8 @@ class FileSink {
   virtual void end(const FileTask& f, const std::string& error) = 0;
 };
 
-// What an engine counted, summed over its calls to read().
-struct EngineStats {
+// What a reader counted, summed over its calls to read().
+struct ReadStats {
   uint64_t files = 0;
   uint64_t bytes = 0;          // file bytes delivered
   uint64_t device_reads = 0;   // read system calls / io_uring SQEs / NVMe commands
@@ -46,20 +48,20 @@ struct EngineStats {
   uint64_t fallback_reads = 0; // reads done synchronously through a bounce buffer
   double resolve_s = 0;        // time spent resolving extents (unvme)
   uint64_t poll_sleeps = 0;    // sleeps instead of empty polls (unvme, --poll hybrid)
-  EngineStats& operator+=(const EngineStats& o);
+  ReadStats& operator+=(const ReadStats& o);
 };
 
-class Engine {
+class FileReader {
  public:
-  virtual ~Engine() = default;
+  virtual ~FileReader() = default;
   // Reads every file in `files` completely; a failure of one file is reported through
   // sink.end(f, error) and does not stop the others. Throws only for failures of the
-  // engine itself (a dead controller, a ring that cannot be set up).
+  // reader itself (a dead controller, a ring that cannot be set up).
   virtual void read(std::span<const FileTask> files, FileSink& sink) = 0;
-  virtual const EngineStats& stats() const = 0;
+  virtual const ReadStats& stats() const = 0;
 };
 
-// How a polled engine (unvme) waits for completions. spin: poll without pause, the
+// How a polled reader (unvme) waits for completions. spin: poll without pause, the
 // lowest latency at a core per reading thread. hybrid: after an empty poll, sleep about
 // half the measured wait for completions, then spin (the kernel's hybrid io_poll), so a
 // slow device (the software controller) does not cost a whole core.
@@ -67,47 +69,32 @@ enum class PollMode { spin, hybrid };
 PollMode parse_poll_mode(const std::string& s);  // "spin" | "hybrid"; throws invalid_argument
 const char* poll_mode_name(PollMode m);
 
-struct EngineOptions {
+struct ReadOptions {
   uint32_t qd = 32;                // reads in flight per thread (io_uring, unvme)
   size_t io_size = 256 << 10;      // bytes per read (a multiple of 4096)
   PollMode poll = PollMode::spin;  // unvme
 };
 
-class Path {
+class FileBackend {
  public:
-  virtual ~Path() = default;
+  virtual ~FileBackend() = default;
   virtual std::string name() const = 0;
   // One line: what this path does ("pread through the page cache", ...).
   virtual std::string describe() const = 0;
-  // One engine per reading thread; called from the thread that will use it.
-  virtual std::unique_ptr<Engine> make_engine(uint32_t thread) = 0;
+  // One reader per reading thread; called from the thread that will use it.
+  virtual std::unique_ptr<FileReader> make_reader(uint32_t thread) = 0;
 };
 
 // ---- the paths ---------------------------------------------------------------------
 
 // pread() through the page cache. root: the directory the FileTask paths are under.
-std::unique_ptr<Path> make_posix_path(const std::string& root, const EngineOptions& o);
+std::unique_ptr<FileBackend> make_posix_path(const std::string& root, const ReadOptions& o);
 // O_DIRECT with 4 KiB aligned buffers; the tail is an aligned read that returns short.
-std::unique_ptr<Path> make_posix_direct_path(const std::string& root, const EngineOptions& o);
+std::unique_ptr<FileBackend> make_posix_direct_path(const std::string& root, const ReadOptions& o);
 // io_uring (liburing): qd reads in flight per thread; direct = O_DIRECT.
-std::unique_ptr<Path> make_uring_path(const std::string& root, const EngineOptions& o, bool direct = true);
-using aisio::uring_built;      // common/uring_probe.hpp
-using aisio::uring_available;
+std::unique_ptr<FileBackend> make_uring_path(const std::string& root, const ReadOptions& o, bool direct = true);
+using aisio::uring_available;  // common/uring_probe.hpp
 
-// Every path name `aisio fil run --paths` knows, in table order, and whether it is
-// built (why not, when not).
-struct PathInfo {
-  std::string name;
-  std::string summary;
-  bool built = true;
-  std::string why_not;
-};
-const std::vector<PathInfo>& known_paths();
-// The CUDA build marks the GPU paths (unvme-gpu, gpu, cufile) built; call before the
-// first known_paths().
-void set_gpu_paths_built(bool built);
-const PathInfo* find_path_info(const std::string& name);
-// The paths that run on the CPU with host memory: the default of --paths.
-std::vector<std::string> cpu_paths();
+// Which paths exist and are built: backends::Registry::file_paths().
 
 }  // namespace aisio::io

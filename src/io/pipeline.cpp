@@ -2,13 +2,13 @@
 
 namespace aisio::io {
 
-void PipelineEngine::end_file(PipeFile& f, FileSink& sink) {
+void PipelineReader::end_file(PipeFile& f, FileSink& sink) {
   close_file(f);
-  ++st_.files;
+  if (f.opened || count_unopened_) ++st_.files;
   sink.end(*f.task, f.failed ? f.error : std::string());
 }
 
-void PipelineEngine::read(std::span<const FileTask> files, FileSink& sink) {
+void PipelineReader::read(std::span<const FileTask> files, FileSink& sink) {
   std::deque<PipeFile> state;
   size_t next_file = 0;
   PipeFile* cur = nullptr;
@@ -30,7 +30,7 @@ void PipelineEngine::read(std::span<const FileTask> files, FileSink& sink) {
         }
         continue;
       }
-      PipeSlot& s = slots_[tail];
+      Chunk& s = slots_[tail];
       s.file = cur;
       s.off = cur->next_off;
       s.len = size_t(std::min<uint64_t>(io_size_, cur->size - cur->next_off));
@@ -53,7 +53,7 @@ void PipelineEngine::read(std::span<const FileTask> files, FileSink& sink) {
     if (!slots_[head].done) reap(true);
     // Deliver finished chunks in issue order.
     while (inflight > 0 && slots_[head].done) {
-      PipeSlot& s = slots_[head];
+      Chunk& s = slots_[head];
       PipeFile& f = *s.file;
       if (!f.failed) {
         if (s.error.empty()) finish(s);

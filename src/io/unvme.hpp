@@ -4,10 +4,10 @@
 // the runs of up to qd io_size chunks are in flight on one queue pair per thread,
 // submitted in batches with one doorbell write per batch and reaped by polling.
 #pragma once
-#include <functional>
 #include <memory>
 #include <string>
 
+#include "backends/unvme.hpp"
 #include "io/engine.hpp"
 #include "io/extent_source.hpp"
 #include "memory/dma.hpp"
@@ -17,21 +17,16 @@
 namespace aisio::io {
 
 // Where the unvme path gets its queue pairs and DMA memory: straight from a Controller
-// (this process owns the controller), or from homid (a client of the daemon).
-struct NvmeAccess {
-  std::string describe;                  // "embedded (image /tmp/x.img)", "0000:01:00.0", ...
-  uint32_t nsid = 1;
-  uint32_t lba_size = 512;
-  uint64_t ns_bytes = 0;                 // namespace size
-  std::shared_ptr<DmaHeap> dma;          // data buffers come from here
-  std::function<std::unique_ptr<nvme::QueuePair>(const nvme::QueueOptions&)> make_queue_pair;
-  uint32_t max_queue_entries = 1024;     // CAP.MQES + 1
-  std::shared_ptr<void> keep;            // what the queue pairs need alive
-};
-NvmeAccess access_of(std::shared_ptr<nvme::Controller> ctrl, uint32_t nsid = 1);
-NvmeAccess access_of(std::shared_ptr<target::Target> t, uint32_t nsid = 1);
+// (this process owns the controller: access_of), or from homid (a client of the daemon).
+using NvmeAccess = backends::UnvmeTarget;
+inline NvmeAccess access_of(std::shared_ptr<nvme::Controller> ctrl, uint32_t nsid = 1) {
+  return backends::target_of(std::move(ctrl), nsid);
+}
+inline NvmeAccess access_of(std::shared_ptr<target::Target> t, uint32_t nsid = 1) {
+  return backends::target_of(std::move(t), nsid);
+}
 
-std::unique_ptr<Path> make_unvme_path(NvmeAccess dev, std::shared_ptr<ExtentSource> extents, const EngineOptions& o,
+std::unique_ptr<FileBackend> make_unvme_path(NvmeAccess dev, std::shared_ptr<ExtentSource> extents, const ReadOptions& o,
                                       std::string name = "unvme");
 
 }  // namespace aisio::io

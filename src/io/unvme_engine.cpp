@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <optional>
 
 #include "common/error.hpp"
 #include "extents/translate.hpp"
@@ -14,61 +15,48 @@
 
 namespace aisio::io {
 
-NvmeAccess access_of(std::shared_ptr<nvme::Controller> ctrl, uint32_t nsid) {
-  NvmeAccess a;
-  a.describe = ctrl->describe();
-  a.nsid = nsid;
-  a.lba_size = ctrl->ns(nsid).lba_size;
-  a.ns_bytes = ctrl->ns(nsid).bytes();
-  a.dma = ctrl->dma();
-  a.max_queue_entries = ctrl->cap().mqes() + 1;
-  a.make_queue_pair = [c = ctrl.get()](const nvme::QueueOptions& o) { return c->create_queue_pair(o); };
-  a.keep = ctrl;
-  return a;
-}
-
-NvmeAccess access_of(std::shared_ptr<target::Target> t, uint32_t nsid) {
-  NvmeAccess a;
-  const auto ns = t->ns(nsid);  // throws for an inactive namespace
-  a.describe = t->describe();
-  a.nsid = nsid;
-  a.lba_size = ns.lba_size;
-  a.ns_bytes = ns.bytes();
-  a.dma = t->dma();
-  a.max_queue_entries = t->max_queue_entries();
-  a.make_queue_pair = [p = t.get(), nsid](const nvme::QueueOptions& o) { return p->create_queue_pair(o, nsid); };
-  a.keep = t;
-  return a;
-}
-
 namespace {
 
 using extents::LbaRun;
 
-class UnvmeEngine final : public PipelineEngine {
+// The commands of a chunk share one request: the last completion finishes the chunk.
+struct ChunkRead : backends::UnvmeRequest {
+  Chunk* slot = nullptr;
+  static void done(backends::UnvmeRequest& r, nvme::Completion c) {
+    Chunk* s = static_cast<ChunkRead&>(r).slot;
+    if (!c.ok() && s->error.empty())
+      s->error = fmt::format("{}: NVMe Read in chunk at file offset {}: {}", s->file->task->rel, s->off,
+                             c.describe());
+    if (--s->pending == 0) s->done = true;
+  }
+};
+
+class UnvmeReader final : public PipelineReader {
  public:
-  UnvmeEngine(const NvmeAccess& dev, std::shared_ptr<ExtentSource> src, const EngineOptions& o)
-      : PipelineEngine(o.qd, o.io_size), dev_(dev), src_(std::move(src)), lba_(dev.lba_size),
+  UnvmeReader(const NvmeAccess& dev, std::shared_ptr<ExtentSource> src, const ReadOptions& o)
+      : PipelineReader(o.qd, o.io_size), dev_(dev), src_(std::move(src)), lba_(dev.lba_size),
         hybrid_(o.poll == PollMode::hybrid) {
     // Room for every chunk of the ring to be split over a few extents at once; more
     // runs than slots just make issue() reap until a command slot frees up.
     uint32_t depth = std::min<uint32_t>(std::max<uint32_t>(qd_ * 4, 32) + 1, dev_.max_queue_entries);
-    qp_ = dev_.make_queue_pair({.depth = depth});
-    max_nlb_ = uint32_t(std::max<size_t>(qp_->max_transfer() / lba_, 1));
+    q_.emplace(dev_, depth);
+    max_nlb_ = uint32_t(std::max<size_t>(q_->queue_pair().max_transfer() / lba_, 1));
     topt_.lba_size = lba_;
     topt_.device_offset = src_->device_offset();
     topt_.max_nlb = max_nlb_;
     // A chunk's last LBA may run past its end by up to one LBA.
-    for (auto& s : slots_) {
+    reads_.resize(slots_.size());
+    for (size_t i = 0; i < slots_.size(); ++i) {
       bufs_.push_back(dev_.dma->alloc(io_size_ + lba_));
-      s.buf = bufs_.back().data();
+      slots_[i].buf = bufs_.back().data();
       slot_buf_.push_back(&bufs_.back());
+      reads_[i].slot = &slots_[i];
     }
     bounce_ = dev_.dma->alloc(size_t(max_nlb_) * lba_);
   }
-  ~UnvmeEngine() override {
+  ~UnvmeReader() override {
     // Every command has completed when read() returns; the queue pair goes first.
-    qp_.reset();
+    q_.reset();
   }
 
  protected:
@@ -83,7 +71,7 @@ class UnvmeEngine final : public PipelineEngine {
     st_.resolve_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 
-  void issue(PipeSlot& s) override {
+  void issue(Chunk& s) override {
     auto& f = *s.file;
     topt_.file_size = f.size;
     try {
@@ -93,7 +81,8 @@ class UnvmeEngine final : public PipelineEngine {
       s.done = true;
       return;
     }
-    const DmaBuffer& buf = *slot_buf_[size_t(&s - slots_.data())];
+    const size_t i = size_t(&s - slots_.data());
+    const DmaBuffer& buf = *slot_buf_[i];
     bool clean = true;
     for (const auto& r : s.runs) {
       if (r.zero_fill) continue;
@@ -111,17 +100,16 @@ class UnvmeEngine final : public PipelineEngine {
       ++s.pending;
       ++st_.device_reads;
       st_.device_bytes += uint64_t(r.nlb) * lba_;
-      while (!qp_->submit_io(nvme::nvm::READ, dev_.nsid, r.slba, r.nlb, buf, size_t(r.file_offset - s.off), on_done,
-                             &s)) {
+      while (!q_->submit_io<ChunkRead>(reads_[i], backends::kRead, r.slba, r.nlb, buf, size_t(r.file_offset - s.off))) {
         // Out of command slots: ring what is queued and reap until one frees up.
-        qp_->ring();
-        qp_->poll();
+        q_->flush();
+        q_->reap<ChunkRead>();
       }
     }
     if (--s.pending == 0) s.done = true;
   }
 
-  void flush() override { qp_->ring(); }
+  void flush() override { q_->flush(); }
 
   void reap(bool may_block) override {
     // Busy polling: the thread owns its queue pair and spins on the CQ phase tags. After
@@ -137,7 +125,7 @@ class UnvmeEngine final : public PipelineEngine {
     if (++empty_polls_ % 1024 == 0) sched_yield();
   }
 
-  void finish(PipeSlot& s) override {
+  void finish(Chunk& s) override {
     for (const auto& r : s.runs) {
       if (!r.zero_fill) continue;
       std::memset(s.buf + (r.file_offset - s.off), 0, r.length);
@@ -147,26 +135,18 @@ class UnvmeEngine final : public PipelineEngine {
 
  private:
   bool poll_once() {
-    if (qp_->poll() == 0) return false;
+    if (q_->reap<ChunkRead>() == 0) return false;
     empty_polls_ = 0;
     if (hybrid_) hp_.progress();
     return true;
   }
 
-  static void on_done(void* arg, nvme::Completion c) {
-    auto* s = static_cast<PipeSlot*>(arg);
-    if (!c.ok() && s->error.empty())
-      s->error = fmt::format("{}: NVMe Read in chunk at file offset {}: {}", s->file->task->rel, s->off,
-                             c.describe());
-    if (--s->pending == 0) s->done = true;
-  }
-
   // Runs that do not start on an LBA boundary of the chunk (extents not aligned to
   // the namespace's LBAs): read one at a time into a bounce buffer and copy.
-  void issue_bounced(PipeSlot& s) {
+  void issue_bounced(Chunk& s) {
     for (const auto& r : s.runs) {
       if (r.zero_fill) continue;  // finish() fills these
-      auto c = qp_->read(dev_.nsid, r.slba, r.nlb, bounce_);
+      auto c = q_->queue_pair().read(dev_.nsid, r.slba, r.nlb, bounce_);
       ++st_.device_reads;
       ++st_.fallback_reads;
       st_.device_bytes += uint64_t(r.nlb) * lba_;
@@ -185,7 +165,8 @@ class UnvmeEngine final : public PipelineEngine {
   uint32_t lba_;
   uint32_t max_nlb_ = 0;
   extents::TranslateOptions topt_;
-  std::unique_ptr<nvme::QueuePair> qp_;
+  std::optional<backends::UnvmeQueue> q_;
+  std::vector<ChunkRead> reads_;
   std::deque<DmaBuffer> bufs_;
   std::vector<const DmaBuffer*> slot_buf_;
   DmaBuffer bounce_;
@@ -194,9 +175,9 @@ class UnvmeEngine final : public PipelineEngine {
   HybridPoll hp_;
 };
 
-class UnvmePath final : public Path {
+class UnvmeBackend final : public FileBackend {
  public:
-  UnvmePath(NvmeAccess dev, std::shared_ptr<ExtentSource> src, const EngineOptions& o, std::string name)
+  UnvmeBackend(NvmeAccess dev, std::shared_ptr<ExtentSource> src, const ReadOptions& o, std::string name)
       : dev_(std::move(dev)), src_(std::move(src)), o_(o), name_(std::move(name)) {
     check_io_size(o_.io_size);
   }
@@ -206,7 +187,7 @@ class UnvmePath final : public Path {
                        "per thread, polled ({})",
                        dev_.describe, dev_.nsid, dev_.lba_size, src_->describe(), o_.qd, o_.io_size, poll_mode());
   }
-  std::unique_ptr<Engine> make_engine(uint32_t) override { return std::make_unique<UnvmeEngine>(dev_, src_, o_); }
+  std::unique_ptr<FileReader> make_reader(uint32_t) override { return std::make_unique<UnvmeReader>(dev_, src_, o_); }
 
  private:
   std::string poll_mode() const {
@@ -217,15 +198,15 @@ class UnvmePath final : public Path {
 
   NvmeAccess dev_;
   std::shared_ptr<ExtentSource> src_;
-  EngineOptions o_;
+  ReadOptions o_;
   std::string name_;
 };
 
 }  // namespace
 
-std::unique_ptr<Path> make_unvme_path(NvmeAccess dev, std::shared_ptr<ExtentSource> extents, const EngineOptions& o,
+std::unique_ptr<FileBackend> make_unvme_path(NvmeAccess dev, std::shared_ptr<ExtentSource> extents, const ReadOptions& o,
                                       std::string name) {
-  return std::make_unique<UnvmePath>(std::move(dev), std::move(extents), o, std::move(name));
+  return std::make_unique<UnvmeBackend>(std::move(dev), std::move(extents), o, std::move(name));
 }
 
 }  // namespace aisio::io

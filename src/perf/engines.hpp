@@ -1,13 +1,16 @@
-// Internal to src/perf: the engines' factories and what the runner hands them.
+// Internal to src/perf: the workers' factories and what the runner hands them.
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "backends/unvme.hpp"
 #include "common/uring_probe.hpp"
-#include "nvme/controller.hpp"
-#include "target/target.hpp"
 #include "perf/worker.hpp"
+
+namespace aisio::backends {
+class GpuBackends;
+}
 
 namespace aisio::perf {
 
@@ -27,12 +30,10 @@ inline uint64_t lba_seed(const PerfOptions& o, uint32_t t, uint32_t dev) {
   return o.seed + t + (uint64_t(dev) << 32);
 }
 
-struct UnvmeDevice {
-  std::string name;
-  std::shared_ptr<target::Target> target;
-  uint32_t nsid = 1;
-};
-std::unique_ptr<Worker> make_unvme_worker(const PerfOptions& o, const std::vector<UnvmeDevice>& devs, uint32_t thread);
+// The workers of the block workload (block.cpp), one per thread, over the backends.
+// --mem gpu takes the data buffers from gpu (nullptr without the CUDA build).
+std::unique_ptr<Worker> make_unvme_worker(const PerfOptions& o, const std::vector<backends::UnvmeTarget>& devs,
+                                          uint32_t thread, const backends::GpuBackends* gpu);
 
 struct KernelDevice {
   std::string name;

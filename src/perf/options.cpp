@@ -1,5 +1,4 @@
 #include "perf/options.hpp"
-#include "perf/gpu_hook.hpp"
 
 #include <fmt/format.h>
 
@@ -7,6 +6,7 @@
 #include <cctype>
 #include <cmath>
 
+#include "backends/registry.hpp"
 #include "common/error.hpp"
 #include "common/units.hpp"
 
@@ -133,7 +133,9 @@ std::vector<int> parse_cpu_list(const std::string& s) {
   return out;
 }
 
-void PerfOptions::validate() const {
+void PerfOptions::validate() const { validate(backends::Registry()); }
+
+void PerfOptions::validate(const backends::Registry& reg) const {
   if (targets.empty() && emu.devices == 0)
     bad("no target: give controller handles (emu:NAME, embedded[:SIZE], a PCI address), a block device or "
         "file for kernel engines, or --emu-devices N");
@@ -149,7 +151,7 @@ void PerfOptions::validate() const {
   if (offset % 512) bad("--offset must be a multiple of 512");
   if (size && size < bs) bad("--size is smaller than one block (--bs)");
   if (lat_sample == 0) bad("--lat-sample must be at least 1");
-  if (mem == MemKind::gpu && !gpu_heap_factory())
+  if (mem == MemKind::gpu && !reg.gpu())
     throw Error(Errc::not_supported, "--mem gpu needs the CUDA build of aisio perf (not in this build)");
   if (mem == MemKind::gpu && engine != Engine::unvme)
     throw Error(Errc::invalid_argument, "--mem gpu works with --engine unvme only");
@@ -182,38 +184,45 @@ void add_emu_model_options(CLI::App& app, EmuFarmOptions& o) {
   app.add_option("--emu-backing", o.backing, "Namespace backing of the software controllers: null (default) or ram");
 }
 
-void add_run_options(CLI::App& app, PerfOptions& o) {
+void add_shared_options(CLI::App& app, SharedOptions& o, const char* qd_help) {
   app.add_option("targets", o.targets,
-                 "Controllers (emu:NAME, embedded[:SIZE], PCI address) for unvme; block devices or files for "
-                 "io_uring/psync");
-  app.add_option_function<std::string>(
-      "--engine,-e", [&o](const std::string& s) { o.engine = parse_engine(s); }, "unvme (default), io_uring or psync");
+                 "Controllers (emu:NAME, embedded[:SIZE], PCI address); for perf run's io_uring/psync, block "
+                 "devices or files");
   app.add_option("--nsid,-n", o.nsid, "Namespace ID (unvme)");
   app.add_option_function<std::string>(
       "--rw", [&o](const std::string& s) { o.rw = parse_rw(s); },
       "randread (default), read, randwrite, write, randrw, rw");
-  app.add_option("--rwmix,--rwmixread", o.rwmix, "Read percentage for randrw/rw (default 50)");
   app.add_option_function<std::string>(
       "--bs,-b", [&o](const std::string& s) { o.bs = uint32_t(parse_size(s)); }, "I/O size (default 4k)");
-  app.add_option("--qd,--iodepth,-q", o.qd, "Commands in flight per thread and device (default 32)");
+  app.add_option("--qd,--iodepth,-q", o.qd, qd_help)->capture_default_str();
+  app.add_option_function<std::string>(
+      "--runtime,-r", [&o](const std::string& s) { o.runtime_s = parse_duration(s); },
+      "Measured time after the ramp (default 5s)");
+  app.add_option_function<std::string>(
+      "--size,-s", [&o](const std::string& s) { o.size = parse_size(s); },
+      "Region length (default: to the end of the namespace or file)");
+  app.add_option("--seed", o.seed, "Seed of the per-thread LBA generators (thread i uses seed + i)");
+  app.add_flag("--json", o.json, "Print JSON instead of the table");
+  app.add_option("--json-file,--output,-o", o.json_file, "Also write the JSON report to this file");
+  add_emu_model_options(app, o.emu);
+}
+
+void add_run_options(CLI::App& app, PerfOptions& o) {
+  add_shared_options(app, o, "Commands in flight per thread and device");
+  app.add_option_function<std::string>(
+      "--engine,-e", [&o](const std::string& s) { o.engine = parse_engine(s); }, "unvme (default), io_uring or psync");
+  app.add_option("--rwmix,--rwmixread", o.rwmix, "Read percentage for randrw/rw (default 50)");
   app.add_option("--threads,--numjobs,-t", o.threads, "Threads; each owns one queue per device (default 1)");
   app.add_option_function<std::string>(
       "--cpus", [&o](const std::string& s) { o.cpus = parse_cpu_list(s); },
       "Cores to pin the threads to, e.g. 0-3 (default: all, round robin)");
   app.add_flag("!--no-pin", o.pin, "Do not pin threads to cores");
-  app.add_option_function<std::string>(
-      "--runtime,-r", [&o](const std::string& s) { o.runtime_s = parse_duration(s); },
-      "Measured time after the ramp (default 5s)");
   app.add_option("--ios", o.ios, "Per thread: stop after this many I/Os instead of after --runtime");
   app.add_option_function<std::string>(
       "--ramp,--ramp_time", [&o](const std::string& s) { o.ramp_s = parse_duration(s); },
       "Time before measurement starts (default 0)");
   app.add_option_function<std::string>(
-      "--size,-s", [&o](const std::string& s) { o.size = parse_size(s); },
-      "Region length (default: to the end of the namespace or file)");
-  app.add_option_function<std::string>(
       "--offset", [&o](const std::string& s) { o.offset = parse_size(s); }, "Region start (default 0)");
-  app.add_option("--seed", o.seed, "Seed of the per-thread LBA generators (thread i uses seed + i)");
   app.add_option_function<std::string>(
       "--mem", [&o](const std::string& s) { o.mem = parse_mem(s); },
       "Data buffers: host (default) or gpu (CUDA build only)");
@@ -232,21 +241,12 @@ void add_run_options(CLI::App& app, PerfOptions& o) {
   app.add_option("--fixedbufs", o.fixed_bufs, "io_uring: registered buffers and files (default 1)");
   app.add_option("--prebuilt-dptr", o.prebuilt_dptr,
                  "unvme: build each slot's PRPs once and submit complete SQEs (default 1); 0 uses submit_io");
-  app.add_flag("--json", o.json, "Print JSON (fio-style field names) instead of the table");
-  app.add_option("--json-file,--output", o.json_file, "Also write the JSON report to this file");
   app.add_flag("--terse", o.terse, "Print one line of key=value pairs (totals) instead of the table");
   app.add_flag("!--no-progress", o.progress, "No live progress line");
   app.add_flag("!--no-per-thread", o.per_thread, "Table: only the totals");
   app.add_flag("--callgrind-window", o.callgrind,
                "Under valgrind --tool=callgrind --instr-atstart=no --collect-atstart=no: instrument and collect "
                "only during the measurement (bench/driver-cost)");
-  add_emu_model_options(app, o.emu);
 }
-
-namespace {
-GpuHeapFactory g_gpu_heap_factory = nullptr;
-}
-void set_gpu_heap_factory(GpuHeapFactory f) { g_gpu_heap_factory = f; }
-GpuHeapFactory gpu_heap_factory() { return g_gpu_heap_factory; }
 
 }  // namespace aisio::perf

@@ -13,6 +13,7 @@
 #include <ctime>
 #include <thread>
 
+#include "backends/registry.hpp"
 #include "common/error.hpp"
 #include "target/farm.hpp"
 #include "perf/engines.hpp"
@@ -120,7 +121,9 @@ std::string now_iso(int64_t& epoch) {
 }  // namespace
 
 RunResult run(const PerfOptions& opts, const RunHooks& hooks) {
-  opts.validate();
+  const backends::Registry cpu_only;
+  const backends::Registry& reg = hooks.backends ? *hooks.backends : cpu_only;
+  opts.validate(reg);
   RunResult res;
   res.opts = opts;
   PerfOptions& o = res.opts;  // adjusted copy; the workers refer to it
@@ -137,16 +140,17 @@ RunResult run(const PerfOptions& opts, const RunHooks& hooks) {
   if (o.command_line.empty()) o.command_line = own_command_line();
 
   // ---- devices ----
-  std::vector<UnvmeDevice> udevs;
+  std::vector<backends::UnvmeTarget> udevs;
   std::vector<KernelDevice> kdevs;
   FileCloser closer;
   if (o.engine == Engine::unvme) {
-    for (auto& t : target::open_farm(o.emu)) udevs.push_back({t->describe(), t, o.nsid});
-    for (auto& h : o.targets) udevs.push_back({h, hooks.open ? hooks.open(h) : target::open(h), o.nsid});
-    for (auto& d : udevs) {
-      const auto ns = d.target->ns(d.nsid);  // throws for an inactive NSID
-      res.devices.push_back({d.name, d.target->model(), ns.lba_size, ns.bytes()});
-    }
+    auto add = [&](std::shared_ptr<target::Target> t, std::string name) {
+      udevs.push_back(backends::target_of(std::move(t), o.nsid));  // throws for an inactive NSID
+      udevs.back().describe = std::move(name);
+    };
+    for (auto& t : target::open_farm(o.emu)) add(t, t->describe());
+    for (auto& h : o.targets) add(hooks.open ? hooks.open(h) : target::open(h), h);
+    for (auto& d : udevs) res.devices.push_back({d.describe, d.model, d.lba_size, d.ns_bytes});
   } else {
     if (o.engine == Engine::io_uring) {
       std::string why;
@@ -161,7 +165,7 @@ RunResult run(const PerfOptions& opts, const RunHooks& hooks) {
   std::vector<std::unique_ptr<Worker>> workers;
   for (uint32_t t = 0; t < o.threads; ++t) {
     switch (o.engine) {
-      case Engine::unvme: workers.push_back(make_unvme_worker(o, udevs, t)); break;
+      case Engine::unvme: workers.push_back(make_unvme_worker(o, udevs, t, reg.gpu())); break;
       case Engine::io_uring: workers.push_back(make_uring_worker(o, kdevs, t)); break;
       case Engine::psync: workers.push_back(make_psync_worker(o, kdevs, t)); break;
     }

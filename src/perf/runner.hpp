@@ -10,6 +10,10 @@
 #include "perf/result.hpp"
 #include "target/target.hpp"
 
+namespace aisio::backends {
+class Registry;
+}
+
 namespace aisio::perf {
 
 struct ProgressInfo {
@@ -25,6 +29,8 @@ struct ProgressInfo {
 struct RunHooks {
   // Opens a controller handle; empty: target::open. Tests open their own to inject faults.
   std::function<std::shared_ptr<target::Target>(const std::string& handle)> open;
+  // The backends of this build (nullptr: the CPU backends only).
+  const backends::Registry* backends = nullptr;
   // Called about once a second while the run lasts.
   std::function<void(const ProgressInfo&)> progress;
   double progress_interval_s = 1.0;

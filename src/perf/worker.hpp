@@ -12,23 +12,14 @@
 #include <mutex>
 #include <string>
 
+#include "nvme/ticks.hpp"
 #include "perf/lba.hpp"
 #include "perf/options.hpp"
 #include "perf/result.hpp"
 
-#if defined(__x86_64__)
-#include <x86intrin.h>
-#endif
-
 namespace aisio::perf {
 
-inline uint64_t rdtsc() {
-#if defined(__x86_64__)
-  return __rdtsc();
-#else
-  return uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
-#endif
-}
+inline uint64_t rdtsc() { return nvme::ticks(); }  // the driver's clock: the TSC on x86-64
 double ns_per_tick();  // calibrated once per process
 
 enum Phase : int { kRamp = 0, kMeasure = 1, kStop = 2 };

@@ -23,6 +23,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "backends/registry.hpp"
 #include "common/error.hpp"
 #include "common/units.hpp"
 #include "target/target.hpp"
@@ -195,7 +196,7 @@ void demo(const DemoOpts& o) {
     const auto& m = s.manifest();
     for (const auto& name : names) {
       fil::PathResult r;
-      std::unique_ptr<io::Path> p;
+      std::unique_ptr<io::FileBackend> p;
       const std::string label = name == "unvme" ? unvme_label : name;
       try {
         p = s.make_path(name, ro.engine);
@@ -219,7 +220,7 @@ void demo(const DemoOpts& o) {
     step(4, "fil run on the mounted file system: every CPU path, every file verified");
     ro.local_root = img->data_dir();
     fil::Session s(img->data_dir(), spec);
-    run_paths(s, io::cpu_paths(), "unvme (fiemap)");
+    run_paths(s, backends::Registry::cpu_file_paths(), "unvme (fiemap)");
     if (homid_proc) {
       fil::UnvmeSpec hs;
       hs.via = "homid";
@@ -236,7 +237,7 @@ void demo(const DemoOpts& o) {
     ro.local_root = img->data_dir();
     fil::Session s(img->data_dir(), spec);
     std::vector<std::string> kernel_paths;
-    for (auto& n : io::cpu_paths())
+    for (auto& n : backends::Registry::cpu_file_paths())
       if (n != "unvme") kernel_paths.push_back(n);
     run_paths(s, kernel_paths, "");
     if (homid_proc) {

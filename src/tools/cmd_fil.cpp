@@ -12,11 +12,14 @@
 
 #include "common/error.hpp"
 #include "fil/gen.hpp"
-#include "fil/gpu_hook.hpp"
 #include "fil/report.hpp"
 #include "fil/run.hpp"
 #include "fil/session.hpp"
 #include "io/engine.hpp"
+#if defined(AISIO_HAVE_GPU)
+#include "gpu/fil_gpu.hpp"
+#endif
+#include "tools/backends.hpp"
 #include "tools/command.hpp"
 #include "common/units.hpp"
 
@@ -36,10 +39,10 @@ std::vector<std::string> split_list(const std::string& s) {
 }
 
 std::vector<std::string> expand_paths(const std::string& spec) {
-  if (spec == "cpu") return io::cpu_paths();
+  if (spec == "cpu") return backends::Registry::cpu_file_paths();
   if (spec == "all") {
     std::vector<std::string> v;
-    for (const auto& p : io::known_paths()) v.push_back(p.name);
+    for (const auto& p : tool_backends().file_paths()) v.push_back(p.name);
     return v;
   }
   return split_list(spec);
@@ -151,14 +154,17 @@ void do_run(const RunOpts& o) {
   for (const auto& name : expand_paths(o.paths)) {
     fil::PathResult r;
     r.path = name;
-    if (fil::is_gpu_path(name) && fil::gpu_path_runner()) {  // the CUDA build's GPU paths
+#if defined(AISIO_HAVE_GPU)
+    const auto* info = tool_backends().find_file_path(name);
+    if (info && info->gpu) {  // the CUDA build's GPU paths
       if (!o.json) fmt::print("  {:<14} reading ...\n", name);
-      r = fil::gpu_path_runner()(s, name, ro);
+      r = gpu::run_fil_path(s, name, ro);
       if (!r.ran && !o.json) fmt::print("  {:<14} {}\n", name, r.skipped);
       rec.results.push_back(std::move(r));
       continue;
     }
-    std::unique_ptr<io::Path> p;
+#endif
+    std::unique_ptr<io::FileBackend> p;
     try {
       p = s.make_path(name, ro.engine);
     } catch (const Error& e) {
@@ -287,7 +293,7 @@ CommandRegistrar reg(50, [](CLI::App& app) {
 
   auto* paths = fil->add_subcommand("paths", "List the I/O paths and whether they are built");
   paths->callback([] {
-    for (const auto& p : io::known_paths())
+    for (const auto& p : tool_backends().file_paths())
       fmt::print("{:<18} {:<6} {}{}\n", p.name, p.built ? "built" : "-", p.summary,
                  p.built ? "" : "  [" + p.why_not + "]");
   });

@@ -9,12 +9,12 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 
 #include "common/error.hpp"
 #include "perf/engines.hpp"
 #include "perf/report.hpp"
 #include "perf/runner.hpp"
+#include "tools/backends.hpp"
 #include "tools/command.hpp"
 
 namespace aisio::tools {
@@ -22,6 +22,7 @@ namespace {
 
 void run_perf(perf::PerfOptions o) {
   perf::RunHooks hooks;
+  hooks.backends = &tool_backends();
   const bool live = o.progress && isatty(STDOUT_FILENO) && !o.json && !o.terse;
   size_t last_len = 0;
   if (live) {
@@ -38,15 +39,7 @@ void run_perf(perf::PerfOptions o) {
   }
   perf::RunResult r = perf::run(o, hooks);
   if (live && last_len) fmt::print("\r{}\r", std::string(last_len, ' '));
-  auto j = perf::to_json(r);
-  if (!o.json_file.empty()) {
-    std::ofstream f(o.json_file);
-    if (!f) throw Error(Errc::system, "cannot write " + o.json_file);
-    f << j.dump(2) << "\n";
-  }
-  if (o.json) fmt::print("{}\n", j.dump(2));
-  else if (o.terse) fmt::print("{}", perf::to_terse(r));
-  else fmt::print("{}", perf::to_text(r));
+  if (!perf::emit_json(perf::to_json(r), o)) fmt::print("{}", o.terse ? perf::to_terse(r) : perf::to_text(r));
   std::fflush(stdout);
   if (r.errors()) {
     const auto t = r.total();

@@ -1,6 +1,5 @@
 // aisio perf cuda-run [TARGET...] [options]: device-initiated I/O (GPU threads drive the
-// NVMe queues; see src/gpu/cuda_run.hpp). Also installs the CUDA build's hooks: --mem gpu
-// for `aisio perf run` and the GPU paths of `aisio fil run`.
+// NVMe queues; see src/gpu/cuda_run.hpp).
 //
 //   aisio perf cuda-run --emu-devices 16 --queues 1 --qd 64 --bs 4k --runtime 5 --json
 //   aisio perf cuda-run --null-gpu 64 --qd 256 --runtime 2
@@ -8,29 +7,20 @@
 #if defined(AISIO_HAVE_GPU)
 #include <fmt/format.h>
 
-#include <fstream>
 
 #include "common/error.hpp"
 #include "gpu/cuda_run.hpp"
-#include "gpu/hooks.hpp"
 #include "perf/machine.hpp"
 #include "perf/options.hpp"
+#include "perf/report.hpp"
 #include "tools/command.hpp"
 
 namespace aisio::tools {
 namespace {
 
-
 void run_cuda(gpu::CudaRunOptions o) {
   gpu::CudaRunResult r = gpu::cuda_run(o);
-  auto j = gpu::to_json(r);
-  if (!o.json_file.empty()) {
-    std::ofstream f(o.json_file);
-    f << j.dump(2) << "\n";
-    if (!f) throw Error(Errc::system, "cannot write " + o.json_file);
-  }
-  if (o.json) fmt::print("{}\n", j.dump(2));
-  else fmt::print("{}", gpu::to_text(r));
+  if (!perf::emit_json(gpu::to_json(r), o)) fmt::print("{}", gpu::to_text(r));
   std::fflush(stdout);
   if (r.errors || !r.controller_counts_match)
     throw Error(Errc::io, fmt::format("cuda-run: {} error(s), {} timeout(s), {} spurious completion(s){}{}", r.errors,
@@ -39,7 +29,6 @@ void run_cuda(gpu::CudaRunOptions o) {
 }
 
 CommandRegistrar reg(41, [](CLI::App& app) {
-  gpu::install_hooks();
   CLI::App* perf_cmd = nullptr;
   try {
     perf_cmd = app.get_subcommand("perf");  // registered by cmd_perf.cpp (order 40)
@@ -49,38 +38,15 @@ CommandRegistrar reg(41, [](CLI::App& app) {
   auto o = std::make_shared<gpu::CudaRunOptions>();
   auto* c = perf_cmd->add_subcommand(
       "cuda-run", "Device-initiated I/O: GPU threads drive the NVMe queues (one block per queue, one thread per slot)");
-  c->add_option("targets", o->targets, "Controllers: embedded[:SIZE], a PCI address (or use --emu-devices / --null-gpu)");
-  perf::add_emu_model_options(*c, o->emu);
+  perf::add_shared_options(*c, *o, "Threads per queue = commands in flight per queue (1..1023)");
   c->add_option("--null-gpu", o->null_gpu,
                 "N queues on a GPU-resident null controller (completes at once, no data): the GPU-side ceiling");
   c->add_option("--queues", o->queues, "Queue pairs per device (one thread block each)")->capture_default_str();
-  c->add_option("--qd,--iodepth,-q", o->qd, "Threads per queue = commands in flight per queue (1..1023)")
-      ->capture_default_str();
-  c->add_option_function<std::string>(
-      "--bs,-b", [o](const std::string& s) { o->bs = uint32_t(perf::parse_size(s)); }, "I/O size (default 4k)");
-  c->add_option_function<std::string>(
-      "--rw",
-      [o](const std::string& s) {
-        if (s == "randread") o->random = true, o->write = false;
-        else if (s == "read") o->random = false, o->write = false;
-        else if (s == "randwrite") o->random = true, o->write = true;
-        else if (s == "write") o->random = false, o->write = true;
-        else throw Error(Errc::invalid_argument, "--rw: randread, read, randwrite or write");
-      },
-      "randread (default), read, randwrite, write");
-  c->add_option_function<std::string>(
-      "--runtime", [o](const std::string& s) { o->runtime_s = perf::parse_duration(s); }, "Run time (default 5s)");
-  c->add_option("--nsid,-n", o->nsid, "Namespace")->capture_default_str();
-  c->add_option_function<std::string>(
-      "--size", [o](const std::string& s) { o->size = perf::parse_size(s); }, "Region per device (default: namespace)");
-  c->add_option("--seed", o->seed, "LCG seed (per thread: seed ^ f(thread))");
   c->add_option("--timeout-ms", o->timeout_ms, "Per-poll timeout, counted in GPU clock cycles")->capture_default_str();
   c->add_option("--backoff-ns", o->backoff_ns, "__nanosleep between CQ polls (0: spin)")->capture_default_str();
   c->add_option("--stop-every", o->stop_every, "Rounds between reads of the host-mapped stop flag")
       ->capture_default_str();
   c->add_option("--device", o->device, "CUDA device")->capture_default_str();
-  c->add_flag("--json", o->json, "JSON report");
-  c->add_option("--output,-o,--json-file", o->json_file, "Also write the JSON report to FILE");
   c->callback([o] {
     o->command_line = perf::own_command_line();
     run_cuda(*o);

@@ -12,6 +12,7 @@
 #include <map>
 #include <random>
 
+#include "backends/registry.hpp"
 #include "common/error.hpp"
 #include "emu/controller.hpp"
 #include "fil/helpers.hpp"
@@ -64,11 +65,11 @@ struct Collect : io::FileSink {
 
 // One engine of `path` reading `tasks` from the start; its stats stay readable.
 struct Read {
-  std::unique_ptr<io::Engine> eng;
+  std::unique_ptr<io::FileReader> eng;
   Collect c;
 };
-Read read_all(io::Path& path, const std::vector<io::FileTask>& tasks) {
-  Read r{path.make_engine(0), {}};
+Read read_all(io::FileBackend& path, const std::vector<io::FileTask>& tasks) {
+  Read r{path.make_reader(0), {}};
   r.eng->read(tasks, r.c);
   return r;
 }
@@ -104,12 +105,12 @@ TEST_P(IoLocalPaths, EveryByteInOrder) {
   tasks.push_back({uint32_t(kSizes.size()), "missing/file", 10});
   for (uint32_t qd : {1u, 3u, 32u})
     for (size_t io_size : {size_t(4096), size_t(256 << 10)}) {
-      io::EngineOptions eo{qd, io_size};
-      std::unique_ptr<io::Path> p;
+      io::ReadOptions eo{qd, io_size};
+      std::unique_ptr<io::FileBackend> p;
       if (name == "posix") p = io::make_posix_path(d.path, eo);
       else if (name == "posix-direct") p = io::make_posix_direct_path(d.path, eo);
       else p = io::make_uring_path(d.path, eo, name == "io_uring");
-      auto eng = p->make_engine(0);
+      auto eng = p->make_reader(0);
       Collect c;
       // Two batches, so the engine is reused.
       eng->read(std::span<const io::FileTask>(tasks.data(), 5), c);
@@ -139,13 +140,14 @@ INSTANTIATE_TEST_SUITE_P(IoPaths, IoLocalPaths, ::testing::Values("posix", "posi
                          });
 
 TEST(IoPaths, KnownPathsAndExtensionPoints) {
+  const backends::Registry reg;
   for (const char* n : {"posix", "posix-direct", "io_uring", "unvme", "unvme-gpu", "gpu", "cufile"})
-    ASSERT_NE(io::find_path_info(n), nullptr) << n;
+    ASSERT_NE(reg.find_file_path(n), nullptr) << n;
   for (const char* n : {"unvme-gpu", "gpu", "cufile"}) {
-    EXPECT_FALSE(io::find_path_info(n)->built);
-    EXPECT_NE(io::find_path_info(n)->why_not.find("not built"), std::string::npos);
+    EXPECT_FALSE(reg.find_file_path(n)->built);
+    EXPECT_NE(reg.find_file_path(n)->why_not.find("not built"), std::string::npos);
   }
-  EXPECT_EQ(io::find_path_info("nope"), nullptr);
+  EXPECT_EQ(reg.find_file_path("nope"), nullptr);
   EXPECT_THROW(io::make_posix_path("/", {32, 1000}), Error);  // io size not a multiple of 4 KiB
 }
 
@@ -287,7 +289,7 @@ TEST(IoUnvme, DeviceErrorIsReportedPerFile) {
   r.put(0, content.data(), content.size());
   src->files["good"] = {4096, {{0, 0, 4096, 0}}};
   auto path = io::make_unvme_path(io::access_of(r.ctrl), src, {8, 4096});
-  auto eng = path->make_engine(0);
+  auto eng = path->make_reader(0);
   Collect c;
   std::vector<io::FileTask> tasks = {{0, "past-end", 8192}, {1, "good", 4096}};
   eng->read(tasks, c);
@@ -313,7 +315,7 @@ TEST(IoUnvme, HybridPollingDeliversEveryByte) {
   std::vector<io::FileTask> tasks;
   for (auto& [rel, v] : want) tasks.push_back({uint32_t(tasks.size()), rel, v.size()});
   for (uint32_t qd : {1u, 8u}) {
-    io::EngineOptions eo{qd, size_t(256) << 10, io::PollMode::hybrid};
+    io::ReadOptions eo{qd, size_t(256) << 10, io::PollMode::hybrid};
     auto path = io::make_unvme_path(io::access_of(r.ctrl), src, eo);
     EXPECT_NE(path->describe().find("polled (hybrid"), std::string::npos) << path->describe();
     auto [eng, c] = read_all(*path, tasks);

@@ -1,0 +1,98 @@
+// unvme: our NVMe driver, one queue pair per thread, data buffers in host DMA memory
+// or (the CUDA build) GPU memory reached by P2P.
+//
+// The queue takes a narrow description of where it runs (UnvmeTarget: a queue-pair
+// factory, a DMA heap and the namespace), so a controller owned by this process and a
+// queue pair lent by homid look the same to it. Completions arrive through the
+// driver's callback from QueuePair::poll, which calls H::done at once: a handler may
+// resubmit its request from there and the next flush() rings one doorbell for the
+// batch. Per I/O: no allocation, lock, system call or virtual call (queue_pair.hpp).
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "backends/queue.hpp"
+#include "memory/dma.hpp"
+#include "nvme/queue_pair.hpp"
+
+namespace aisio::nvme {
+class Controller;
+}
+namespace aisio::target {
+class Target;
+}
+
+namespace aisio::backends {
+
+// Where the unvme backend gets its queue pairs and memory.
+struct UnvmeTarget {
+  std::string describe;                  // "embedded (image /tmp/x.img)", "0000:01:00.0", ...
+  std::string model;                     // Identify Controller MN, trimmed ("" when unknown)
+  uint32_t nsid = 1;
+  uint32_t lba_size = 512;
+  uint64_t ns_bytes = 0;                 // namespace size
+  uint32_t page_size = 4096;             // CC.MPS
+  size_t mdts_bytes = 0;                 // 0: no limit
+  uint32_t max_queue_entries = 1024;     // CAP.MQES + 1
+  std::shared_ptr<DmaHeap> dma;          // queues, PRP lists and host data buffers
+  std::function<std::unique_ptr<nvme::QueuePair>(const nvme::QueueOptions&)> make_queue_pair;
+  std::shared_ptr<nvme::Controller> ctrl;  // null for a queue pair lent by homid
+  std::shared_ptr<void> keep;            // what the queue pairs need alive
+
+  // Bytes one command may move: MDTS, or 1 MiB when the controller sets no limit.
+  size_t max_command_bytes() const { return mdts_bytes ? mdts_bytes : size_t(1) << 20; }
+};
+// An opened target (target/target.hpp), or a controller of this process. Throws for an
+// inactive NSID.
+UnvmeTarget target_of(std::shared_ptr<target::Target> t, uint32_t nsid = 1);
+UnvmeTarget target_of(std::shared_ptr<nvme::Controller> ctrl, uint32_t nsid = 1);
+
+struct UnvmeRequest {
+  nvme::Sqe sqe;        // submit(): the whole command, DPTR included (built once by the caller)
+  uint8_t op = kRead;   // the caller's record of the direction (submit() sends sqe.opc)
+};
+
+class UnvmeQueue {
+ public:
+  using Request = UnvmeRequest;
+  using Result = nvme::Completion;
+
+  UnvmeQueue(const UnvmeTarget& t, uint32_t depth) : nsid_(t.nsid), qp_(t.make_queue_pair({.depth = depth})) {}
+  // The queue pair (Delete I/O SQ/CQ) goes before anything its commands point into.
+  ~UnvmeQueue() { qp_.reset(); }
+
+  // A prebuilt command (r.sqe). Returns false when every command slot is in use.
+  template <class H>
+  [[gnu::always_inline]] bool submit(Request& r) {
+    return qp_->submit(r.sqe, &on_cqe<H>, &r);
+  }
+  // A Read/Write of nlb blocks at slba into bytes [off, ...) of buf, PRPs built here
+  // (split when larger than a command may move). H::done runs once per call.
+  template <class H>
+  bool submit_io(Request& r, uint8_t op, uint64_t slba, uint32_t nlb, const DmaBuffer& buf, size_t off) {
+    return qp_->submit_io(op == kWrite ? nvme::nvm::WRITE : nvme::nvm::READ, nsid_, slba, nlb, buf, off, &on_cqe<H>,
+                          &r);
+  }
+  [[gnu::always_inline]] int flush() {
+    qp_->ring();
+    return 0;
+  }
+  template <class H>
+  [[gnu::always_inline]] unsigned reap() {
+    return qp_->poll();
+  }
+  uint32_t in_flight() const { return qp_->in_flight(); }
+  nvme::QueuePair& queue_pair() { return *qp_; }
+
+ private:
+  template <class H>
+  static void on_cqe(void* arg, nvme::Completion c) {  // H::done inlined here
+    H::done(*static_cast<Request*>(arg), c);
+  }
+
+  uint32_t nsid_;
+  std::unique_ptr<nvme::QueuePair> qp_;
+};
+
+}  // namespace aisio::backends
