@@ -1,5 +1,7 @@
 #include "homi/sriov_pf.hpp"
 
+#include <unistd.h>
+
 #include <cstring>
 
 #include "common/error.hpp"
@@ -116,7 +118,15 @@ class SysfsPf final : public PfSystem {
     return pcie::read_function(bdf, sys_).iommu_group.empty() ? pcie::Driver::uio_pci_generic : pcie::Driver::vfio_pci;
   }
   void bind(const std::string& bdf, pcie::Driver d) override { pcie::bind_driver(bdf, d, sys_); }
-  void function_reset(const std::string& bdf) override { pcie::function_reset(bdf, sys_); }
+  void function_reset(const std::string& bdf) override {
+    // A function without a reset method has no `reset` attribute: the secondary
+    // controller offline/online that follows is then the only reset.
+    if (access((sys_.device_dir(bdf) + "/reset").c_str(), F_OK) != 0) {
+      log(Level::warn, "sriov: {} has no reset method (no sysfs reset): controller offline/online only", bdf);
+      return;
+    }
+    pcie::function_reset(bdf, sys_);
+  }
 
  private:
   std::string pf_;
