@@ -16,8 +16,12 @@ std::string homid_default_socket();
 // A connection to homid and one of its controllers.
 class HomidLink {
  public:
-  // Errc::not_supported when not built; the daemon's errors otherwise.
-  static std::shared_ptr<HomidLink> open(const std::string& socket, const std::string& controller);
+  // Errc::not_supported when not built; the daemon's errors otherwise. function "vf":
+  // an SR-IOV virtual function granted by homid (controller: the sriov-pf's name, "0"
+  // or "" = any), driven entirely by this process; "" or "queue": queue pairs of
+  // `controller` created by homid.
+  static std::shared_ptr<HomidLink> open(const std::string& socket, const std::string& controller,
+                                         const std::string& function = "");
   virtual ~HomidLink() = default;
   virtual io::NvmeAccess access(uint32_t nsid) = 0;
   // Extents resolved by homid (FIEMAP in the daemon, mapped to the namespace) for files

@@ -83,7 +83,7 @@ Session::~Session() {
 void Session::open_device() {
   if (access_) return;
   if (spec_.via == "homid") {
-    homid_ = HomidLink::open(spec_.homid_socket, spec_.homid_controller);
+    homid_ = HomidLink::open(spec_.homid_socket, spec_.homid_controller, spec_.homid_function);
     target_ = homid_->describe();
     access_ = homid_->access(spec_.nsid);
     return;
@@ -138,7 +138,7 @@ std::shared_ptr<io::ExtentSource> Session::extent_source() {
   if (mode == "auto") mode = local_ ? (spec_.via == "homid" ? "homid" : "fiemap") : "xfs";
   if (mode == "homid") {
     if (!local_) throw Error(Errc::invalid_argument, "--extents homid needs DIR mounted here; " + dir_ + " is not");
-    if (!homid_) homid_ = HomidLink::open(spec_.homid_socket, spec_.homid_controller);
+    if (!homid_) homid_ = HomidLink::open(spec_.homid_socket, spec_.homid_controller, spec_.homid_function);
     std::error_code ec;
     auto root = fs::canonical(dir_, ec);
     extents_ = homid_->extents(ec ? dir_ : root.string(), spec_.nsid);
