@@ -167,9 +167,15 @@ void SriovPf::start() {
   std::vector<VfState> vfs;
   try {
     sys_->set_autoprobe(false);
+    // Offline needs the VF to exist (QEMU answers Invalid Controller Identifier when it
+    // does not), and resources change only while offline: online secondaries go
+    // offline first, then the VFs left from before are disabled.
+    for (auto& p : plan)
+      for (auto& e : pv.secondaries)
+        if (e.scid == p.scid && (e.scs & 1))
+          admin_->run_checked(nvme::cmd::virt_offline(p.scid), "Secondary Controller Offline " + std::to_string(p.scid));
     if (present) sys_->set_num_vfs(0);
     for (auto& p : plan) {
-      admin_->run_checked(nvme::cmd::virt_offline(p.scid), "Secondary Controller Offline " + std::to_string(p.scid));
       admin_->run_checked(nvme::cmd::virt_assign(p.scid, VirtResource::vq, p.res.vq),
                           "Secondary Controller Assign " + std::to_string(p.res.vq) + " VQ to " + std::to_string(p.scid));
       admin_->run_checked(nvme::cmd::virt_assign(p.scid, VirtResource::vi, p.res.vi),
@@ -201,14 +207,25 @@ void SriovPf::start() {
 }
 
 void SriovPf::undo(const std::vector<VfPlan>& plan) noexcept {
-  // VFs first (their drivers are unbound by the kernel), then the secondary controllers.
+  // Secondaries offline while their VFs still exist, then the VFs go (the kernel
+  // unbinds their drivers), then the resources go back to the primary.
+  auto quiet = [&](const nvme::Sqe& c, uint16_t scid) {
+    try {
+      AdminResult r = admin_->run(c);
+      if (!r.status.ok())
+        log(Level::debug, "sriov: {}: undo on secondary {}: {}", cfg_.address, scid, nvme::status_name(r.status));
+    } catch (const std::exception& e) {
+      log(Level::error, "sriov: {}: undo on secondary {}: {}", cfg_.address, scid, e.what());
+    }
+  };
+  for (auto& p : plan) quiet(nvme::cmd::virt_offline(p.scid), p.scid);
   try {
     sys_->set_num_vfs(0);
   } catch (const std::exception& e) {
     log(Level::error, "sriov: {}: sriov_numvfs = 0: {}", cfg_.address, e.what());
   }
   for (auto& p : plan) {
-    for (const nvme::Sqe& c : {nvme::cmd::virt_offline(p.scid), nvme::cmd::virt_assign(p.scid, VirtResource::vq, 0),
+    for (const nvme::Sqe& c : {nvme::cmd::virt_assign(p.scid, VirtResource::vq, 0),
                                nvme::cmd::virt_assign(p.scid, VirtResource::vi, 0)}) {
       try {
         AdminResult r = admin_->run(c);

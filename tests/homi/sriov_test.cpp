@@ -154,9 +154,8 @@ TEST_F(SriovTest, PlanChecksEveryLimit) {
 TEST_F(SriovTest, StartInOrderAndStop) {
   auto pf = make({{2, 1}, {2, 1}});
   pf->start();
-  Events want = {"autoprobe 0",   "offline 2", "assign 2 vq=2", "assign 2 vi=1", "offline 3", "assign 3 vq=2",
-                 "assign 3 vi=1", "numvfs 2",  "online 2",      "bind 0000:01:00.1 uio_pci_generic",
-                 "online 3",      "bind 0000:01:00.2 uio_pci_generic"};
+  Events want = {"autoprobe 0", "assign 2 vq=2", "assign 2 vi=1", "assign 3 vq=2", "assign 3 vi=1", "numvfs 2",
+                 "online 2",    "bind 0000:01:00.1 uio_pci_generic",  "online 3",      "bind 0000:01:00.2 uio_pci_generic"};
   EXPECT_EQ(ev, want);
   PrimaryView pv = view();
   EXPECT_EQ(pv.secondaries[0].scs, 1);
@@ -164,7 +163,11 @@ TEST_F(SriovTest, StartInOrderAndStop) {
   EXPECT_EQ(pv.caps.vqrfa, 4u);
   ASSERT_EQ(pf->vfs().size(), 2u);
   EXPECT_EQ(pf->vfs()[1].bdf, "0000:01:00.2");
+  ev.clear();
   pf->stop();
+  // Offline while the VFs exist, then the VFs go, then the resources.
+  Events undo = {"offline 2", "offline 3", "numvfs 0", "assign 2 vq=0", "assign 2 vi=0", "assign 3 vq=0", "assign 3 vi=0"};
+  EXPECT_EQ(ev, undo);
   pv = view();
   EXPECT_EQ(fake->numvfs, 0u);
   EXPECT_EQ(pv.secondaries[0].scs, 0);
@@ -188,6 +191,27 @@ TEST_F(SriovTest, VfOnAnotherDriverIsRefused) {
   EXPECT_NE(e.find("0000:01:00.1) of 0000:01:00.0 is bound to nvme, another driver"), std::string::npos) << e;
   EXPECT_TRUE(ev.empty());
   EXPECT_EQ(fake->numvfs, 1u);  // left as it was
+}
+
+TEST_F(SriovTest, TakesOverWhatAKilledHomidLeft) {
+  // A homid killed with SIGKILL leaves its VFs enabled, online and on uio.
+  DriverAdminChannel a(ctrl);
+  for (uint16_t scid : {2, 3}) {
+    a.run_checked(nvme::cmd::virt_assign(scid, nvme::VirtResource::vq, 2), "assign");
+    a.run_checked(nvme::cmd::virt_assign(scid, nvme::VirtResource::vi, 1), "assign");
+    a.run_checked(nvme::cmd::virt_online(scid), "online");
+  }
+  auto pf = make({{4, 2}, {4, 2}});
+  fake->numvfs = 2;
+  fake->drivers = {"uio_pci_generic", "uio_pci_generic"};
+  pf->start();
+  Events head(ev.begin(), ev.begin() + 4);
+  Events want = {"autoprobe 0", "offline 2", "offline 3", "numvfs 0"};
+  EXPECT_EQ(head, want);
+  PrimaryView pv = view();
+  EXPECT_EQ(pv.secondaries[0].nvq, 4);
+  EXPECT_EQ(pv.secondaries[1].nvi, 2);
+  EXPECT_EQ(pv.secondaries[1].scs, 1);
 }
 
 TEST_F(SriovTest, FailedBindUndoesEverything) {
