@@ -276,8 +276,15 @@ void SriovPf::release(uint16_t vfn) {
   if (!v.holder) return;
   v.holder = 0;
   v.online = false;  // until the reset is through
-  // FLR first: the function stops its DMA into the old holder's memory at once.
-  sys_->function_reset(v.bdf);
+  // FLR first: the function stops its DMA into the old holder's memory at once. If the
+  // function cannot be reset that way, the secondary controller offline that follows
+  // still resets the controller (it stops processing and forgets its queues).
+  try {
+    sys_->function_reset(v.bdf);
+  } catch (const Error& e) {
+    log(Level::warn, "sriov: {} VF {}: function level reset failed ({}): controller offline/online only", cfg_.address,
+        v.vfn, e.what());
+  }
   admin_->run_checked(nvme::cmd::virt_offline(v.scid), "Secondary Controller Offline " + std::to_string(v.scid));
   admin_->run_checked(nvme::cmd::virt_online(v.scid), "Secondary Controller Online " + std::to_string(v.scid));
   v.online = true;

@@ -86,8 +86,9 @@ class SriovPf {
   // none is free, Error(invalid_argument) for an unknown or held vfn.
   const VfState& acquire(uint64_t holder, uint16_t vfn = 0);
   // The VF is reset (FLR, then its secondary controller offline and online again), so
-  // the next holder starts clean, then freed. Throws Error if the reset failed (the VF
-  // then stays out of service rather than be granted dirty).
+  // the next holder starts clean, then freed. Throws Error if offline/online failed
+  // (the VF then stays out of service rather than be granted dirty); a failed FLR alone
+  // is logged.
   void release(uint16_t vfn);
   // Every VF this holder has (client gone); errors are logged, not thrown.
   void release_holder(uint64_t holder) noexcept;

@@ -41,8 +41,12 @@ class RecordingAdmin final : public AdminChannel {
         e += std::string(nvme::virt_rt_of(cmd) ? " vi=" : " vq=") + std::to_string(nvme::virt_nr_of(cmd));
       ev_.push_back(e);
     }
+    if (fail_online && cmd.opc == nvme::admin::VIRTUALIZATION_MANAGEMENT &&
+        nvme::virt_act_of(cmd) == nvme::virt_act::SECONDARY_ONLINE)
+      return AdminResult{nvme::Status::make(nvme::sct::COMMAND_SPECIFIC, nvme::sc::INVALID_SECONDARY_CONTROLLER_STATE, true)};
     return inner_.run(cmd, data, len);
   }
+  bool fail_online = false;
   std::string describe() const override { return inner_.describe(); }
 
  private:
@@ -98,7 +102,9 @@ class SriovTest : public ::testing::Test {
     SriovPfConfig cfg;
     cfg.address = "0000:01:00.0";
     cfg.vfs = std::move(vfs);
-    return std::make_unique<SriovPf>(cfg, std::make_unique<RecordingAdmin>(ctrl, ev), std::move(sys));
+    auto admin = std::make_unique<RecordingAdmin>(ctrl, ev);
+    rec = admin.get();
+    return std::make_unique<SriovPf>(cfg, std::move(admin), std::move(sys));
   }
   PrimaryView view() {
     DriverAdminChannel a(ctrl);
@@ -117,6 +123,7 @@ class SriovTest : public ::testing::Test {
   std::shared_ptr<nvme::Controller> ctrl;
   Events ev;
   FakePf* fake = nullptr;
+  RecordingAdmin* rec = nullptr;
 };
 
 TEST_F(SriovTest, ReadPrimary) {
@@ -246,14 +253,26 @@ TEST_F(SriovTest, GrantResetAndRegrant) {
   EXPECT_EQ(pf->vfs()[0].holder, 0u);
   EXPECT_EQ(pf->acquire(9).vfn, 1);
   EXPECT_EQ(pf->vfs()[0].grants, 2u);
-  // A reset that fails keeps the VF out of service instead of granting it dirty.
+  // A failed FLR alone: offline/online still reset the controller; the VF comes back.
   fake->fail = [](const std::string& s) {
     if (s.rfind("flr", 0) == 0) throw Error(Errc::system, "reset: Input/output error");
   };
+  ev.clear();
   pf->release_holder(9);
   fake->fail = nullptr;
+  Events want2 = {"flr 0000:01:00.1", "offline 2", "online 2"};
+  EXPECT_EQ(ev, want2);
+  EXPECT_TRUE(pf->vfs()[0].online);
+  // A reset that fails keeps the VF out of service instead of granting it dirty.
+  EXPECT_EQ(pf->acquire(10, 1).vfn, 1);
+  rec->fail_online = true;
+  pf->release_holder(10);
+  rec->fail_online = false;
   EXPECT_FALSE(pf->vfs()[0].online);
-  EXPECT_THROW(pf->acquire(10, 1), Error);
+  std::string e2 = error_of([&] { pf->acquire(11, 1); });
+  EXPECT_NE(e2.find("out of service"), std::string::npos) << e2;
+  pf->release_holder(8);
+  EXPECT_EQ(pf->acquire(11).vfn, 2);  // any free VF: VF 1 is skipped
 }
 
 }  // namespace
