@@ -27,20 +27,20 @@ struct PrimaryControllerCaps {
   uint16_t vqprt;    // 42: VQ private resources of the primary
   uint16_t vqfrsm;   // 44: most VQ flexible resources one secondary may get
   uint16_t vqgran;   // 46: preferred VQ assignment granularity
-  uint8_t rsvd48[32];
-  uint32_t vifrt;    // 80: VI flexible resources in total
+  uint8_t rsvd48[16];
+  uint32_t vifrt;    // 64: VI flexible resources in total
   uint32_t virfa;
   uint16_t virfap;
   uint16_t viprt;
-  uint16_t vifrsm;   // 92
-  uint16_t vigran;   // 94
-  uint8_t rsvd96[4000];
+  uint16_t vifrsm;   // 76
+  uint16_t vigran;   // 78
+  uint8_t rsvd80[4016];
 };
 static_assert(sizeof(PrimaryControllerCaps) == 4096);
 static_assert(offsetof(PrimaryControllerCaps, vqfrt) == 32);
 static_assert(offsetof(PrimaryControllerCaps, vqfrsm) == 44);
-static_assert(offsetof(PrimaryControllerCaps, vifrt) == 80);
-static_assert(offsetof(PrimaryControllerCaps, vigran) == 94);
+static_assert(offsetof(PrimaryControllerCaps, vifrt) == 64);  // as QEMU 7.2 and nvme-cli lay it out
+static_assert(offsetof(PrimaryControllerCaps, vigran) == 78);
 
 namespace crt {
 inline constexpr uint8_t VQ = 1u << 0;

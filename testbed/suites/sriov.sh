@@ -120,6 +120,7 @@ cmp /tmp/vf.bin /tmp/pf.bin || fail "bytes written through VF 2 differ on the PF
 echo "sriov: 32 KiB written at LBA $lba through VF 2 read back identically through $dev"
 
 # 5a. A client no [[allow]] rule admits.
+mkdir -p /etc
 grep -q '^nobody:' /etc/passwd 2>/dev/null || echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >> /etc/passwd
 su -s /bin/sh nobody -c "homic-vf --socket $sock --vfn 1 --verify $mnt/data" > /tmp/deny.out 2>&1 &&
   fail "a client of uid 65534 got a VF"

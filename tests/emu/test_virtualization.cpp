@@ -91,8 +91,14 @@ TEST_F(VirtTest, PrimaryCapsAndSecondaryList) {
   EXPECT_EQ(c.vifrsm, 2);
   EXPECT_EQ(c.viprt, 1);
   // Reserved bytes are zero, not the 0xA5 fill: the whole page was written.
-  EXPECT_EQ(c.rsvd96[0], 0);
-  EXPECT_EQ(c.rsvd96[3999], 0);
+  EXPECT_EQ(c.rsvd80[0], 0);
+  EXPECT_EQ(c.rsvd80[4015], 0);
+  // Byte offsets of the fields (figure "Primary Controller Capabilities Structure").
+  const auto* raw = reinterpret_cast<const uint8_t*>(&c);
+  EXPECT_EQ(raw[32], 8);  // VQFRT
+  EXPECT_EQ(raw[44], 4);  // VQFRSM
+  EXPECT_EQ(raw[64], 4);  // VIFRT
+  EXPECT_EQ(raw[76], 2);  // VIFRSM
 
   const auto& l = list();
   ASSERT_EQ(l.count, 2);
