@@ -92,7 +92,10 @@ Outcome Virtualization::manage(const nvme::Sqe& cmd) {
     case nvme::virt_act::SECONDARY_OFFLINE: {
       Secondary* s = find(cntlid);
       if (!s) return fail_specific(sc::INVALID_CONTROLLER_IDENTIFIER);
-      s->online = false;  // its resources stay assigned
+      // Its flexible resources go back to the pool, as on QEMU 7.2's nvme (our
+      // conformance peer): bringing it online again needs a new Assign.
+      s->online = false;
+      s->nvq = s->nvi = 0;
       return Outcome{};
     }
     case nvme::virt_act::SECONDARY_ONLINE: {

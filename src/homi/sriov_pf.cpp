@@ -285,7 +285,12 @@ void SriovPf::release(uint16_t vfn) {
     log(Level::warn, "sriov: {} VF {}: function level reset failed ({}): controller offline/online only", cfg_.address,
         v.vfn, e.what());
   }
+  // Offline may return the resources to the primary (QEMU 7.2 does): assign them again.
   admin_->run_checked(nvme::cmd::virt_offline(v.scid), "Secondary Controller Offline " + std::to_string(v.scid));
+  admin_->run_checked(nvme::cmd::virt_assign(v.scid, VirtResource::vq, v.res.vq),
+                      "Secondary Controller Assign VQ to " + std::to_string(v.scid));
+  admin_->run_checked(nvme::cmd::virt_assign(v.scid, VirtResource::vi, v.res.vi),
+                      "Secondary Controller Assign VI to " + std::to_string(v.scid));
   admin_->run_checked(nvme::cmd::virt_online(v.scid), "Secondary Controller Online " + std::to_string(v.scid));
   v.online = true;
   log(Level::info, "sriov: {} VF {} ({}) reset and free again", cfg_.address, v.vfn, v.bdf);

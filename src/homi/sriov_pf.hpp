@@ -85,7 +85,8 @@ class SriovPf {
   // A free VF (vfn 0: the first free one) for `holder`; throws Error(no_memory) when
   // none is free, Error(invalid_argument) for an unknown or held vfn.
   const VfState& acquire(uint64_t holder, uint16_t vfn = 0);
-  // The VF is reset (FLR, then its secondary controller offline and online again), so
+  // The VF is reset (FLR, then its secondary controller offline, its resources assigned
+  // again, and online), so
   // the next holder starts clean, then freed. Throws Error if offline/online failed
   // (the VF then stays out of service rather than be granted dirty); a failed FLR alone
   // is logged.

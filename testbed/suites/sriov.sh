@@ -13,6 +13,7 @@
 # Needs in the initramfs (static): homid, homic-vf, aisio (testbed/run-all adds them).
 fail() {
   echo "sriov suite: FAIL: $*"
+  [ -f /tmp/homid.log ] && { echo "--- homid log (last lines)"; tail -n 25 /tmp/homid.log; }
   [ -n "${hpid:-}" ] && kill -TERM "$hpid" 2>/dev/null
   exit 1
 }

@@ -248,7 +248,7 @@ TEST_F(SriovTest, GrantResetAndRegrant) {
   EXPECT_THROW(pf->acquire(9, 1), Error);  // held by 7
   ev.clear();
   pf->release_holder(7);  // client 7 died
-  Events want = {"flr 0000:01:00.1", "offline 2", "online 2"};
+  Events want = {"flr 0000:01:00.1", "offline 2", "assign 2 vq=2", "assign 2 vi=1", "online 2"};
   EXPECT_EQ(ev, want);
   EXPECT_EQ(pf->vfs()[0].holder, 0u);
   EXPECT_EQ(pf->acquire(9).vfn, 1);
@@ -260,7 +260,7 @@ TEST_F(SriovTest, GrantResetAndRegrant) {
   ev.clear();
   pf->release_holder(9);
   fake->fail = nullptr;
-  Events want2 = {"flr 0000:01:00.1", "offline 2", "online 2"};
+  Events want2 = {"flr 0000:01:00.1", "offline 2", "assign 2 vq=2", "assign 2 vi=1", "online 2"};
   EXPECT_EQ(ev, want2);
   EXPECT_TRUE(pf->vfs()[0].online);
   // A reset that fails keeps the VF out of service instead of granting it dirty.
