@@ -9,9 +9,11 @@
 //                                                    # raw write through the VF; F gets the
 //                                                    # bytes written, to compare with the PF
 //   homic-vf --socket S --list                      # the functions homid manages
+//   --uid N: run as uid/gid N (drops root first; for the policy-refusal test)
 // Exit status 0: everything verified.
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -107,8 +109,12 @@ int main(int argc, char** argv) {
   app.add_option("--blocks", blocks);
   app.add_option("--seed", seed);
   app.add_option("--out", out);
+  int64_t uid = -1;
+  app.add_option("--uid", uid, "drop to this uid and gid before connecting");
   CLI11_PARSE(app, argc, argv);
   try {
+    if (uid >= 0 && (setgroups(0, nullptr) != 0 || setgid(gid_t(uid)) != 0 || setuid(uid_t(uid)) != 0))
+      throw_errno("dropping to uid " + std::to_string(uid));
     auto cl = homic::Client::connect(socket, {"homic-vf"});
     if (list) {
       for (auto& f : homic::list_functions(*cl))
