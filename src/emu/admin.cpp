@@ -7,6 +7,7 @@
 
 #include "spec/identify.hpp"
 #include "spec/registers.hpp"
+#include "spec/virtualization.hpp"
 
 namespace aisio::emu {
 
@@ -35,7 +36,7 @@ uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
 }  // namespace
 
 Admin::Admin(Core& core, std::vector<std::unique_ptr<Worker>>& workers)
-    : core_(core), workers_(workers), reader_(core.dma->reader()) {
+    : core_(core), workers_(workers), reader_(core.dma->reader()), virt_(core.cfg.secondaries, 1) {
   sqs_.resize(core.regs.max_qid() + 1);
   cqs_.resize(core.regs.max_qid() + 1);
   features_.volatile_write_cache = core.cfg.volatile_write_cache ? 1 : 0;
@@ -189,6 +190,9 @@ Outcome Admin::execute(const Sqe& cmd) {
     // left to abort: dword 0 bit 0 set = "command not aborted" (best effort per spec).
     case nvme::admin::ABORT: return Outcome{1};
     case nvme::admin::KEEP_ALIVE: return Outcome{};
+    case nvme::admin::VIRTUALIZATION_MANAGEMENT:
+      if (!virt_.enabled()) return fail(sc::INVALID_OPCODE);
+      return virt_.manage(cmd);
     default: return fail(sc::INVALID_OPCODE);
   }
 }
@@ -224,6 +228,7 @@ void Admin::fill_identify_controller(uint8_t* out) const {
   id.sqes = 0x66;  // 64-byte SQEs only
   id.cqes = 0x44;  // 16-byte CQEs only
   id.nn = uint32_t(core_.namespaces.size());
+  if (virt_.enabled()) id.oacs |= nvme::oacs::VIRTUALIZATION_MANAGEMENT;
   id.oncs = nvme::oncs::COMPARE | nvme::oncs::DATASET_MANAGEMENT | nvme::oncs::WRITE_ZEROES;
   id.vwc = c.volatile_write_cache ? 0x07 : 0x00;  // present; Flush with NSID FFFFFFFFh supported
   id.sgls = c.sgl ? 0x1u : 0u;                   // SGLs supported, no alignment requirement
@@ -285,6 +290,14 @@ Outcome Admin::identify(const Sqe& cmd) {
       add(nvme::nidt::CSI, &csi, 1);
       break;
     }
+    case nvme::cns::PRIMARY_CONTROLLER_CAPS:
+      if (!virt_.enabled()) return fail(sc::INVALID_FIELD);
+      virt_.fill_primary_caps(buf);
+      break;
+    case nvme::cns::SECONDARY_CONTROLLER_LIST:
+      if (!virt_.enabled()) return fail(sc::INVALID_FIELD);
+      virt_.fill_secondary_list(uint16_t(cmd.cdw10 >> 16), buf);
+      break;
     default: return fail(sc::INVALID_FIELD);
   }
   return Outcome{0, to_host(cmd, buf, sizeof buf, sizeof buf)};

@@ -12,6 +12,7 @@
 #include "emu/outcome.hpp"
 #include "emu/queues.hpp"
 #include "emu/stats.hpp"
+#include "emu/virtualization.hpp"
 #include "emu/worker.hpp"
 
 namespace aisio::emu {
@@ -81,6 +82,7 @@ class Admin {
   } features_;
   bool queues_allocated_ = false;  // Number of Queues was set since the last reset
   uint32_t nsqa_ = 0, ncqa_ = 0;
+  Virtualization virt_;  // SR-IOV primary controller state (kept across resets)
 };
 
 }  // namespace aisio::emu

@@ -23,6 +23,13 @@ void EmuConfig::validate() const {
   if (firmware.size() > 8) bad("firmware is at most 8 characters");
   if (idle.sleep_min_us == 0 || idle.sleep_max_us < idle.sleep_min_us) bad("idle sleep range invalid");
   if (device_model.iops < 0 || device_model.bandwidth < 0) bad("device model rates must be >= 0");
+  if (secondaries.count > 127) bad("secondaries.count must be at most 127");
+  if (secondaries.count) {
+    const auto& v = secondaries;
+    if (!v.vq_flexible || !v.vi_flexible) bad("secondary controllers need VQ and VI flexible resources");
+    if (v.vq_max > v.vq_flexible || v.vi_max > v.vi_flexible) bad("secondaries: per-secondary maximum above the total");
+    if (!v.vq_granularity || !v.vi_granularity) bad("secondaries: granularity must be at least 1");
+  }
   for (size_t i = 0; i < namespaces.size(); ++i) {
     const auto& n = namespaces[i];
     std::string id = "namespace " + std::to_string(i + 1) + ": ";

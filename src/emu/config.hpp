@@ -46,6 +46,22 @@ struct IdlePolicy {
   uint32_t sleep_max_us = 500;
 };
 
+// The controller as an SR-IOV primary controller with `count` secondary controllers
+// (Identify CNS 14h/15h, Virtualization Management); count 0: not a primary controller.
+// Secondary controllers exist only as resource bookkeeping here (there are no virtual
+// functions behind them), which is what homid's PF management needs to be tested.
+struct SecondaryControllers {
+  uint16_t count = 0;            // at most 127 (one Secondary Controller List page)
+  uint32_t vq_flexible = 0;      // VQFRT: VQ flexible resources in total
+  uint32_t vi_flexible = 0;      // VIFRT
+  uint16_t vq_max = 0;           // VQFRSM: most VQ resources per secondary (0: vq_flexible)
+  uint16_t vi_max = 0;           // VIFRSM (0: vi_flexible)
+  uint16_t vq_granularity = 1;   // VQGRAN
+  uint16_t vi_granularity = 1;   // VIGRAN
+  uint16_t vq_private = 2;       // VQPRT: the primary's own queues (admin + one I/O)
+  uint16_t vi_private = 1;       // VIPRT
+};
+
 struct EmuConfig {
   std::string serial = "AISIOEMU0001";
   std::string model = "aisio software NVMe controller";
@@ -62,6 +78,7 @@ struct EmuConfig {
   unsigned workers = 1;          // I/O threads; a CQ and all SQs feeding it share a worker
   IdlePolicy idle;
   DeviceModel device_model;
+  SecondaryControllers secondaries;
 
   // Throws aisio::Error(invalid_argument) naming the offending field.
   void validate() const;

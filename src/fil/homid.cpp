@@ -27,7 +27,7 @@ class HomidExtents final : public io::ExtentSource {
       throw;
     }
     ::close(fd);
-    if (ok.ctrl != ctrl_ || ok.nsid != nsid_)
+    if ((ctrl_ != target::HomidRef::kAnyController && ok.ctrl != ctrl_) || ok.nsid != nsid_)
       throw Error(Errc::invalid_argument, fmt::format("homid: {} is on controller {} namespace {}, not {} / {}", p,
                                                       ok.ctrl, ok.nsid, ctrl_, nsid_));
     io::ResolvedFile rf;
@@ -48,9 +48,8 @@ class HomidExtents final : public io::ExtentSource {
 
 }  // namespace
 
-std::shared_ptr<io::ExtentSource> homid_extents(std::shared_ptr<homic::Session> s, std::string root, uint32_t nsid) {
-  auto ctrl = s->index();
-  return std::make_shared<HomidExtents>(s->client(), std::move(root), nsid, ctrl);
+std::shared_ptr<io::ExtentSource> homid_extents(target::HomidRef ref, std::string root, uint32_t nsid) {
+  return std::make_shared<HomidExtents>(std::move(ref.client), std::move(root), nsid, ref.controller);
 }
 
 }  // namespace aisio::fil

@@ -7,13 +7,11 @@
 #include <string>
 
 #include "io/extent_source.hpp"
-
-namespace aisio::homic {
-class Session;
-}
+#include "target/target.hpp"
 
 namespace aisio::fil {
 
-std::shared_ptr<io::ExtentSource> homid_extents(std::shared_ptr<homic::Session> s, std::string root, uint32_t nsid);
+// ref.controller: the controller homid must name for each file (any, for a VF).
+std::shared_ptr<io::ExtentSource> homid_extents(target::HomidRef ref, std::string root, uint32_t nsid);
 
 }  // namespace aisio::fil

@@ -52,7 +52,10 @@ void Session::open_device() {
   } else {
     target_ = spec_.target;
     if (spec_.via == "homid") {
-      target_ = "homid:" + (spec_.homid_socket.empty() ? target::homid_default_socket() : spec_.homid_socket) + "/" +
+      if (!spec_.homid_function.empty() && spec_.homid_function != "queue" && spec_.homid_function != "vf")
+        throw Error(Errc::invalid_argument, "--function '" + spec_.homid_function + "': queue (default) or vf");
+      target_ = (spec_.homid_function == "vf" ? "homid-vf:" : "homid:") +
+                (spec_.homid_socket.empty() ? target::homid_default_socket() : spec_.homid_socket) + "/" +
                 (spec_.homid_controller.empty() ? "0" : spec_.homid_controller);
     } else if (!spec_.via.empty()) {
       throw Error(Errc::invalid_argument, "--via '" + spec_.via + "': only homid is known");
@@ -93,7 +96,7 @@ const io::NvmeAccess& Session::access() {
 std::shared_ptr<io::ExtentSource> Session::extent_source() {
   if (extents_) return extents_;
   std::string mode = spec_.extents;
-  const bool via_homid = spec_.via == "homid" || spec_.target.starts_with("homid") || (spec_.opened && spec_.opened->homid());
+  const bool via_homid = spec_.via == "homid" || spec_.target.starts_with("homid") || (spec_.opened && bool(spec_.opened->homid()));
   if (mode == "auto") mode = local_ ? (via_homid ? "homid" : "fiemap") : "xfs";
   if (mode == "homid") {
     if (!local_) throw Error(Errc::invalid_argument, "--extents homid needs DIR mounted here; " + dir_ + " is not");

@@ -27,6 +27,7 @@ struct UnvmeSpec {
   std::string via;                // "" (this process drives the controller) or "homid"
   std::string homid_socket;       // --via homid: "" = $HOMID_SOCKET or /run/homid/homid.sock
   std::string homid_controller = "0";  // name or index
+  std::string homid_function;     // --via homid: "vf" = an SR-IOV VF granted by homid
   uint32_t nsid = 1;
   std::optional<uint64_t> fs_offset;  // file system start in the namespace, bytes
   std::string fs_root;            // xfs: DIR's path inside the file system (default: derived)

@@ -144,6 +144,31 @@ void parse_namespace(const Ctx& c, const toml::table& t, ControllerConfig& cc, u
   cc.backings.push_back(b);
 }
 
+// type = "sriov-pf": address (the PF), admin_device, driver, vfs = [{ vq = 2, vi = 1 }, ...].
+void parse_sriov_pf(const Ctx& c, const toml::table& t, ControllerConfig& cc) {
+  std::string sect = "[[controller]] '" + cc.name + "'";
+  cc.kind = ControllerConfig::Kind::sriov_pf;
+  c.only_keys(t, sect, {"name", "type", "address", "admin_device", "driver", "vfs", "namespace"});
+  cc.address = cc.sriov.address = c.str(t, "address").value_or("");
+  if (cc.address.empty()) c.fail(&t, sect + ": type \"sriov-pf\" needs address = \"DDDD:BB:DD.F\" (the PF)");
+  cc.sriov.admin_device = c.str(t, "admin_device").value_or("");
+  std::string drv = c.str(t, "driver").value_or("auto");
+  if (drv == "uio") cc.sriov.driver = pcie::Driver::uio_pci_generic;
+  else if (drv == "vfio") cc.sriov.driver = pcie::Driver::vfio_pci;
+  else if (drv != "auto") c.fail(t.get("driver"), sect + ": driver must be \"auto\", \"uio\" or \"vfio\"");
+  const toml::node* n = t.get("vfs");
+  const toml::array* a = n ? n->as_array() : nullptr;
+  if (!a || a->empty()) c.fail(n ? n : &t, sect + ": needs vfs = [{ vq = 2, vi = 1 }, ...], one table per VF");
+  for (auto& e : *a) {
+    const toml::table& v = table_of(c, e, sect + " vfs entry");
+    c.only_keys(v, sect + " vfs entry", {"vq", "vi"});
+    VfResources r;
+    r.vq = uint16_t(c.integer(v, "vq", 0, 65535).value_or(r.vq));
+    r.vi = uint16_t(c.integer(v, "vi", 0, 65535).value_or(r.vi));
+    cc.sriov.vfs.push_back(r);
+  }
+}
+
 ControllerConfig parse_controller(const Ctx& c, const toml::table& t) {
   ControllerConfig cc;
   cc.name = c.str(t, "name").value_or("");
@@ -170,8 +195,10 @@ ControllerConfig parse_controller(const Ctx& c, const toml::table& t) {
     if (cc.address.empty()) c.fail(&t, "[[controller]] '" + cc.name + "': type \"pci\" needs address = \"DDDD:BB:DD.F\"");
     cc.bind = c.boolean(t, "bind").value_or(false);
     cc.io_queues = uint16_t(c.integer(t, "io_queues", 1, 65535).value_or(64));
+  } else if (type == "sriov-pf") {
+    parse_sriov_pf(c, t, cc);
   } else {
-    c.fail(&t, "[[controller]] '" + cc.name + "': type must be \"soft\" or \"pci\"");
+    c.fail(&t, "[[controller]] '" + cc.name + "': type must be \"soft\", \"pci\" or \"sriov-pf\"");
   }
   if (const toml::node* n = t.get("namespace")) {
     const toml::array* a = n->as_array();
@@ -318,10 +345,10 @@ DaemonConfig parse_config(std::string_view text, const std::string& source) {
     for (auto& e : *a) {
       ControllerConfig cc = parse_controller(c, table_of(c, e, "[[controller]]"));
       if (!names.insert(cc.name).second) c.fail(&e, "two controllers named '" + cc.name + "'");
-      cfg.controllers.push_back(std::move(cc));
+      (cc.kind == ControllerConfig::Kind::sriov_pf ? cfg.sriov_pfs : cfg.controllers).push_back(std::move(cc));
     }
   }
-  if (cfg.controllers.empty()) throw Error(Errc::invalid_argument, source + ": no [[controller]] configured");
+  if (cfg.controllers.empty() && cfg.sriov_pfs.empty()) throw Error(Errc::invalid_argument, source + ": no [[controller]] configured");
   if (const toml::node* n = root.get("allow")) {
     const toml::array* a = n->as_array();
     if (!a) c.fail(n, "allow must be an array of tables ([[allow]])");
@@ -330,6 +357,7 @@ DaemonConfig parse_config(std::string_view text, const std::string& source) {
       for (auto& name : r.controllers) {
         bool known = false;
         for (auto& cc : cfg.controllers) known = known || cc.name == name;
+        for (auto& cc : cfg.sriov_pfs) known = known || cc.name == name;
         if (!known) c.fail(&e, "[[allow]] '" + r.name + "' names controller '" + name + "', which is not configured");
       }
       cfg.policy.rules.push_back(std::move(r));

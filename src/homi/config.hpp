@@ -4,7 +4,9 @@
 //   [limits]     max_clients, max_queues_total, max_queues_per_client,
 //                max_dma_bytes_per_client, max_regions_per_client, max_queue_depth
 //   [[controller]]  type = "soft" (a software controller run inside homid) or "pci"
-//                   (a PCIe function bound to uio_pci_generic / vfio-pci), with
+//                   (a PCIe function bound to uio_pci_generic / vfio-pci), or
+//                   "sriov-pf" (an SR-IOV PF left to the kernel nvme driver whose
+//                   virtual functions homid enables and grants, one client each), with
 //                   [[controller.namespace]] entries naming which block device or image
 //                   holds each namespace's bytes (for resolve_extents)
 //   [[allow]]    who may connect (uids/gids/any) and what they may do: controllers,
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "emu/config.hpp"
+#include "homi/sriov_config.hpp"
 
 namespace aisio::homi {
 
@@ -32,13 +35,14 @@ struct NamespaceBacking {
 };
 
 struct ControllerConfig {
-  enum class Kind { soft, pci };
+  enum class Kind { soft, pci, sriov_pf };
   std::string name;
   Kind kind = Kind::soft;
   std::string address;                  // pci: the function's BDF
   bool bind = false;                    // pci: bind to uio/vfio when on another driver
   uint16_t io_queues = 64;              // asked with Set Features Number of Queues
   emu::EmuConfig soft;                  // soft: the controller (dstrd forced to 10)
+  SriovPfConfig sriov;                  // sriov_pf: the VFs (address = the PF)
   std::vector<NamespaceBacking> backings;
 };
 
@@ -81,6 +85,7 @@ struct DaemonConfig {
   uint32_t socket_mode = 0660;
   std::optional<uint32_t> socket_group;
   std::vector<ControllerConfig> controllers;
+  std::vector<ControllerConfig> sriov_pfs;  // type "sriov-pf" (not in `controllers`: no queues)
   Policy policy;
   std::string source;  // file name, for messages
 };

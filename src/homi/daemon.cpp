@@ -23,6 +23,7 @@
 #include "extents/cache.hpp"
 #include "homi/log.hpp"
 #include "homi/managed.hpp"
+#include "homi/sriov_service.hpp"
 #include "homi/transport.hpp"
 #include "homi/wire.hpp"
 
@@ -147,6 +148,7 @@ struct Daemon::Impl {
   uint64_t instance = 0;
   Clock::time_point started_at = Clock::now();
   std::vector<std::unique_ptr<ManagedController>> ctrls;
+  std::unique_ptr<SriovService> sriov;  // sriov-pf controllers (indices after ctrls)
   Fd listen_fd, wake_fd;
   std::thread thread;
   bool running = false;
@@ -186,6 +188,7 @@ void Daemon::Impl::start() {
         c.namespaces().size(), c.io_queue_limit(), c.cap().dstrd(),
         ctrls.back()->kind() == wire::Kind::soft ? " (doorbells page-isolated)" : " (doorbell page shared)");
   }
+  if (!cfg.sriov_pfs.empty()) sriov = std::make_unique<SriovService>(cfg.sriov_pfs, uint32_t(ctrls.size()));
   struct stat st {};
   if (lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) throw Error(Errc::invalid_argument, path + " exists and is not a socket: not removing it");
@@ -209,6 +212,7 @@ void Daemon::Impl::start() {
 
 void Daemon::Impl::stop() {
   if (!running) {
+    sriov.reset();
     ctrls.clear();
     return;
   }
@@ -226,6 +230,7 @@ void Daemon::Impl::stop() {
   unlink(cfg.socket.c_str());
   listen_fd.reset();
   wake_fd.reset();
+  sriov.reset();  // VFs disabled, secondary controllers offline
   ctrls.clear();  // orderly shutdown of each controller
   running = false;
   log(Level::info, "stopped");
@@ -338,6 +343,10 @@ void Daemon::Impl::delete_queue(Client& c, const Queue& q) {
 
 void Daemon::Impl::drop(Client& c, const char* why) {
   size_t nq = c.queues.size(), nr = c.regions.size();
+  if (sriov && sriov->held_by(c.id)) {
+    log(Level::info, "{} gone ({}): resetting its VF(s)", c.who(), why);
+    sriov->release_client(c.id);  // FLR: the VF stops its DMA before anyone else gets it
+  }
   // Queues first: once they are deleted no DMA can target the client's memory.
   for (auto& q : c.queues) delete_queue(c, q);
   reclaimed += nq;
@@ -442,6 +451,18 @@ void Daemon::Impl::handle(Client& c, const wire::Message& m, std::vector<Fd>& fd
       out = on_resolve(c, std::get<wire::ResolveExtents>(m.body), std::move(fds.at(0)));
       break;
     case wire::Type::stats: out = on_stats(c, std::get<wire::Stats>(m.body)); break;
+    case wire::Type::list_functions: out = sriov ? sriov->list(*c.rule) : wire::ListFunctionsOk{}; break;
+    case wire::Type::grant_function: {
+      if (!sriov) refuse(Errc::not_supported, "grant_function: no sriov-pf controller is configured");
+      auto [ok, fd] = sriov->grant(c.id, *c.rule, std::get<wire::GrantFunction>(m.body));
+      reply(c, seq, ok, fd.get());
+      return;
+    }
+    case wire::Type::release_function:
+      if (!sriov) refuse(Errc::not_supported, "release_function: no sriov-pf controller is configured");
+      sriov->release(c.id, std::get<wire::ReleaseFunction>(m.body));
+      out = wire::ReleaseFunctionOk{};
+      break;
     default:
       refuse(Errc::protocol, std::string("homi protocol: ") + wire::type_name(t) + " is not a request");
   }
@@ -639,14 +660,22 @@ wire::Body Daemon::Impl::on_resolve(Client& c, const wire::ResolveExtents& r, Fd
            fmt::format("resolve_extents: {} is not on a namespace homid manages ({})", path, e.what()));
   }
   std::optional<BackingMatch> match;
-  ManagedController* owner = nullptr;
+  uint32_t owner_index = 0;
+  std::string owner_name;
   for (auto& m : ctrls) {
     if (!c.rule->allows_controller(m->name())) continue;
     if ((match = m->match_backing(bd))) {
-      owner = m.get();
+      owner_index = m->index();
+      owner_name = m->name();
       break;
     }
   }
+  if (!match && sriov)
+    if (auto s = sriov->match_backing(*c.rule, bd)) {
+      match = s->at;  // the PF's namespace: its VFs see the same LBAs
+      owner_index = s->index;
+      owner_name = s->name;
+    }
   if (!match)
     refuse(Errc::invalid_argument,
            fmt::format("resolve_extents: {} lives on {} ({}:{}), which backs no namespace homid manages for this client",
@@ -657,7 +686,7 @@ wire::Body Daemon::Impl::on_resolve(Client& c, const wire::ResolveExtents& r, Fd
   auto cached = extent_cache.get(fd.get(), path);
   const extents::FileExtents& fx = *cached;
   wire::ResolveExtentsOk ok;
-  ok.ctrl = owner->index();
+  ok.ctrl = owner_index;
   ok.nsid = match->nsid;
   ok.lba_size = match->lba_size;
   ok.file_size = fx.size;
@@ -671,7 +700,7 @@ wire::Body Daemon::Impl::on_resolve(Client& c, const wire::ResolveExtents& r, Fd
     if (!e.reads_as_zeros()) rec.physical = e.physical + match->device_offset;
     ok.extents.push_back(rec);
   }
-  log(Level::debug, "{}: resolved {} ({} extents) on {} ns {}", c.who(), path, fx.extents.size(), owner->name(),
+  log(Level::debug, "{}: resolved {} ({} extents) on {} ns {}", c.who(), path, fx.extents.size(), owner_name,
       match->nsid);
   return ok;
 }

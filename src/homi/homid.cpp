@@ -58,8 +58,8 @@ int main(int argc, char** argv) {
     if (!level.empty()) cfg.policy.log_level = level;
     set_log_level(parse_level(cfg.policy.log_level));
     if (check) {
-      fmt::print("{}: OK ({} controller(s), {} rule(s), socket {})\n", config_path, cfg.controllers.size(),
-                 cfg.policy.rules.size(), cfg.socket);
+      fmt::print("{}: OK ({} controller(s), {} sriov-pf, {} rule(s), socket {})\n", config_path, cfg.controllers.size(),
+                 cfg.sriov_pfs.size(), cfg.policy.rules.size(), cfg.socket);
       return 0;
     }
     // Block the signals before any thread starts: every thread inherits the mask and

@@ -322,26 +322,31 @@ DeviceRegion ManagedController::register_memory(Fd memfd, uint64_t len) {
   return r;
 }
 
+std::optional<uint64_t> backing_offset(const NamespaceBacking& b, const extents::BlockDevice& fdev) {
+  std::optional<uint64_t> offset;
+  if (!b.block_device.empty()) {
+    struct stat st {};
+    if (::stat(b.block_device.c_str(), &st) != 0 || !S_ISBLK(st.st_mode)) return std::nullopt;
+    extents::BlockDevice cdev;
+    try {
+      cdev = extents::block_device(major(st.st_rdev), minor(st.st_rdev));
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    if (cdev.partition) return std::nullopt;  // a namespace is a whole disk
+    if (fdev.disk == cdev.name) offset = fdev.partition ? fdev.partition_start : 0;
+  } else if (!b.image.empty() && !fdev.loop_backing_file.empty()) {
+    struct stat a {}, c {};
+    if (::stat(b.image.c_str(), &a) == 0 && ::stat(fdev.loop_backing_file.c_str(), &c) == 0 && a.st_dev == c.st_dev &&
+        a.st_ino == c.st_ino)
+      offset = fdev.loop_offset + (fdev.partition ? fdev.partition_start : 0);
+  }
+  return offset;
+}
+
 std::optional<BackingMatch> ManagedController::match_backing(const extents::BlockDevice& fdev) const {
   for (auto& b : cfg_.backings) {
-    std::optional<uint64_t> offset;
-    if (!b.block_device.empty()) {
-      struct stat st {};
-      if (::stat(b.block_device.c_str(), &st) != 0 || !S_ISBLK(st.st_mode)) continue;
-      extents::BlockDevice cdev;
-      try {
-        cdev = extents::block_device(major(st.st_rdev), minor(st.st_rdev));
-      } catch (const std::exception&) {
-        continue;
-      }
-      if (cdev.partition) continue;  // a namespace is a whole disk
-      if (fdev.disk == cdev.name) offset = fdev.partition ? fdev.partition_start : 0;
-    } else if (!b.image.empty() && !fdev.loop_backing_file.empty()) {
-      struct stat a {}, c {};
-      if (::stat(b.image.c_str(), &a) == 0 && ::stat(fdev.loop_backing_file.c_str(), &c) == 0 && a.st_dev == c.st_dev &&
-          a.st_ino == c.st_ino)
-        offset = fdev.loop_offset + (fdev.partition ? fdev.partition_start : 0);
-    }
+    std::optional<uint64_t> offset = backing_offset(b, fdev);
     if (!offset) continue;
     for (auto& n : ctrl_->namespaces())
       if (n.nsid == b.nsid) return BackingMatch{n.nsid, n.lba_size, *offset};

@@ -58,6 +58,10 @@ struct BackingMatch {
   uint64_t device_offset = 0;  // add to file-system byte offsets to get namespace byte offsets
 };
 
+// Where the file system on `fdev` starts in the namespace that `b` names, if `fdev` is
+// (a partition of) that block device or a loop device of that image.
+std::optional<uint64_t> backing_offset(const NamespaceBacking& b, const extents::BlockDevice& fdev);
+
 class ManagedController {
  public:
   // Opens (software: creates and starts) the controller and brings it up. Throws.

@@ -31,6 +31,12 @@ const char* type_name(Type t) {
     case Type::resolve_extents_ok: return "resolve_extents_ok";
     case Type::stats: return "stats";
     case Type::stats_ok: return "stats_ok";
+    case Type::list_functions: return "list_functions";
+    case Type::list_functions_ok: return "list_functions_ok";
+    case Type::grant_function: return "grant_function";
+    case Type::grant_function_ok: return "grant_function_ok";
+    case Type::release_function: return "release_function";
+    case Type::release_function_ok: return "release_function_ok";
     case Type::error: return "error";
   }
   return "unknown";
@@ -39,6 +45,7 @@ const char* type_name(Type t) {
 unsigned fds_of(Type t) {
   switch (t) {
     case Type::alloc_queue_ok:
+    case Type::grant_function_ok:
     case Type::register_dma:
     case Type::resolve_extents: return 1;
     default: return 0;
@@ -324,6 +331,41 @@ void fields(Io& io, Ref<Io, StatsOk> m) {
   io.array(m.queues, QUEUE_STAT_MIN, 65536, [&](auto& q) { fields(io, q); });
   io.array(m.controllers, CTRL_STAT_MIN, 256, [&](auto& c) { fields(io, c); });
 }
+constexpr size_t FUNCTION_MIN = 2 * 3 + 2 * 2 + 2 + 2 * 2 + 8 * 2;
+template <class Io>
+void fields(Io& io, Ref<Io, FunctionInfo> f) {
+  io.str(f.pf);
+  io.str(f.pf_address);
+  io.str(f.address);
+  io.u16(f.vfn);
+  io.u16(f.scid);
+  io.u8(f.online);
+  io.u8(f.driver);
+  io.u16(f.vq);
+  io.u16(f.vi);
+  io.u64(f.holder);
+  io.u64(f.grants);
+}
+template <class Io>
+void fields(Io& io, Ref<Io, ListFunctionsOk> m) {
+  io.array(m.functions, FUNCTION_MIN, 4096, [&](auto& f) { fields(io, f); });
+}
+template <class Io>
+void fields(Io& io, Ref<Io, GrantFunction> m) {
+  io.str(m.pf);
+  io.u16(m.vfn);
+}
+template <class Io>
+void fields(Io& io, Ref<Io, GrantFunctionOk> m) {
+  fields(io, m.function);
+  io.u64(m.bar_offset);
+  io.u64(m.bar_size);
+}
+template <class Io>
+void fields(Io& io, Ref<Io, ReleaseFunction> m) {
+  io.str(m.pf);
+  io.u16(m.vfn);
+}
 template <class Io>
 void fields(Io& io, Ref<Io, ErrorReply> m) {
   io.i32(m.errc);
@@ -409,6 +451,12 @@ Message decode(std::span<const uint8_t> packet, unsigned fds) {
     case Type::resolve_extents_ok: m.body = decode_as<ResolveExtentsOk>(r); break;
     case Type::stats: m.body = decode_as<Stats>(r); break;
     case Type::stats_ok: m.body = decode_as<StatsOk>(r); break;
+    case Type::list_functions: m.body = decode_as<ListFunctions>(r); break;
+    case Type::list_functions_ok: m.body = decode_as<ListFunctionsOk>(r); break;
+    case Type::grant_function: m.body = decode_as<GrantFunction>(r); break;
+    case Type::grant_function_ok: m.body = decode_as<GrantFunctionOk>(r); break;
+    case Type::release_function: m.body = decode_as<ReleaseFunction>(r); break;
+    case Type::release_function_ok: m.body = decode_as<ReleaseFunctionOk>(r); break;
     case Type::error: m.body = decode_as<ErrorReply>(r); break;
   }
   return m;

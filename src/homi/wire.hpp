@@ -47,6 +47,13 @@ enum class Type : uint16_t {
   resolve_extents_ok = 16,
   stats = 17,
   stats_ok = 18,
+  // SR-IOV virtual functions (hardware-assisted delegation); 40.. to leave room.
+  list_functions = 40,
+  list_functions_ok = 41,
+  grant_function = 42,
+  grant_function_ok = 43,
+  release_function = 44,
+  release_function_ok = 45,
   error = 255,
 };
 const char* type_name(Type t);
@@ -252,6 +259,47 @@ struct StatsOk {
   std::vector<ControllerStat> controllers;
 };
 
+// SR-IOV virtual functions of the sriov-pf controllers (the PF stays with the kernel).
+struct FunctionInfo {
+  std::string pf;        // the sriov-pf controller's name
+  std::string pf_address, address;  // BDFs of the PF and of this VF
+  uint16_t vfn = 0, scid = 0;       // virtual function number, secondary controller id
+  uint8_t online = 0;
+  uint8_t driver = 0;               // Kind: 2 uio, 3 vfio
+  uint16_t vq = 0, vi = 0;          // flexible resources assigned
+  uint64_t holder = 0;              // client id, 0 = free
+  uint64_t grants = 0;
+};
+struct ListFunctions {
+  static constexpr Type type = Type::list_functions;
+};
+struct ListFunctionsOk {
+  static constexpr Type type = Type::list_functions_ok;
+  std::vector<FunctionInfo> functions;
+};
+// grant_function: a free VF of `pf` ("" = any sriov-pf the rule allows), vfn 0 = any.
+// The reply carries the VF's BAR0 descriptor (uio: sysfs resource0; vfio: the device
+// fd, BAR0 at bar_offset): the holder runs the whole driver on it.
+struct GrantFunction {
+  static constexpr Type type = Type::grant_function;
+  std::string pf;
+  uint16_t vfn = 0;
+};
+struct GrantFunctionOk {
+  static constexpr Type type = Type::grant_function_ok;
+  FunctionInfo function;
+  uint64_t bar_offset = 0, bar_size = 0;
+};
+// release_function: the VF is reset (FLR, secondary controller offline/online) and freed.
+struct ReleaseFunction {
+  static constexpr Type type = Type::release_function;
+  std::string pf;
+  uint16_t vfn = 0;
+};
+struct ReleaseFunctionOk {
+  static constexpr Type type = Type::release_function_ok;
+};
+
 struct ErrorReply {
   static constexpr Type type = Type::error;
   int32_t errc = 0;  // aisio::Errc
@@ -260,7 +308,9 @@ struct ErrorReply {
 
 using Body = std::variant<Hello, HelloOk, ListControllers, ListControllersOk, Identify, IdentifyOk, AllocQueue,
                           AllocQueueOk, ReleaseQueue, ReleaseQueueOk, RegisterDma, RegisterDmaOk, UnregisterDma,
-                          UnregisterDmaOk, ResolveExtents, ResolveExtentsOk, Stats, StatsOk, ErrorReply>;
+                          UnregisterDmaOk, ResolveExtents, ResolveExtentsOk, Stats, StatsOk, ListFunctions,
+                          ListFunctionsOk, GrantFunction, GrantFunctionOk, ReleaseFunction, ReleaseFunctionOk,
+                          ErrorReply>;
 
 Type type_of(const Body& b);
 

@@ -6,6 +6,8 @@
 
 #include "common/error.hpp"
 #include "homi/client.hpp"
+#include "homi/function_client.hpp"
+#include "target/local.hpp"
 #include "target/open.hpp"
 
 namespace aisio::target {
@@ -31,7 +33,7 @@ class HomidTarget final : public Target {
   uint32_t max_queue_entries() const override { return std::max<uint32_t>(2, s_->max_queue_depth()); }
   uint32_t page_size() const override { return s_->page_size(); }
   size_t max_transfer() const override { return s_->mdts_bytes(); }
-  std::shared_ptr<homic::Session> homid() const override { return s_; }
+  HomidRef homid() const override { return {s_->client(), s_->index()}; }
 
  private:
   std::shared_ptr<homic::Session> s_;
@@ -47,11 +49,11 @@ bool is_socket(const std::string& p) {
 
 std::string homid_default_socket() { return homic::default_socket(); }
 
-std::shared_ptr<Target> open_homid(std::string_view rest, const OpenOptions& o) {
+std::shared_ptr<Target> open_homid(std::string_view rest, const OpenOptions& o, bool vf) {
   // rest: "" | ":SOCKET" | ":SOCKET/CONTROLLER" | "/CONTROLLER". A socket path has
   // slashes too: the whole of it is the socket when such a socket exists, else the
   // part after the last '/' names the controller.
-  std::string socket, controller = "0";
+  std::string socket, controller;
   if (rest.starts_with(':')) {
     socket = std::string(rest.substr(1));
     if (!is_socket(socket)) {
@@ -64,13 +66,20 @@ std::shared_ptr<Target> open_homid(std::string_view rest, const OpenOptions& o) 
   } else if (rest.starts_with('/') && rest.size() > 1) {
     controller = std::string(rest.substr(1));
   } else if (!rest.empty()) {
-    throw Error(Errc::invalid_argument, "homid handle: use homid, homid:SOCKET, homid:SOCKET/CONTROLLER or homid/CONTROLLER");
+    throw Error(Errc::invalid_argument, "homid handle: use homid[:SOCKET][/CONTROLLER] or homid-vf[:SOCKET][/PF]");
   }
   if (socket.empty()) socket = homic::default_socket();
   homic::ConnectOptions co;
   co.name = o.client_name;
   auto client = homic::Client::connect(socket, co);
-  return std::make_shared<HomidTarget>(homic::Session::open(client, controller), socket);
+  if (!vf) return std::make_shared<HomidTarget>(homic::Session::open(client, controller.empty() ? "0" : controller), socket);
+  // The VF is ours whole: the driver runs here on its BAR0; homid resets it when we let go
+  // (GrantedFunction's destructor, after the controller has shut down).
+  std::shared_ptr<homic::GrantedFunction> fn = homic::GrantedFunction::grant(client, controller == "0" ? "" : controller);
+  auto ctrl = fn->controller();
+  auto describe = fmt::format("homid-vf:{} VF {} ({}) of '{}'", socket, fn->info().vfn, fn->info().address, fn->info().pf);
+  return std::make_shared<LocalTarget>(std::move(ctrl), std::move(describe), std::move(fn), nullptr,
+                                       HomidRef{client, HomidRef::kAnyController});
 }
 
 }  // namespace aisio::target

@@ -5,8 +5,9 @@
 namespace aisio::target {
 
 LocalTarget::LocalTarget(std::shared_ptr<nvme::Controller> ctrl, std::string describe, std::shared_ptr<void> keep,
-                         emu::SoftController* soft)
-    : ctrl_(std::move(ctrl)), describe_(std::move(describe)), keep_(std::move(keep)), soft_(soft) {}
+                         emu::SoftController* soft, HomidRef homid)
+    : ctrl_(std::move(ctrl)), describe_(std::move(describe)), keep_(std::move(keep)), soft_(soft),
+      homid_(std::move(homid)) {}
 
 LocalTarget::~LocalTarget() {
   ctrl_.reset();  // orderly shutdown (CC.SHN) while the device still answers

@@ -14,7 +14,7 @@ class LocalTarget final : public Target {
   // PCIe device); it is released after the controller, so the driver shuts the
   // controller down while the device still answers.
   LocalTarget(std::shared_ptr<nvme::Controller> ctrl, std::string describe, std::shared_ptr<void> keep,
-              emu::SoftController* soft = nullptr);
+              emu::SoftController* soft = nullptr, HomidRef homid = {});
   ~LocalTarget() override;
 
   std::string describe() const override { return describe_; }
@@ -27,12 +27,14 @@ class LocalTarget final : public Target {
   size_t max_transfer() const override { return ctrl_->mdts_bytes(); }
   std::shared_ptr<nvme::Controller> controller() const override { return ctrl_; }
   emu::SoftController* soft_controller() const override { return soft_; }
+  HomidRef homid() const override { return homid_; }
 
  private:
   std::shared_ptr<nvme::Controller> ctrl_;
   std::string describe_;
   std::shared_ptr<void> keep_;
   emu::SoftController* soft_ = nullptr;
+  HomidRef homid_;  // a VF granted by homid
 };
 
 }  // namespace aisio::target

@@ -67,8 +67,11 @@ std::shared_ptr<Target> open(const std::string& handle, const OpenOptions& o) {
   if (handle.starts_with("emu:")) return open_emu(handle, o);
   if (handle == "embedded" || handle.starts_with("embedded:")) return open_embedded(handle, o);
   if (handle.starts_with("image:")) return open_image(handle.substr(6), o);
-  if (handle == "homid" || handle.starts_with("homid:") || handle.starts_with("homid/"))
-    return open_homid(std::string_view(handle).substr(5), o);
+  for (bool vf : {true, false}) {
+    std::string_view h(handle), prefix = vf ? "homid-vf" : "homid";
+    if (h.starts_with(prefix) && (h.size() == prefix.size() || h[prefix.size()] == ':' || h[prefix.size()] == '/'))
+      return open_homid(h.substr(prefix.size()), o, vf);
+  }
   if (handle.starts_with("tcp://"))
     throw Error(Errc::not_supported, "'" + handle + "': NVMe over TCP is not built into this aisio yet");
   static const std::regex bdf(R"(^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$)");
@@ -76,7 +79,7 @@ std::shared_ptr<Target> open(const std::string& handle, const OpenOptions& o) {
   throw Error(Errc::invalid_argument,
               "unknown controller handle '" + handle +
                   "': use emu:NAME, embedded[:SIZE], image:PATH, a PCI address like 0000:01:00.0, "
-                  "or homid[:SOCKET][/CONTROLLER]");
+                  "homid[:SOCKET][/CONTROLLER] or homid-vf[:SOCKET][/PF]");
 }
 
 }  // namespace aisio::target

@@ -6,6 +6,7 @@
 
 namespace aisio::target {
 
-std::shared_ptr<Target> open_homid(std::string_view rest, const OpenOptions& o);
+// homid (queue pairs of a controller homid drives) or homid-vf (a VF it grants).
+std::shared_ptr<Target> open_homid(std::string_view rest, const OpenOptions& o, bool vf);
 
 }  // namespace aisio::target

@@ -10,6 +10,8 @@
 //   DDDD:BB:DD.F      a PCIe function bound to uio_pci_generic or vfio-pci
 //   homid[:SOCKET][/CONTROLLER]   queue pairs granted by homid (default socket:
 //                     $HOMID_SOCKET or /run/homid/homid.sock; controller: name or index, 0)
+//   homid-vf[:SOCKET][/PF]   an SR-IOV virtual function granted by homid, which this
+//                     process drives whole (PF: the sriov-pf controller; any when absent)
 //   tcp://HOST[:PORT]/NQN   reserved for NVMe over TCP (not built yet: a clear error)
 //
 //   auto t  = aisio::target::open("emu:demo");
@@ -29,7 +31,7 @@
 #include "nvme/controller.hpp"
 
 namespace aisio::homic {
-class Session;
+class Client;
 }
 namespace aisio::emu {
 class SoftController;
@@ -42,6 +44,15 @@ struct NamespaceGeometry {
   uint32_t lba_size = 0;  // bytes per logical block
   uint64_t blocks = 0;    // NSZE
   uint64_t bytes() const { return blocks * lba_size; }
+};
+
+// Through homid: the daemon connection, and the controller index homid's answers name
+// for this target's namespaces (any, for a VF: homid names its PF).
+struct HomidRef {
+  static constexpr uint32_t kAnyController = UINT32_MAX;
+  std::shared_ptr<homic::Client> client;
+  uint32_t controller = kAnyController;
+  explicit operator bool() const { return client != nullptr; }
 };
 
 class Target {
@@ -65,9 +76,9 @@ class Target {
   virtual uint32_t page_size() const = 0;
   // The driver's controller when this process drives it; null through homid.
   virtual std::shared_ptr<nvme::Controller> controller() const { return nullptr; }
-  // The homid session when queues come from the daemon (for what only it does, such as
-  // resolving extents); null otherwise.
-  virtual std::shared_ptr<homic::Session> homid() const { return nullptr; }
+  // The homid connection when queues or the function come from the daemon (for what
+  // only it does, such as resolving extents); empty otherwise.
+  virtual HomidRef homid() const { return {}; }
   // The software controller behind this target when it runs inside this process
   // (embedded, image:, a farm member): its fault injection and its own counters, which
   // tests and the GPU runs cross-check against; null otherwise.
@@ -83,7 +94,7 @@ struct OpenOptions {
 
 // The handle forms, for a command's help text.
 inline constexpr const char* kHandleHelp =
-    "emu:NAME, embedded[:SIZE], image:PATH, a PCI address, or homid[:SOCKET][/CONTROLLER]";
+    "emu:NAME, embedded[:SIZE], image:PATH, a PCI address, homid[:SOCKET][/CONTROLLER] or homid-vf[:SOCKET][/PF]";
 
 // Throws aisio::Error: invalid_argument for a handle of no known form (the message lists
 // the forms), not_supported for tcp:// and for homid: where homid's client is not built,

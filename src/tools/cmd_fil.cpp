@@ -279,6 +279,9 @@ CommandRegistrar reg(50, [](CLI::App& app) {
                                                           "/run/homid/homid.sock)");
   run->add_option("--homid-controller", r->unvme.homid_controller, "--via homid: controller name or index")
       ->capture_default_str();
+  run->add_option("--function", r->unvme.homid_function,
+                  "--via homid: vf = an SR-IOV virtual function granted by homid, driven by this process "
+                  "(--homid-controller names the sriov-pf)");
   run->add_option("--poll", r->poll,
                   "unvme: spin (busy-poll the queue pair) or hybrid (sleep about half the measured wait for "
                   "completions, then spin: less CPU on a slow device)")

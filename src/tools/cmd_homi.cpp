@@ -8,6 +8,7 @@
 
 #include "common/error.hpp"
 #include "homi/client.hpp"
+#include "homi/function_client.hpp"
 #include "tools/command.hpp"
 #include "common/units.hpp"
 
@@ -156,6 +157,28 @@ void queues(const Opts& o) {
   if (st.queues.empty()) fmt::print("(no queues granted)\n");
 }
 
+// SR-IOV virtual functions of the sriov-pf controllers: state, holder, resources.
+void functions(const Opts& o) {
+  auto c = homic::Client::connect(o.socket, {.name = "aisio homi"});
+  auto fs = homic::list_functions(*c);
+  if (o.json) {
+    nlohmann::ordered_json a = nlohmann::ordered_json::array();
+    for (auto& f : fs)
+      a.push_back({{"pf", f.pf}, {"pf_address", f.pf_address}, {"vfn", f.vfn}, {"address", f.address},
+                   {"scid", f.scid}, {"online", bool(f.online)}, {"driver", kind_name(f.driver)}, {"vq", f.vq},
+                   {"vi", f.vi}, {"holder", f.holder}, {"grants", f.grants}});
+    fmt::print("{}\n", a.dump(2));
+    return;
+  }
+  fmt::print("{:<10} {:>3} {:<13} {:>4} {:<7} {:<8} {:>3} {:>3} {:>7} {:>6}\n", "PF", "VF", "ADDRESS", "SCID",
+             "STATE", "DRIVER", "VQ", "VI", "HOLDER", "GRANTS");
+  for (auto& f : fs)
+    fmt::print("{:<10} {:>3} {:<13} {:>4} {:<7} {:<8} {:>3} {:>3} {:>7} {:>6}\n", f.pf, f.vfn, f.address, f.scid,
+               f.online ? "online" : "offline", kind_name(f.driver), f.vq, f.vi,
+               f.holder ? std::to_string(f.holder) : std::string("-"), f.grants);
+  if (fs.empty()) fmt::print("(no sriov-pf controller configured)\n");
+}
+
 CommandRegistrar reg(70, [](CLI::App& app) {
   auto o = std::make_shared<Opts>();
   auto* h = app.add_subcommand("homi", "Ask homid (the HOMI daemon) about its controllers, clients and queues");
@@ -169,6 +192,7 @@ CommandRegistrar reg(70, [](CLI::App& app) {
   add("status", "Daemon, controllers, namespaces and command counters", status);
   add("clients", "Connected clients and their budgets in use", clients);
   add("queues", "Granted I/O queue pairs and who holds them", queues);
+  add("functions", "SR-IOV virtual functions: state, holder, flexible resources", functions);
 });
 
 }  // namespace

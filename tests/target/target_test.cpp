@@ -65,7 +65,7 @@ TEST(Target, EmbeddedOpensAndDoesIo) {
   EXPECT_EQ(t->ns(1).bytes(), 32u << 20);
   ASSERT_NE(t->controller(), nullptr);
   ASSERT_NE(t->soft_controller(), nullptr);
-  EXPECT_EQ(t->homid(), nullptr);
+  EXPECT_FALSE(t->homid());
   EXPECT_NE(t->model().find("aisio"), std::string::npos) << t->model();
   round_trip(*t, 1, 100);
   // The driver's I/O went to this process's software controller.
@@ -173,7 +173,8 @@ TEST(Target, HomidHandleForms) {
     auto t = target::open(handle);
     EXPECT_NE(t->describe().find("controller 'soft0'"), std::string::npos) << handle << ": " << t->describe();
     EXPECT_EQ(t->controller(), nullptr);  // homid keeps the admin queue
-    ASSERT_NE(t->homid(), nullptr);
+    ASSERT_TRUE(t->homid());
+    EXPECT_EQ(t->homid().controller, 0u);
     EXPECT_EQ(t->ns(1).bytes(), 64u << 20);
     round_trip(*t, 1, 4096);
   }
