@@ -155,6 +155,7 @@ struct Daemon::Impl {
   uint64_t next_client = 1;
   uint64_t accepted = 0;
   uint64_t reclaimed = 0;
+  uint64_t policies_applied = 0;
 };
 
 // ---- Life cycle -------------------------------------------------------------------
@@ -276,6 +277,7 @@ void Daemon::Impl::run() {
         Policy p = std::move(*pending);
         pending.reset();
         apply_policy(std::move(p));
+        ++policies_applied;
       }
     }
   }
@@ -733,6 +735,7 @@ Daemon::Snapshot Daemon::snapshot() const {
   s.queues = impl_->total_queues();
   s.reclaimed_queues = impl_->reclaimed;
   s.accepted = impl_->accepted;
+  s.policies_applied = impl_->policies_applied;
   return s;
 }
 

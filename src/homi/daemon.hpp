@@ -43,6 +43,7 @@ class Daemon {
     size_t queues = 0;
     uint64_t reclaimed_queues = 0;
     uint64_t accepted = 0;
+    uint64_t policies_applied = 0;  // reload()s the service thread has applied: wait on this
   };
   Snapshot snapshot() const;
 
