@@ -16,7 +16,7 @@ void expect_error(F&& fn, Errc code, const std::string& needle) {
     fn();
     ADD_FAILURE() << "no error (expected " << errc_name(code) << ": " << needle << ")";
   } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << errc_name(e.code()) << ": " << e.what();
+    EXPECT_STREQ(errc_name(e.code()), errc_name(code)) << e.what();
     EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
   }
 }
