@@ -47,7 +47,7 @@ kernel_paths=posix,posix-direct,io_uring
 if aisio fil run $mnt/data --paths $kernel_paths $common -o /tmp/fil-kernel.json; then
   passed="$passed $kernel_paths"
 else
-  failed="$failed $kernel_paths"
+  failed="$failed --paths $kernel_paths"
 fi
 umount $mnt
 trap - EXIT
@@ -57,7 +57,7 @@ if aisio fil run /data --target "$bdf" --extents xfs --manifest /tmp/fil-manifes
   -o /tmp/fil-unvme.json; then
   passed="$passed unvme"
 else
-  failed="$failed unvme"
+  failed="$failed --paths unvme"
 fi
 aisio bind --driver nvme "$bdf"
 
@@ -68,7 +68,8 @@ for f in /tmp/fil-kernel.json /tmp/fil-unvme.json; do
   echo "AISIO-FIL-JSON-END"
 done
 if [ -n "$failed" ]; then
-  echo "fil suite: FAIL (skipped or not verified on:$failed; every file verified on:${passed:- nothing})"
+  echo "fil suite: FAIL (aisio fil run$failed: a path skipped or a file bad, see the report above; every file" \
+    "verified on:${passed:- nothing})"
   exit 1
 fi
 echo "fil suite: OK (every file verified on:$passed)"
