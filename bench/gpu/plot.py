@@ -18,8 +18,15 @@ SIZES = [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536]
 
 
 def load(path):
+    # Rows marked failed (device-run keeps them in the CSV) have no measures to plot:
+    # say which, so a gap in a curve is explained. CSVs from before the status column
+    # have only measured rows.
     with open(path) as f:
-        return [dict(r) for r in csv.DictReader(f)]
+        rows = [dict(r) for r in csv.DictReader(f)]
+    failed = [r for r in rows if r.get("status", "ok") != "ok"]
+    for r in failed:
+        print(f"{os.path.basename(path)}: not plotted: " + ",".join(f"{k}={v}" for k, v in r.items() if v))
+    return [r for r in rows if r.get("status", "ok") == "ok"]
 
 
 def label_size(b):

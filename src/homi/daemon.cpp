@@ -160,6 +160,7 @@ struct Daemon::Impl {
   uint64_t next_client = 1;
   uint64_t accepted = 0;
   uint64_t reclaimed = 0;
+  uint64_t policies_applied = 0;
 };
 
 // ---- Life cycle -------------------------------------------------------------------
@@ -284,6 +285,7 @@ void Daemon::Impl::run() {
         Policy p = std::move(*pending);
         pending.reset();
         apply_policy(std::move(p));
+        ++policies_applied;
       }
     }
   }
@@ -770,6 +772,7 @@ Daemon::Snapshot Daemon::snapshot() const {
   auto cs = impl_->extent_cache.stats();  // its own lock
   s.extent_cache_hits = cs.hits;
   s.extent_cache_misses = cs.misses + cs.invalidations;
+  s.policies_applied = impl_->policies_applied;
   return s;
 }
 

@@ -45,6 +45,7 @@ class Daemon {
     uint64_t accepted = 0;
     uint64_t extent_cache_hits = 0;    // resolve_extents answered without FIEMAP
     uint64_t extent_cache_misses = 0;  // ... that ran FIEMAP (new or changed file)
+    uint64_t policies_applied = 0;  // reload()s the service thread has applied: wait on this
   };
   Snapshot snapshot() const;
 

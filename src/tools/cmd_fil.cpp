@@ -220,8 +220,19 @@ void do_run(const RunOpts& o) {
                "in-process software controller's threads included)\n");
     fmt::print("machine: {}\ncommit: {}\n", fil::machine_line(), fil::commit_string());
   }
-  if (!ran) throw Error(Errc::not_supported, "no path could run here (see the reasons above)");
   if (!ok) throw Error(Errc::io, fmt::format("verification failed: {} file(s) bad", bad));
+  // Paths named one by one are required: a skipped one fails the command. Only the
+  // groups (cpu, all) may skip what cannot run here.
+  if (o.paths != "cpu" && o.paths != "all") {
+    std::string missed;
+    for (const auto& r : rec.results)
+      if (!r.ran) missed += fmt::format("{}{} ({})", missed.empty() ? "" : "; ", r.path, r.skipped);
+    if (!missed.empty())
+      throw Error(Errc::not_supported,
+                  "--paths named a path that did not run: " + missed +
+                      ". Leave it out, or use --paths cpu or all to run only what works here");
+  }
+  if (!ran) throw Error(Errc::not_supported, "no path could run here (see the reasons above)");
 }
 
 CommandRegistrar reg(50, [](CLI::App& app) {
@@ -253,7 +264,9 @@ CommandRegistrar reg(50, [](CLI::App& app) {
                   "(with --target)")
       ->required();
   run->add_option("--paths", r->paths,
-                  "Comma-separated paths, or cpu (posix,posix-direct,io_uring,unvme) or all; see `aisio fil paths`")
+                  "Comma-separated paths, each required (one that cannot run here fails the command), or the "
+                  "group cpu (posix,posix-direct,io_uring,unvme) or all, which skip what cannot run; see `aisio "
+                  "fil paths`")
       ->capture_default_str();
   run->add_option("--threads,-t", r->threads, "Reading threads per path")->capture_default_str();
   run->add_option("--qd", r->qd, "Reads in flight per thread (io_uring, unvme)")->capture_default_str();

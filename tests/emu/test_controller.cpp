@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <numeric>
@@ -526,16 +528,24 @@ TEST_F(EmuTest, ShutdownNotification) {
 
 TEST_F(EmuTest, DeviceModelLatencyAndSqDeletionAborts) {
   EmuConfig c = small_config();
-  c.device_model.latency_us = 20000;
+  // Long enough that the Delete SQ below always lands while the flushes are held, even
+  // on a loaded machine (it only has to be sent after they were fetched).
+  c.device_model.latency_us = 300000;
   up(c);
   auto& q = host->io(1);
   auto t0 = test::Clock::now();
   EXPECT_TRUE(io_status(nvme::cmd::flush(1)).ok());
-  EXPECT_GE(test::Clock::now() - t0, 19ms);
+  EXPECT_GE(test::Clock::now() - t0, 299ms);
   // Held (not yet due) commands complete as aborted when their SQ is deleted.
+  const uint64_t fetched = ctrl->stats().io_commands + 2;
   host->submit(q, nvme::cmd::flush(1));
   host->submit(q, nvme::cmd::flush(1));
-  std::this_thread::sleep_for(5ms);
+  // Wait for the event (both fetched by the controller, so now held), not for a guess.
+  const auto deadline = test::Clock::now() + 10s;
+  while (ctrl->stats().io_commands < fetched) {
+    ASSERT_LT(test::Clock::now(), deadline) << "the controller did not fetch the two flushes within 10 s";
+    std::this_thread::sleep_for(100us);
+  }
   EXPECT_TRUE(host->admin_status(nvme::cmd::delete_io_sq(1)).ok());
   for (int i = 0; i < 2; ++i) {
     auto e = host->wait(q, 100ms);
@@ -666,11 +676,16 @@ TEST_F(EmuTest, FileBackingPersistsAndPunchesHoles) {
 TEST_F(EmuTest, UnmapRacesWithInflightCommands) {
   up();
   auto& q = host->io(1);
-  unsigned ok = 0, dte = 0;
+  unsigned ok = 0, dte = 0, checks = 0;
+  const EmuStats before = ctrl->stats();
+  auto media = host->heap().alloc(128 << 10);
   for (int i = 0; i < 100; ++i) {
     auto heap2 = DmaHeap::create(std::make_unique<EmuDmaBackend>(ctrl->dma_space()), 256 << 10);
     auto buf = heap2->alloc(128 << 10);
-    nvme::Sqe s = rw(i % 2 ? nvme::nvm::READ : nvme::nvm::WRITE, 0, 256, buf);
+    const bool write = i % 2 == 0;
+    const uint8_t fill = uint8_t(i + 1);
+    if (write) std::memset(buf.data(), fill, 128 << 10);
+    nvme::Sqe s = rw(write ? nvme::nvm::WRITE : nvme::nvm::READ, 0, 256, buf);
     host->submit(q, s);
     if (i % 3) std::this_thread::sleep_for(std::chrono::microseconds(i * 5));
     buf.reset();
@@ -678,13 +693,31 @@ TEST_F(EmuTest, UnmapRacesWithInflightCommands) {
     auto c = host->wait(q);
     ASSERT_TRUE(c);
     nvme::Status st = status_of(*c);
-    if (st.ok()) ++ok;
-    else if (is(st, sct::GENERIC, sc::DATA_TRANSFER_ERROR)) ++dte;
-    else FAIL() << nvme::status_name(st);
+    if (st.ok()) {
+      ++ok;
+      // Success means the whole transfer ran before the unmap: a write's data is on
+      // the media, all of it.
+      if (write) {
+        ++checks;
+        ASSERT_TRUE(io_status(rw(nvme::nvm::READ, 0, 256, media)).ok());
+        auto bad = std::find_if(media.data(), media.data() + (128 << 10), [&](uint8_t b) { return b != fill; });
+        ASSERT_EQ(bad, media.data() + (128 << 10))
+            << "write " << i << " completed with success, but byte " << (bad - media.data()) << " is not on the media";
+      }
+    } else if (is(st, sct::GENERIC, sc::DATA_TRANSFER_ERROR)) {
+      ++dte;
+    } else {
+      FAIL() << nvme::status_name(st);
+    }
     lists.clear();
   }
-  EXPECT_EQ(ok + dte, 100u);
-  EXPECT_FALSE(ctrl->stats().fatal);
+  std::printf("  %u completed, %u Data Transfer Error\n", ok, dte);
+  // The controller ran every command (and the check reads) and counted exactly the
+  // Data Transfer Errors as failures.
+  const EmuStats after = ctrl->stats();
+  EXPECT_EQ(after.io_commands - before.io_commands, 100u + checks);
+  EXPECT_EQ(after.errors - before.errors, dte);
+  EXPECT_FALSE(after.fatal);
 }
 
 }  // namespace

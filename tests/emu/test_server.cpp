@@ -13,11 +13,14 @@
 #include <filesystem>
 
 #include "common/error.hpp"
+#include "common/expect_error.hpp"
 #include "emu/attach.hpp"
 #include "emu/protocol.hpp"
 #include "emu/raw_host.hpp"
 #include "emu/server.hpp"
 #include "emu/shm.hpp"
+
+using aisio::test::expect_error;
 
 namespace aisio::emu {
 namespace {
@@ -116,7 +119,7 @@ TEST_F(ServerTest, NoServer) {
     EXPECT_EQ(e.code(), Errc::system);
     EXPECT_NE(std::string(e.what()).find("emu-nobody-here.sock"), std::string::npos);
   }
-  EXPECT_THROW(attach("emu:../etc"), Error);
+  expect_error([] { attach("emu:../etc"); }, Errc::invalid_argument, "../etc': use 1-64 of [A-Za-z0-9._-]");
 }
 
 // Raw protocol access to an in-process server.
@@ -139,7 +142,8 @@ ipc::MsgType reply_type(int fd) {
 TEST_F(ServerTest, MalformedRequestsGetErrors) {
   EmuServer server(name, server_config());
   server.start();
-  EXPECT_THROW(EmuServer(name, server_config()).start(), Error);  // name taken
+  expect_error([&] { EmuServer(name, server_config()).start(); }, Errc::invalid_argument,
+               "an emulator named '" + name + "' is already listening on");
   int fd = raw_connect(server.socket_path());
   ASSERT_GE(fd, 0);
   const char junk[] = "definitely not a header";

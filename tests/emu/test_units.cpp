@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include "common/expect_error.hpp"
 #include "common/units.hpp"
+
+using aisio::test::expect_error;
 
 namespace aisio::tools {
 namespace {
@@ -15,11 +18,11 @@ TEST(Units, Sizes) {
   EXPECT_EQ(parse_size("2TiB"), 2ull << 40);
   EXPECT_EQ(parse_size("1GB"), 1000000000u);
   EXPECT_EQ(parse_size("100B"), 100u);
-  EXPECT_THROW(parse_size(""), Error);
-  EXPECT_THROW(parse_size("G"), Error);
-  EXPECT_THROW(parse_size("1X"), Error);
-  EXPECT_THROW(parse_size("-1"), Error);
-  EXPECT_THROW(parse_size("0.3"), Error);
+  expect_error([] { parse_size(""); }, Errc::invalid_argument, "invalid size ''");
+  expect_error([] { parse_size("G"); }, Errc::invalid_argument, "invalid size 'G'");
+  expect_error([] { parse_size("1X"); }, Errc::invalid_argument, "invalid size '1X'");
+  expect_error([] { parse_size("-1"); }, Errc::invalid_argument, "invalid size '-1'");
+  expect_error([] { parse_size("0.3"); }, Errc::invalid_argument, "size '0.3' is not a whole number of bytes");
 }
 
 TEST(Units, Rates) {
@@ -28,7 +31,7 @@ TEST(Units, Rates) {
   EXPECT_DOUBLE_EQ(parse_rate("14.5GB/s"), 14.5e9);
   EXPECT_DOUBLE_EQ(parse_rate("1GiB/s"), double(1ull << 30));
   EXPECT_DOUBLE_EQ(parse_rate("250000"), 250000.0);
-  EXPECT_THROW(parse_rate("fast"), Error);
+  expect_error([] { parse_rate("fast"); }, Errc::invalid_argument, "invalid rate 'fast'");
 }
 
 TEST(Units, Format) {

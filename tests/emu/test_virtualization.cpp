@@ -5,10 +5,13 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/expect_error.hpp"
 #include "emu/controller.hpp"
 #include "emu/raw_host.hpp"
 #include "spec/identify.hpp"
 #include "spec/virtualization.hpp"
+
+using aisio::test::expect_error;
 
 namespace aisio::emu {
 namespace {
@@ -186,12 +189,12 @@ TEST_F(VirtTest, NotAPrimaryController) {
 TEST(VirtConfig, Validation) {
   EmuConfig c = primary_config();
   c.secondaries.vq_max = 9;
-  EXPECT_THROW(c.validate(), Error);
+  expect_error([&] { c.validate(); }, Errc::invalid_argument, "per-secondary maximum above the total");
   c = primary_config();
   c.secondaries.vi_flexible = 0;
-  EXPECT_THROW(c.validate(), Error);
+  expect_error([&] { c.validate(); }, Errc::invalid_argument, "need VQ and VI flexible resources");
   c = primary_config(128);
-  EXPECT_THROW(c.validate(), Error);
+  expect_error([&] { c.validate(); }, Errc::invalid_argument, "secondaries.count must be at most 127");
   EXPECT_NO_THROW(primary_config().validate());
 }
 

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "common/error.hpp"
+#include "common/expect_error.hpp"
 #include "extents/extent.hpp"
 
 namespace aisio::test {
@@ -108,17 +109,5 @@ class ProtoImage {
 
 // Compare two extent lists field by field, printing both on mismatch.
 std::string dump(const std::vector<extents::Extent>& v);
-
-// Runs fn, which must throw aisio::Error with `code` and a message containing `needle`.
-template <class F>
-void expect_error(F&& fn, Errc code, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error (expected: " << needle << ")";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
-  }
-}
 
 }  // namespace aisio::test

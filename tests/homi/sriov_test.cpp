@@ -8,10 +8,13 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/expect_error.hpp"
 #include "emu/controller.hpp"
 #include "homi/config.hpp"
 #include "homi/sriov_pf.hpp"
 #include "nvme/controller.hpp"
+
+using aisio::test::expect_error;
 
 namespace aisio::homi {
 namespace {
@@ -155,7 +158,7 @@ TEST_F(SriovTest, PlanChecksEveryLimit) {
   EXPECT_NE(err({{4, 1}, {2, 1}}).find("6 VQ flexible resources in all; the primary controller has 8 (VQFRT), 4 of them"),
             std::string::npos)
       << err({{4, 1}, {2, 1}});
-  EXPECT_THROW(plan_vfs(pv, {}), Error);
+  expect_error([&] { plan_vfs(pv, {}); }, Errc::invalid_argument, "sriov: no VFs configured");
 }
 
 TEST_F(SriovTest, StartInOrderAndStop) {
@@ -226,7 +229,7 @@ TEST_F(SriovTest, FailedBindUndoesEverything) {
   fake->fail = [](const std::string& s) {
     if (s.rfind("bind 0000:01:00.2", 0) == 0) throw Error(Errc::system, "bind refused");
   };
-  EXPECT_THROW(pf->start(), Error);
+  expect_error([&] { pf->start(); }, Errc::system, "bind refused");
   EXPECT_FALSE(pf->started());
   EXPECT_EQ(fake->numvfs, 0u);
   PrimaryView pv = view();
@@ -245,7 +248,7 @@ TEST_F(SriovTest, GrantResetAndRegrant) {
   EXPECT_EQ(pf->acquire(8).vfn, 2);
   std::string e = error_of([&] { pf->acquire(9); });
   EXPECT_NE(e.find("every VF of 0000:01:00.0 is held"), std::string::npos) << e;
-  EXPECT_THROW(pf->acquire(9, 1), Error);  // held by 7
+  expect_error([&] { pf->acquire(9, 1); }, Errc::no_memory, "VF 1 of 0000:01:00.0 is held by client 7");  // held by 7
   ev.clear();
   pf->release_holder(7);  // client 7 died
   Events want = {"flr 0000:01:00.1", "offline 2", "assign 2 vq=2", "assign 2 vi=1", "online 2"};

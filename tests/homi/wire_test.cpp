@@ -6,8 +6,11 @@
 #include <fstream>
 
 #include "common/error.hpp"
+#include "common/expect_error.hpp"
 #include "homi/config.hpp"
 #include "homi/wire.hpp"
+
+using aisio::test::expect_error;
 
 using namespace aisio;
 using namespace aisio::homi;
@@ -137,10 +140,10 @@ TEST(HomiWire, RejectsMalformedMessages) {
 TEST(HomiWire, EncodeRefusesOversizedMessages) {
   wire::ResolveExtentsOk x;
   x.extents.resize(wire::MAX_MESSAGE / 28 + 10);
-  EXPECT_THROW(wire::encode(1, x), Error);
+  expect_error([&] { wire::encode(1, x); }, Errc::protocol, "homi protocol: resolve_extents_ok message of ");
   wire::Hello h;
   h.client.assign(wire::MAX_STRING + 1, 'x');
-  EXPECT_THROW(wire::encode(1, h), Error);
+  expect_error([&] { wire::encode(1, h); }, Errc::protocol, "homi protocol: string of 4097 bytes (limit 4096)");
 }
 
 

@@ -14,11 +14,14 @@
 
 #include "backends/registry.hpp"
 #include "common/error.hpp"
+#include "common/expect_error.hpp"
 #include "emu/controller.hpp"
 #include "fil/helpers.hpp"
 #include "io/engine.hpp"
 #include "io/unvme.hpp"
 #include "nvme/controller.hpp"
+
+using aisio::test::expect_error;
 
 using namespace aisio;
 using filtest::TempDir;
@@ -148,7 +151,8 @@ TEST(IoPaths, KnownPathsAndExtensionPoints) {
     EXPECT_NE(reg.find_file_path(n)->why_not.find("not built"), std::string::npos);
   }
   EXPECT_EQ(reg.find_file_path("nope"), nullptr);
-  EXPECT_THROW(io::make_posix_path("/", {32, 1000}), Error);  // io size not a multiple of 4 KiB
+  expect_error([] { io::make_posix_path("/", {32, 1000}); }, Errc::invalid_argument,
+               "--io-size 1000 must be a multiple of 4096 (>= 4096)");
 }
 
 // ---- unvme with hand-made extents ------------------------------------------------
@@ -333,5 +337,5 @@ TEST(IoUnvme, HybridPollingDeliversEveryByte) {
   EXPECT_NE(spin->describe().find("polled (spin)"), std::string::npos) << spin->describe();
   EXPECT_EQ(read_all(*spin, tasks).eng->stats().poll_sleeps, 0u);
   EXPECT_EQ(io::parse_poll_mode("hybrid"), io::PollMode::hybrid);
-  EXPECT_THROW(io::parse_poll_mode("busy"), Error);
+  expect_error([] { io::parse_poll_mode("busy"); }, Errc::invalid_argument, "--poll 'busy': use spin or hybrid");
 }

@@ -8,8 +8,11 @@
 #include <thread>
 
 #include "common/error.hpp"
+#include "common/expect_error.hpp"
 #include "emu/controller.hpp"
 #include "nvme/controller.hpp"
+
+using aisio::test::expect_error;
 
 using namespace aisio;
 using namespace aisio::nvme;
@@ -54,7 +57,7 @@ TEST(Driver, BringUpAndIdentify) {
   EXPECT_EQ(r.ctrl->mdts_bytes(), 128u * 1024);
   EXPECT_GE(r.ctrl->io_queue_limit(), 4);
   EXPECT_TRUE(r.ctrl->csts() & csts::RDY);
-  EXPECT_THROW(r.ctrl->ns(7), Error);
+  expect_error([&] { r.ctrl->ns(7); }, Errc::invalid_argument, "namespace 7 is not active");
 }
 
 TEST(Driver, RandomWritesAndReadsVerified) {
@@ -119,7 +122,8 @@ TEST(Driver, SglPath) {
 
 TEST(Driver, SglRefusedWithoutControllerSupport) {
   Rig r(small_config());
-  EXPECT_THROW(r.ctrl->create_queue_pair({.depth = 16, .use_sgl = true}), Error);
+  expect_error([&] { r.ctrl->create_queue_pair({.depth = 16, .use_sgl = true}); }, Errc::not_supported,
+               "controller does not support SGLs (Identify SGLS)");
 }
 
 TEST(Driver, QueueFullBackPressure) {
@@ -213,11 +217,14 @@ TEST(Driver, BadHostInputIsAClearError) {
   Rig r(small_config());
   auto qp = r.ctrl->create_queue_pair({.depth = 8});
   auto buf = r.ctrl->dma()->alloc(4096, 4096);
-  EXPECT_THROW(qp->read(1, 0, 16, buf), Error) << "8 KiB into a 4 KiB buffer";
-  EXPECT_THROW(qp->read(1, 0, 1, buf, 2), Error) << "buffer not dword aligned";
-  EXPECT_THROW(qp->read(9, 0, 1, buf), Error) << "inactive namespace";
-  EXPECT_THROW(r.ctrl->create_queue_pair({.depth = 1}), Error);
-  EXPECT_THROW(r.ctrl->create_queue_pair({.depth = 1u << 20}), Error);
+  expect_error([&] { qp->read(1, 0, 16, buf); }, Errc::invalid_argument,
+               "data range [0, +8192) is outside the 4096-byte buffer");
+  expect_error([&] { qp->read(1, 0, 1, buf, 2); }, Errc::invalid_argument,
+               "data buffer address is not dword aligned (PRP offset rule)");
+  expect_error([&] { qp->read(9, 0, 1, buf); }, Errc::invalid_argument, "namespace 9 is not active");
+  expect_error([&] { r.ctrl->create_queue_pair({.depth = 1}); }, Errc::invalid_argument, "queue depth 1 outside 2..");
+  expect_error([&] { r.ctrl->create_queue_pair({.depth = 1u << 20}); }, Errc::invalid_argument,
+               "queue depth 1048576 outside 2..");
   EXPECT_TRUE(qp->read(1, 0, 1, buf).ok());
 }
 

@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include "common/error.hpp"
+#include "common/expect_error.hpp"
 #include "p2p/choose.hpp"
 #include "p2p/dmabuf_import.hpp"
 #include "p2p/fake_kernel.hpp"
 #include "p2p/iommu_map_pa.hpp"
 #include "pcie/fake_sysfs.hpp"
+
+using aisio::test::expect_error;
 
 using namespace aisio;
 using namespace aisio::p2p;
@@ -168,5 +171,5 @@ TEST(ChooseRoute, OtherDriversAreRefused) {
   EXPECT_TRUE(contains(m, "bound to nvme, not to uio_pci_generic or vfio-pci")) << m;
   Situation v("vfio-pci", "DMA");
   PcieTarget t{kBdf, pcie::Driver::vfio_pci, nullptr};
-  EXPECT_THROW(choose_route(t, v.env()), Error);
+  expect_error([&] { choose_route(t, v.env()); }, Errc::invalid_argument, "bound to vfio-pci but no vfio container was given");
 }

@@ -2,9 +2,12 @@
 #include <gtest/gtest.h>
 
 #include "common/error.hpp"
+#include "common/expect_error.hpp"
 #include "pcie/fake_sysfs.hpp"
 #include "pcie/sysfs.hpp"
 #include "pcie/uio.hpp"
+
+using aisio::test::expect_error;
 
 using namespace aisio;
 using namespace aisio::pcie;
@@ -14,12 +17,14 @@ TEST(PciBdf, Normalizes) {
   EXPECT_EQ(normalize_bdf("0000:01:00.0"), "0000:01:00.0");
   EXPECT_EQ(normalize_bdf("01:00.0"), "0000:01:00.0");
   EXPECT_EQ(normalize_bdf("1:0.1"), "0000:01:00.1");
-  EXPECT_THROW(normalize_bdf("10000:ab:1f.7"), Error);
+  expect_error([] { normalize_bdf("10000:ab:1f.7"); }, Errc::invalid_argument, "not a PCI address: '10000:ab:1f.7'");
   EXPECT_EQ(normalize_bdf("0001:ab:1F.7"), "0001:ab:1f.7");
-  EXPECT_THROW(normalize_bdf("nvme0"), Error);
-  EXPECT_THROW(normalize_bdf("01:00"), Error);
-  EXPECT_THROW(normalize_bdf("01:20.0"), Error);
-  EXPECT_THROW(normalize_bdf("01:00.8"), Error);
+  expect_error([] { normalize_bdf("nvme0"); }, Errc::invalid_argument,
+               "not a PCI address: 'nvme0' (want 0000:01:00.0)");
+  expect_error([] { normalize_bdf("01:00"); }, Errc::invalid_argument,
+               "not a PCI address: '01:00' (want 0000:01:00.0)");
+  expect_error([] { normalize_bdf("01:20.0"); }, Errc::invalid_argument, "'01:20.0' (device <= 1f, function <= 7)");
+  expect_error([] { normalize_bdf("01:00.8"); }, Errc::invalid_argument, "'01:00.8' (device <= 1f, function <= 7)");
 }
 
 TEST(PciDriver, ParsesNames) {
@@ -30,7 +35,8 @@ TEST(PciDriver, ParsesNames) {
   EXPECT_EQ(parse_driver("nvme"), Driver::nvme);
   EXPECT_EQ(parse_driver("kernel"), Driver::nvme);
   EXPECT_EQ(parse_driver("none"), Driver::none);
-  EXPECT_THROW(parse_driver("igb_uio"), Error);
+  expect_error([] { parse_driver("igb_uio"); }, Errc::invalid_argument,
+               "unknown driver 'igb_uio' (want uio, vfio, nvme or none)");
   EXPECT_STREQ(driver_name(Driver::vfio_pci), "vfio-pci");
 }
 
@@ -79,7 +85,7 @@ TEST_F(FakeTree, EnumeratesNvmeFunctionsOnly) {
 }
 
 TEST_F(FakeTree, ReadFunctionOfMissingDeviceThrows) {
-  EXPECT_THROW(read_function("0000:09:00.0", sys), Error);
+  expect_error([&] { read_function("0000:09:00.0", sys); }, Errc::invalid_argument, "no PCI function 0000:09:00.0");
 }
 
 TEST_F(FakeTree, BindWritesUnbindOverrideAndProbe) {
@@ -141,8 +147,10 @@ TEST_F(FakeTree, EnablesBusMasterInCommandRegister) {
 TEST_F(FakeTree, SriovNumvfs) {
   set_sriov_numvfs("0000:01:00.0", 2, sys);
   EXPECT_EQ(fs.dev("0000:01:00.0", "sriov_numvfs"), "2");
-  EXPECT_THROW(set_sriov_numvfs("0000:01:00.0", 3, sys), Error);
-  EXPECT_THROW(set_sriov_numvfs("0000:02:00.0", 1, sys), Error);
+  expect_error([&] { set_sriov_numvfs("0000:01:00.0", 3, sys); }, Errc::invalid_argument,
+               "0000:01:00.0 supports at most 2 VFs");
+  expect_error([&] { set_sriov_numvfs("0000:02:00.0", 1, sys); }, Errc::not_supported,
+               "0000:02:00.0 is not SR-IOV capable");
 }
 
 TEST_F(FakeTree, UioBarMapsResource0AndEnablesBusMaster) {

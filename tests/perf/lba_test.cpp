@@ -3,8 +3,11 @@
 #include <set>
 
 #include "common/error.hpp"
+#include "common/expect_error.hpp"
 #include "perf/engines.hpp"
 #include "perf/lba.hpp"
+
+using aisio::test::expect_error;
 
 namespace aisio::perf {
 namespace {
@@ -70,12 +73,15 @@ TEST(PerfLba, Region) {
     ASSERT_LE(off + o.bs, o.offset + o.size);
   }
   o.size = 1 << 20;  // runs past the end
-  EXPECT_THROW(make_region(o, "d", 1 << 20, 512), Error);
+  expect_error([&] { make_region(o, "d", 1 << 20, 512); }, Errc::invalid_argument,
+               "d: region [8192, +1048576) exceeds its 1048576 bytes");
   o.size = 0;
   o.offset = 1 << 20;
-  EXPECT_THROW(make_region(o, "d", 1 << 20, 512), Error);
+  expect_error([&] { make_region(o, "d", 1 << 20, 512); }, Errc::invalid_argument,
+               "d: --offset 1048576 is beyond its 1048576 bytes");
   o.offset = 0;
-  EXPECT_THROW(make_region(o, "d", 1 << 20, 8192), Error);  // bs not a multiple of the block size
+  expect_error([&] { make_region(o, "d", 1 << 20, 8192); }, Errc::invalid_argument,
+               "d: --bs 4096 is not a multiple of the 8192-byte block size");
 }
 
 TEST(PerfLba, MixChance) {

@@ -3,7 +3,10 @@
 #include <CLI/CLI.hpp>
 
 #include "common/error.hpp"
+#include "common/expect_error.hpp"
 #include "perf/options.hpp"
+
+using aisio::test::expect_error;
 
 namespace aisio::perf {
 namespace {
@@ -89,37 +92,35 @@ TEST(PerfOptions, Units) {
   EXPECT_DOUBLE_EQ(parse_duration("2"), 2);
   EXPECT_DOUBLE_EQ(parse_duration("250ms"), 0.25);
   EXPECT_DOUBLE_EQ(parse_duration("1m"), 60);
-  EXPECT_THROW(parse_size("4q"), Error);
-  EXPECT_THROW(parse_duration("fast"), Error);
-  EXPECT_THROW(parse_cpu_list("3-1"), Error);
-  EXPECT_THROW(parse_cpu_list("a"), Error);
+  expect_error([] { parse_size("4q"); }, Errc::invalid_argument, "invalid size '4q'");
+  expect_error([] { parse_duration("fast"); }, Errc::invalid_argument, "duration 'fast' is not a number");
+  expect_error([] { parse_cpu_list("3-1"); }, Errc::invalid_argument, "bad CPU range in '3-1'");
+  expect_error([] { parse_cpu_list("a"); }, Errc::invalid_argument, "bad CPU list 'a' (e.g. 0-3,6)");
 }
 
 TEST(PerfOptions, Rejects) {
-  auto invalid = [](std::vector<std::string> args) {
-    try {
-      parse(args).validate();
-    } catch (const Error& e) {
-      return true;
-    } catch (const CLI::ParseError&) {
-      return true;
-    }
-    return false;
+  // Each refusal with its own reason: a bare "it threw" would pass for the wrong one.
+  auto rejects = [](std::vector<std::string> args, Errc code, const std::string& why) {
+    std::string line;
+    for (auto& a : args) line += a + " ";
+    SCOPED_TRACE(line);
+    expect_error([&] { parse(args).validate(); }, code, why);
   };
-  EXPECT_TRUE(invalid({}));                                     // no target
-  EXPECT_TRUE(invalid({"embedded", "--bs", "1000"}));           // not a multiple of 512
-  EXPECT_TRUE(invalid({"embedded", "--qd", "0"}));
-  EXPECT_TRUE(invalid({"embedded", "--threads", "0"}));
-  EXPECT_TRUE(invalid({"embedded", "--rwmix", "101"}));
-  EXPECT_TRUE(invalid({"embedded", "--engine", "spdk"}));
-  EXPECT_TRUE(invalid({"embedded", "--rw", "trim"}));
-  EXPECT_TRUE(invalid({"embedded", "--hipri"}));                // io_uring only
-  EXPECT_TRUE(invalid({"f", "--engine", "io_uring", "--hipri", "--direct", "0"}));
-  EXPECT_TRUE(invalid({"embedded", "--mem", "gpu"}));           // not in this build
-  EXPECT_TRUE(invalid({"embedded", "--runtime", "0"}));         // neither runtime nor ios
-  EXPECT_TRUE(invalid({"f", "--engine", "psync", "--emu-devices", "2"}));
-  EXPECT_TRUE(invalid({"embedded", "--lat", "maybe"}));
-  EXPECT_FALSE(invalid({"embedded", "--runtime", "0", "--ios", "10"}));
+  const Errc inval = Errc::invalid_argument;
+  rejects({}, inval, "no target: give controller handles");
+  rejects({"embedded", "--bs", "1000"}, inval, "--bs 1000 must be a positive multiple of 512");
+  rejects({"embedded", "--qd", "0"}, inval, "--qd must be at least 1");
+  rejects({"embedded", "--threads", "0"}, inval, "--threads must be at least 1");
+  rejects({"embedded", "--rwmix", "101"}, inval, "--rwmix must be between 0 and 100");
+  rejects({"embedded", "--engine", "spdk"}, inval, "unknown engine 'spdk' (have: unvme, io_uring, psync)");
+  rejects({"embedded", "--rw", "trim"}, inval, "unknown --rw 'trim'");
+  rejects({"embedded", "--hipri"}, inval, "--hipri and --sqpoll apply to --engine io_uring");
+  rejects({"f", "--engine", "io_uring", "--hipri", "--direct", "0"}, inval, "--hipri (IOPOLL) needs --direct 1");
+  rejects({"embedded", "--mem", "gpu"}, Errc::not_supported, "--mem gpu needs the CUDA build of aisio perf");
+  rejects({"embedded", "--runtime", "0"}, inval, "give --runtime > 0 or --ios N");
+  rejects({"f", "--engine", "psync", "--emu-devices", "2"}, inval, "--emu-devices needs --engine unvme");
+  rejects({"embedded", "--lat", "maybe"}, inval, "--lat takes on or off");
+  EXPECT_NO_THROW(parse({"embedded", "--runtime", "0", "--ios", "10"}).validate());
 }
 
 }  // namespace
