@@ -24,6 +24,7 @@
 #include "homi/log.hpp"
 #include "homi/managed.hpp"
 #include "homi/transport.hpp"
+#include "homi/ublk/exports.hpp"
 #include "homi/wire.hpp"
 
 namespace aisio::homi {
@@ -144,6 +145,7 @@ struct Daemon::Impl {
   uint64_t instance = 0;
   Clock::time_point started_at = Clock::now();
   std::vector<std::unique_ptr<ManagedController>> ctrls;
+  std::unique_ptr<ublk::Exports> ublk;  // namespaces exported to the kernel; before ctrls go
   Fd listen_fd, wake_fd;
   std::thread thread;
   bool running = false;
@@ -183,6 +185,11 @@ void Daemon::Impl::start() {
         c.namespaces().size(), c.io_queue_limit(), c.cap().dstrd(),
         ctrls.back()->kind() == wire::Kind::soft ? " (doorbells page-isolated)" : " (doorbell page shared)");
   }
+  {
+    std::vector<ublk::Exports::Target> targets;
+    for (size_t i = 0; i < ctrls.size(); ++i) targets.push_back({ctrls[i]->name(), &ctrls[i]->ctrl(), &cfg.controllers[i]});
+    ublk = ublk::Exports::start(targets);  // their queue pairs are never granted to clients
+  }
   struct stat st {};
   if (lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) throw Error(Errc::invalid_argument, path + " exists and is not a socket: not removing it");
@@ -206,6 +213,7 @@ void Daemon::Impl::start() {
 
 void Daemon::Impl::stop() {
   if (!running) {
+    ublk.reset();
     ctrls.clear();
     return;
   }
@@ -223,6 +231,7 @@ void Daemon::Impl::stop() {
   unlink(cfg.socket.c_str());
   listen_fd.reset();
   wake_fd.reset();
+  ublk.reset();   // STOP_DEV (the kernel drains each disk), then DEL_DEV
   ctrls.clear();  // orderly shutdown of each controller
   running = false;
   log(Level::info, "stopped");
@@ -637,7 +646,13 @@ wire::Body Daemon::Impl::on_resolve(Client& c, const wire::ResolveExtents& r, Fd
   }
   std::optional<BackingMatch> match;
   ManagedController* owner = nullptr;
+  // A file system on a namespace homid exports through ublk: identity mapping.
+  if (auto u = ublk ? ublk->match_disk(bd.disk) : std::nullopt; u && c.rule->allows_controller(ctrls[u->first]->name())) {
+    owner = ctrls[u->first].get();
+    match = BackingMatch{u->second, owner->ctrl().ns(u->second).lba_size, bd.partition ? bd.partition_start : 0};
+  }
   for (auto& m : ctrls) {
+    if (match) break;
     if (!c.rule->allows_controller(m->name())) continue;
     if ((match = m->match_backing(bd))) {
       owner = m.get();
