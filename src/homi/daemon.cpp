@@ -716,6 +716,9 @@ wire::Body Daemon::Impl::on_stats(Client& c, const wire::Stats& r) {
   }
   for (auto& m : ctrls)
     if (c.rule->allows_controller(m->name())) ok.controllers.push_back(m->stat(in_use(m->index())));
+  if (ublk)
+    for (auto& x : ublk->status())
+      if (c.rule->allows_controller(x.ctrl_name)) ok.ublk.push_back(ublk::wire_stat(x));
   return ok;
 }
 

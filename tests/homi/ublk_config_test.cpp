@@ -10,6 +10,7 @@
 #include "homi/daemon.hpp"
 #include "homi/log.hpp"
 #include "homi/ublk/exports.hpp"
+#include "homi/wire.hpp"
 
 using namespace aisio;
 using namespace aisio::homi;
@@ -85,4 +86,32 @@ TEST(UblkConfig, MissingDriverIsAClearErrorAndLeavesNothing) {
   EXPECT_NE(stat(sock.c_str(), &st), 0) << "socket left behind";
   d.stop();
   rmdir(dir);
+}
+
+TEST(UblkConfig, StatusTravelsInStatsOk) {
+  wire::StatsOk s;
+  wire::UblkStat u;
+  u.ctrl = 1;
+  u.dev_id = 0;
+  u.nsid = 1;
+  u.path = "/dev/ublkb0";
+  u.qids = "7";
+  u.queues = 1;
+  u.depth = 32;
+  u.max_io_bytes = 256 << 10;
+  u.recovered = 1;
+  u.reads = 5;
+  u.bytes_written = 12345;
+  s.ublk.push_back(u);
+  auto bytes = wire::encode(9, s);
+  auto back = std::get<wire::StatsOk>(wire::decode(bytes).body);
+  ASSERT_EQ(back.ublk.size(), 1u);
+  EXPECT_EQ(back.ublk[0].path, "/dev/ublkb0");
+  EXPECT_EQ(back.ublk[0].qids, "7");
+  EXPECT_EQ(back.ublk[0].depth, 32);
+  EXPECT_EQ(back.ublk[0].recovered, 1);
+  EXPECT_EQ(back.ublk[0].reads, 5u);
+  EXPECT_EQ(back.ublk[0].bytes_written, 12345u);
+  bytes.pop_back();  // a truncated record is refused, not half-read
+  EXPECT_THROW(wire::decode(bytes), Error);
 }

@@ -42,6 +42,30 @@ std::optional<std::pair<uint32_t, uint32_t>> Exports::match_disk(const std::stri
   return std::nullopt;
 }
 
+wire::UblkStat wire_stat(const ExportStatus& x) {
+  wire::UblkStat u;
+  u.ctrl = x.ctrl;
+  u.dev_id = x.dev.dev_id;
+  u.nsid = x.dev.nsid;
+  u.path = x.dev.path;
+  u.queues = uint16_t(x.dev.queues.size());
+  u.depth = x.dev.depth;
+  u.max_io_bytes = x.dev.max_io_bytes;
+  u.recovered = x.dev.recovered;
+  for (auto& q : x.dev.queues) {
+    u.qids += (u.qids.empty() ? "" : ",") + std::to_string(q.qid);
+    u.reads += q.reads;
+    u.writes += q.writes;
+    u.flushes += q.flushes;
+    u.discards += q.discards;
+    u.write_zeroes += q.write_zeroes;
+    u.errors += q.errors;
+    u.bytes_read += q.bytes_read;
+    u.bytes_written += q.bytes_written;
+  }
+  return u;
+}
+
 std::string preflight(const std::vector<ControllerConfig>& controllers) {
   std::vector<std::pair<const ControllerConfig*, const NamespaceBacking*>> wanted;
   for (auto& c : controllers)

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "homi/config.hpp"
+#include "homi/wire.hpp"
 #include "homi/ublk/device.hpp"
 
 namespace aisio::homi::ublk {
@@ -45,6 +46,9 @@ class Exports {
   };
   std::vector<Entry> devs_;
 };
+
+// What `aisio homi status` shows of one export (queues summed, their NVMe qids listed).
+wire::UblkStat wire_stat(const ExportStatus& x);
 
 // `homid --check`: when the configuration exports a namespace, /dev/ublk-control must
 // exist (else "load the ublk_drv module") and fixed device ids must be free (or left
