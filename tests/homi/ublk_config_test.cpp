@@ -10,6 +10,7 @@
 #include "homi/daemon.hpp"
 #include "homi/log.hpp"
 #include "homi/ublk/exports.hpp"
+#include "homi/ublk/owner.hpp"
 #include "homi/wire.hpp"
 
 using namespace aisio;
@@ -114,4 +115,14 @@ TEST(UblkConfig, StatusTravelsInStatsOk) {
   EXPECT_EQ(back.ublk[0].bytes_written, 12345u);
   bytes.pop_back();  // a truncated record is refused, not half-read
   EXPECT_THROW(wire::decode(bytes), Error);
+}
+
+TEST(UblkConfig, UblkDiskNames) {
+  EXPECT_TRUE(ublk::is_ublk_disk("ublkb0"));
+  EXPECT_TRUE(ublk::is_ublk_disk("ublkb12"));
+  EXPECT_FALSE(ublk::is_ublk_disk("ublkb"));
+  EXPECT_FALSE(ublk::is_ublk_disk("ublkc0"));
+  EXPECT_FALSE(ublk::is_ublk_disk("ublkb0p1"));  // a partition's disk is ublkb0, not this
+  EXPECT_FALSE(ublk::is_ublk_disk("nvme0n1"));
+  EXPECT_FALSE(ublk::exported_by("nvme0n1", "/nonexistent.sock"));  // not asked at all
 }
