@@ -88,7 +88,7 @@ sync
 aisio extents $mnt/data/manifest.json || true
 
 step "concurrently: fil run --via homid (own queue pairs) and a verifying fio job (kernel path)"
-fiojob="--filename=$mnt/fio.dat --bs=4k --ioengine=libaio --iodepth=8 --direct=1 --rw=randwrite --verify=crc32c
+fiojob="--filename=$mnt/fio.dat --eta=never --bs=4k --ioengine=libaio --iodepth=8 --direct=1 --rw=randwrite --verify=crc32c
   --verify_fatal=1 --do_verify=1"
 aisio fil run $mnt/data --paths unvme --via homid --homid-socket $sock --homid-controller qemu --extents homid \
   --qd 16 --io-size 64K --progress off -o /tmp/fil-homid.json > /tmp/fil.out 2>&1 & fpid=$!
@@ -102,7 +102,7 @@ grep -E "err=|verify" /tmp/fio1.out | head -5
 aisio homi status --socket $sock || fail "aisio homi status"
 
 step "SIGKILL homid during fio, restart: user recovery"
-fio --name=killed $fiojob --size=96m --randseed=4 --output=/tmp/fio2.out & iopid=$!
+fio --name=killed $fiojob --size=64m --randseed=4 --output=/tmp/fio2.out & iopid=$!
 sleep 2
 kill -0 $iopid 2>/dev/null || step "note: fio ended before the kill (machine fast)"
 kill -KILL $hpid

@@ -1,6 +1,7 @@
 #include "homi/ublk/device.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -151,6 +152,14 @@ std::unique_ptr<Device> Device::create(Control& ctl, nvme::Controller& ctrl, uin
   try {
     std::optional<DevInfo> old;
     if (cfg.dev_id >= 0) old = ctl.info(uint32_t(cfg.dev_id));
+    // A homid that was just killed: its io_uring is torn down asynchronously, so the
+    // device may still say LIVE for a moment before it is QUIESCED for recovery.
+    for (int i = 0; i < 50 && old && old->state == S_DEV_LIVE && (old->flags & F_USER_RECOVERY) &&
+                    old->ublksrv_pid > 0 && kill(old->ublksrv_pid, 0) != 0 && errno == ESRCH;
+         ++i) {
+      usleep(100000);
+      old = ctl.info(uint32_t(cfg.dev_id));
+    }
     if (old) {
       if (old->state == S_DEV_QUIESCED && (old->flags & F_USER_RECOVERY)) {
         d->info_ = *old;
