@@ -350,6 +350,9 @@ void fields(Io& io, Ref<Io, StatsOk> m) {
   if constexpr (std::is_same_v<Io, Reader>) tail = io.left() > 0;
   else tail = !m.ublk.empty();
   if (tail) io.array(m.ublk, UBLK_STAT_MIN, 1024, [&](auto& u) { fields(io, u); });
+  // One encoding per message: an empty tail is written as no tail.
+  if constexpr (std::is_same_v<Io, Reader>)
+    if (tail && m.ublk.empty()) bad("stats_ok: empty ublk list present (it is omitted when empty)");
 }
 template <class Io>
 void fields(Io& io, Ref<Io, ErrorReply> m) {
