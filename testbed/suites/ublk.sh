@@ -90,9 +90,13 @@ aisio extents $mnt/data/manifest.json || true
 step "concurrently: fil run --via homid (own queue pairs) and a verifying fio job (kernel path)"
 fiojob="--filename=$mnt/fio.dat --eta=never --bs=4k --ioengine=libaio --iodepth=8 --direct=1 --rw=randwrite --verify=crc32c
   --verify_fatal=1 --do_verify=1"
-aisio fil run $mnt/data --paths unvme --via homid --homid-socket $sock --homid-controller qemu --extents homid \
-  --qd 16 --io-size 64K --progress off -o /tmp/fil-homid.json > /tmp/fil.out 2>&1 & fpid=$!
 fio --name=concurrent $fiojob --size=32m --randseed=3 --output=/tmp/fio1.out & iopid=$!
+# Three rounds of the client (each reads and verifies all 40 files) while fio runs.
+( for r in 1 2 3; do
+    aisio fil run $mnt/data --paths unvme --via homid --homid-socket $sock --homid-controller qemu --extents homid \
+      --qd 16 --io-size 64K --progress off -o /tmp/fil-homid.json || exit 1
+    kill -0 $iopid 2>/dev/null && echo "ublk suite: fil round $r ended while fio was running"
+  done ) > /tmp/fil.out 2>&1 & fpid=$!
 wait $fpid; frc=$?
 wait $iopid; iorc=$?
 cat /tmp/fil.out
