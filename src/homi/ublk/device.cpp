@@ -92,6 +92,7 @@ struct Device::Queue {
     while (live_tags) {
       const bool busy = tr->busy() > 0;
       io_uring_cqe* cqe = nullptr;
+      ++(busy ? loops_busy : loops_idle);
       if (busy) {
         // While NVMe commands are out we spin on their CQ and enter the kernel only to
         // submit. New ublk requests arrive as io_uring task work; the kernel signals it
@@ -101,6 +102,7 @@ struct Device::Queue {
       } else {
         __kernel_timespec ts{0, 100 * 1000 * 1000};
         r = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &ts, nullptr);
+        if (r < 0 && r != -ETIME) ++wait_errors;
       }
       unsigned head, seen = 0;
       io_uring_for_each_cqe(&ring, head, cqe) {
@@ -136,7 +138,10 @@ struct Device::Queue {
       if (stop.load(std::memory_order_relaxed) && !tr->busy() && idle_spins > 2) break;
     }
     io_uring_submit(&ring);
+    log(Level::debug, "ublk {} queue {}: {} idle and {} busy loop passes, {} wait errors", dev->dev_id_, index,
+        loops_idle, loops_busy, wait_errors);
   }
+  uint64_t loops_idle = 0, loops_busy = 0, wait_errors = 0;
 };
 
 std::unique_ptr<Device> Device::create(Control& ctl, nvme::Controller& ctrl, uint32_t nsid, const ExportConfig& cfg,
