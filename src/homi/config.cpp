@@ -120,15 +120,22 @@ void parse_namespace(const Ctx& c, const toml::table& t, ControllerConfig& cc, u
   bool soft = cc.kind == ControllerConfig::Kind::soft;
   std::string sect = "[[controller.namespace]] of '" + cc.name + "'";
   if (soft)
-    c.only_keys(t, sect, {"nsid", "size", "lba_size", "backing", "block_device", "image"});
+    c.only_keys(t, sect, {"nsid", "size", "lba_size", "backing", "block_device", "image", "ublk", "ublk_id",
+                          "ublk_queues", "ublk_depth", "ublk_max_io_kib"});
   else
-    c.only_keys(t, sect, {"nsid", "block_device", "image"});
+    c.only_keys(t, sect, {"nsid", "block_device", "image", "ublk", "ublk_id", "ublk_queues", "ublk_depth",
+                          "ublk_max_io_kib"});
   NamespaceBacking b;
   b.nsid = uint32_t(c.integer(t, "nsid", 1, 1024).value_or(index + 1));
   if (soft && b.nsid != index + 1) c.fail(t.get("nsid"), "software controller namespaces are numbered 1, 2, ... in order");
   b.block_device = c.str(t, "block_device").value_or("");
   b.image = c.str(t, "image").value_or("");
   if (!b.block_device.empty() && !b.image.empty()) c.fail(&t, sect + ": give block_device or image, not both");
+  b.ublk.enabled = c.boolean(t, "ublk").value_or(false);
+  b.ublk.dev_id = c.integer(t, "ublk_id", 0, 1 << 20).value_or(-1);
+  b.ublk.queues = uint16_t(c.integer(t, "ublk_queues", 1, 64).value_or(1));
+  b.ublk.depth = uint16_t(c.integer(t, "ublk_depth", 1, 4096).value_or(64));
+  b.ublk.max_io_kib = uint32_t(c.integer(t, "ublk_max_io_kib", 4, 4096).value_or(512));
   if (soft) {
     emu::NamespaceConfig ns;
     ns.size_bytes = c.size(t, "size").value_or(ns.size_bytes);
@@ -205,6 +212,15 @@ ControllerConfig parse_controller(const Ctx& c, const toml::table& t) {
     if (!a) c.fail(n, "namespace must be an array of tables ([[controller.namespace]])");
     uint32_t i = 0;
     for (auto& e : *a) parse_namespace(c, table_of(c, e, "[[controller.namespace]]"), cc, i++);
+  }
+  uint32_t kernel_queues = 0;  // I/O queue pairs the ublk exports reserve
+  for (auto& b : cc.backings) kernel_queues += b.ublk.enabled ? b.ublk.queues : 0;
+  if (kernel_queues && kernel_queues >= cc.io_queues) {
+    std::string key = cc.kind == ControllerConfig::Kind::soft ? "max_io_queues" : "io_queues";
+    c.fail(&t, "[[controller]] '" + cc.name + "': its ublk exports need " + std::to_string(kernel_queues) +
+                   " I/O queue pair(s) for the kernel path and " + key + " = " + std::to_string(cc.io_queues) +
+                   (kernel_queues > cc.io_queues ? " leaves no queue for the kernel path" : " leaves none for clients") +
+                   ": raise " + key + " or lower ublk_queues");
   }
   if (cc.kind == ControllerConfig::Kind::soft) {
     if (cc.soft.namespaces.empty()) {

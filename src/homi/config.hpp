@@ -8,7 +8,8 @@
 //                   "sriov-pf" (an SR-IOV PF left to the kernel nvme driver whose
 //                   virtual functions homid enables and grants, one client each), with
 //                   [[controller.namespace]] entries naming which block device or image
-//                   holds each namespace's bytes (for resolve_extents)
+//                   holds each namespace's bytes (for resolve_extents), and whether homid
+//                   exports it to the kernel (ublk, ublk_id, ublk_queues, ublk_depth, ublk_max_io_kib)
 //   [[allow]]    who may connect (uids/gids/any) and what they may do: controllers,
 //                dataset_roots, max_queues, max_dma_bytes, external_queue_memory, admin
 //
@@ -25,6 +26,7 @@
 
 #include "emu/config.hpp"
 #include "homi/sriov_config.hpp"
+#include "homi/ublk/export_config.hpp"
 
 namespace aisio::homi {
 
@@ -32,6 +34,7 @@ struct NamespaceBacking {
   uint32_t nsid = 0;
   std::string block_device;  // the whole-disk block device whose LBA 0 is the namespace's LBA 0
   std::string image;         // or: an image file (attached as a loop device) that holds the namespace
+  ublk::ExportConfig ublk;   // ublk = true: exported to the kernel as /dev/ublkbN (homi/ublk/)
 };
 
 struct ControllerConfig {

@@ -25,6 +25,7 @@
 #include "homi/managed.hpp"
 #include "homi/sriov_service.hpp"
 #include "homi/transport.hpp"
+#include "homi/ublk/exports.hpp"
 #include "homi/wire.hpp"
 
 namespace aisio::homi {
@@ -149,6 +150,7 @@ struct Daemon::Impl {
   Clock::time_point started_at = Clock::now();
   std::vector<std::unique_ptr<ManagedController>> ctrls;
   std::unique_ptr<SriovService> sriov;  // sriov-pf controllers (indices after ctrls)
+  std::unique_ptr<ublk::Exports> ublk;  // namespaces exported to the kernel; before ctrls go
   Fd listen_fd, wake_fd;
   std::thread thread;
   bool running = false;
@@ -190,6 +192,11 @@ void Daemon::Impl::start() {
         ctrls.back()->kind() == wire::Kind::soft ? " (doorbells page-isolated)" : " (doorbell page shared)");
   }
   if (!cfg.sriov_pfs.empty()) sriov = std::make_unique<SriovService>(cfg.sriov_pfs, uint32_t(ctrls.size()));
+  {
+    std::vector<ublk::Exports::Target> targets;
+    for (size_t i = 0; i < ctrls.size(); ++i) targets.push_back({ctrls[i]->name(), &ctrls[i]->ctrl(), &cfg.controllers[i]});
+    ublk = ublk::Exports::start(targets);  // their queue pairs are never granted to clients
+  }
   struct stat st {};
   if (lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) throw Error(Errc::invalid_argument, path + " exists and is not a socket: not removing it");
@@ -214,6 +221,7 @@ void Daemon::Impl::start() {
 void Daemon::Impl::stop() {
   if (!running) {
     sriov.reset();
+    ublk.reset();
     ctrls.clear();
     return;
   }
@@ -232,6 +240,7 @@ void Daemon::Impl::stop() {
   listen_fd.reset();
   wake_fd.reset();
   sriov.reset();  // VFs disabled, secondary controllers offline
+  ublk.reset();   // STOP_DEV (the kernel drains each disk), then DEL_DEV
   ctrls.clear();  // orderly shutdown of each controller
   running = false;
   log(Level::info, "stopped");
@@ -664,7 +673,15 @@ wire::Body Daemon::Impl::on_resolve(Client& c, const wire::ResolveExtents& r, Fd
   std::optional<BackingMatch> match;
   uint32_t owner_index = 0;
   std::string owner_name;
+  // A file system on a namespace homid exports through ublk: identity mapping.
+  if (auto u = ublk ? ublk->match_disk(bd.disk) : std::nullopt; u && c.rule->allows_controller(ctrls[u->first]->name())) {
+    auto& m = *ctrls[u->first];
+    owner_index = m.index();
+    owner_name = m.name();
+    match = BackingMatch{u->second, m.ctrl().ns(u->second).lba_size, bd.partition ? bd.partition_start : 0};
+  }
   for (auto& m : ctrls) {
+    if (match) break;
     if (!c.rule->allows_controller(m->name())) continue;
     if ((match = m->match_backing(bd))) {
       owner_index = m->index();
@@ -737,6 +754,9 @@ wire::Body Daemon::Impl::on_stats(Client& c, const wire::Stats& r) {
   }
   for (auto& m : ctrls)
     if (c.rule->allows_controller(m->name())) ok.controllers.push_back(m->stat(in_use(m->index())));
+  if (ublk)
+    for (auto& x : ublk->status())
+      if (c.rule->allows_controller(x.ctrl_name)) ok.ublk.push_back(ublk::wire_stat(x));
   return ok;
 }
 

@@ -19,6 +19,7 @@
 #include "homi/config.hpp"
 #include "homi/daemon.hpp"
 #include "homi/log.hpp"
+#include "homi/ublk/exports.hpp"
 
 namespace {
 
@@ -58,6 +59,8 @@ int main(int argc, char** argv) {
     if (!level.empty()) cfg.policy.log_level = level;
     set_log_level(parse_level(cfg.policy.log_level));
     if (check) {
+      std::string ublk_line = aisio::homi::ublk::preflight(cfg.controllers);  // throws: ublk_drv missing, id taken
+      if (!ublk_line.empty()) fmt::print("{}\n", ublk_line);
       fmt::print("{}: OK ({} controller(s), {} sriov-pf, {} rule(s), socket {})\n", config_path, cfg.controllers.size(),
                  cfg.sriov_pfs.size(), cfg.policy.rules.size(), cfg.socket);
       return 0;

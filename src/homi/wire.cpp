@@ -319,6 +319,27 @@ void fields(Io& io, Ref<Io, ControllerStat> c) {
   io.u64(c.bytes_written);
   io.u64(c.errors);
 }
+constexpr size_t UBLK_STAT_MIN = 12 + 2 + 2 + 4 + 4 + 1 + 64;
+template <class Io>
+void fields(Io& io, Ref<Io, UblkStat> u) {
+  io.u32(u.ctrl);
+  io.u32(u.dev_id);
+  io.u32(u.nsid);
+  io.str(u.path);
+  io.str(u.qids);
+  io.u16(u.queues);
+  io.u16(u.depth);
+  io.u32(u.max_io_bytes);
+  io.u8(u.recovered);
+  io.u64(u.reads);
+  io.u64(u.writes);
+  io.u64(u.flushes);
+  io.u64(u.discards);
+  io.u64(u.write_zeroes);
+  io.u64(u.errors);
+  io.u64(u.bytes_read);
+  io.u64(u.bytes_written);
+}
 template <class Io>
 void fields(Io& io, Ref<Io, StatsOk> m) {
   io.u64(m.instance);
@@ -330,6 +351,15 @@ void fields(Io& io, Ref<Io, StatsOk> m) {
   io.array(m.clients, CLIENT_STAT_MIN, 4096, [&](auto& c) { fields(io, c); });
   io.array(m.queues, QUEUE_STAT_MIN, 65536, [&](auto& q) { fields(io, q); });
   io.array(m.controllers, CTRL_STAT_MIN, 256, [&](auto& c) { fields(io, c); });
+  // Optional tail (a homid exporting namespaces through ublk): absent when empty, so
+  // the bytes of a daemon without exports are those of protocol version 1 as before.
+  bool tail = false;
+  if constexpr (std::is_same_v<Io, Reader>) tail = io.left() > 0;
+  else tail = !m.ublk.empty();
+  if (tail) io.array(m.ublk, UBLK_STAT_MIN, 1024, [&](auto& u) { fields(io, u); });
+  // One encoding per message: an empty tail is written as no tail.
+  if constexpr (std::is_same_v<Io, Reader>)
+    if (tail && m.ublk.empty()) bad("stats_ok: empty ublk list present (it is omitted when empty)");
 }
 constexpr size_t FUNCTION_MIN = 2 * 3 + 2 * 2 + 2 + 2 * 2 + 8 * 2;
 template <class Io>

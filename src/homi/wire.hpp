@@ -244,6 +244,17 @@ struct ControllerStat {
   uint8_t known = 0;  // 1: command counters below are real (software controller)
   uint64_t admin_commands = 0, io_commands = 0, bytes_read = 0, bytes_written = 0, errors = 0;
 };
+// A namespace homid exports to the kernel through ublk (homi/ublk/).
+struct UblkStat {
+  uint32_t ctrl = 0, dev_id = 0, nsid = 0;
+  std::string path;   // /dev/ublkb<id>
+  std::string qids;   // NVMe I/O queue ids serving it, "3,4"
+  uint16_t queues = 0, depth = 0;
+  uint32_t max_io_bytes = 0;
+  uint8_t recovered = 0;  // taken over from a homid that died (USER_RECOVERY)
+  uint64_t reads = 0, writes = 0, flushes = 0, discards = 0, write_zeroes = 0, errors = 0;
+  uint64_t bytes_read = 0, bytes_written = 0;
+};
 struct Stats {
   static constexpr Type type = Type::stats;
   uint32_t flags = kStatsAll;
@@ -257,6 +268,7 @@ struct StatsOk {
   std::vector<ClientStat> clients;
   std::vector<QueueStat> queues;
   std::vector<ControllerStat> controllers;
+  std::vector<UblkStat> ublk;
 };
 
 // SR-IOV virtual functions of the sriov-pf controllers (the PF stays with the kernel).

@@ -11,6 +11,8 @@
 #include "extents/device.hpp"
 #include "extents/fiemap.hpp"
 #include "extents/translate.hpp"
+#include "homi/client.hpp"
+#include "homi/ublk/owner.hpp"
 #include "tools/command.hpp"
 
 namespace aisio::tools {
@@ -23,7 +25,21 @@ struct Opts {
   bool no_sync = false;
   bool holes = false;
   uint32_t lba_size = 0;
+  std::string homid_socket = homic::default_socket();
 };
+
+// A file system on /dev/ublkbN: the namespace homid exports there (identity mapping).
+std::optional<homi::ublk::Owner> nvme_owner(const std::optional<BlockDevice>& dev, const Opts& o, std::string& why) {
+  if (!dev || !homi::ublk::is_ublk_disk(dev->disk)) return std::nullopt;
+  try {
+    auto owner = homi::ublk::exported_by(dev->disk, o.homid_socket);
+    if (!owner) why = "homid at " + o.homid_socket + " does not export " + dev->disk;
+    return owner;
+  } catch (const Error& e) {
+    why = e.what();
+    return std::nullopt;
+  }
+}
 
 void run(const Opts& o) {
   nlohmann::json files = nlohmann::json::array();
@@ -43,6 +59,8 @@ void run(const Opts& o) {
     uint64_t disk_off = dev ? dev->disk_offset() : 0;
     uint64_t bs = fx.block_size ? fx.block_size : 4096;
     auto list = o.holes ? fill_holes(fx.extents, fx.size) : fx.extents;
+    std::string owner_err;
+    auto owner = nvme_owner(dev, o, owner_err);
 
     if (o.json) {
       nlohmann::json j;
@@ -58,6 +76,11 @@ void run(const Opts& o) {
                        {"partition", dev->partition}, {"partition_start", dev->partition_start},
                        {"logical_block_size", dev->logical_block_size}};
         if (!dev->slaves.empty()) j["device"]["slaves"] = dev->slaves;
+        if (owner)
+          j["nvme"] = {{"exported_by", "homid (ublk)"}, {"controller", owner->controller},
+                       {"address", owner->address}, {"nsid", owner->nsid}};
+        else if (!owner_err.empty())
+          j["nvme_error"] = owner_err;
         if (!dev->loop_backing_file.empty()) {
           j["device"]["loop_backing_file"] = dev->loop_backing_file;
           j["device"]["loop_offset"] = dev->loop_offset;
@@ -91,6 +114,12 @@ void run(const Opts& o) {
       if (!dev->slaves.empty()) where += ", stacked on " + fmt::format("{}", fmt::join(dev->slaves, ","));
       fmt::print("{}: {} bytes, {} extents; device {} ({}), LBA {} B, disk offset {}\n", path, fx.size,
                  fx.extents.size(), dev->devnode, where, lba, disk_off);
+      if (owner)
+        fmt::print(" NVMe: controller '{}' ({}) namespace {}, exported by homid as {}: LBAs below are that "
+                   "namespace's\n",
+                   owner->controller, owner->address, owner->nsid, owner->path);
+      else if (!owner_err.empty())
+        fmt::print(" NVMe: unknown ({})\n", owner_err);
       if (!dev->slaves.empty())
         fmt::print(" note: {} is a stacked device (device-mapper/md): LBAs below are on it, not on a namespace\n",
                    dev->name);
@@ -130,6 +159,8 @@ CommandRegistrar reg(60, [](CLI::App& app) {
   c->add_flag("--json", o->json, "JSON output");
   c->add_flag("--no-sync", o->no_sync, "Do not flush delayed allocations first (delalloc extents are reported)");
   c->add_flag("--holes", o->holes, "List holes as extents");
+  c->add_option("--homid-socket", o->homid_socket, "homid to ask about a ublk device (/dev/ublkbN)")
+      ->capture_default_str();
   c->add_option("--lba-size", o->lba_size, "Namespace LBA size (default: the device's logical block size)");
   c->callback([o] { run(*o); });
 });

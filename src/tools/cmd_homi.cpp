@@ -71,6 +71,13 @@ void status(const Opts& o) {
                            {"bytes_written", cs.bytes_written}, {"errors", cs.errors}};
       j["controllers"].push_back(x);
     }
+    j["ublk"] = nlohmann::json::array();
+    for (auto& u : st.ublk)
+      j["ublk"].push_back({{"path", u.path}, {"controller", u.ctrl}, {"nsid", u.nsid}, {"queues", u.queues},
+                           {"nvme_qids", u.qids}, {"depth", u.depth}, {"max_io_bytes", u.max_io_bytes},
+                           {"recovered", bool(u.recovered)}, {"reads", u.reads}, {"writes", u.writes},
+                           {"flushes", u.flushes}, {"discards", u.discards}, {"write_zeroes", u.write_zeroes},
+                           {"errors", u.errors}, {"bytes_read", u.bytes_read}, {"bytes_written", u.bytes_written}});
     fmt::print("{}\n", j.dump(2));
     return;
   }
@@ -98,6 +105,15 @@ void status(const Opts& o) {
   bool shared = false;
   for (auto& ci : ctrls) shared = shared || !(ci.flags & wire::kCtrlDoorbellsIsolated);
   if (shared) fmt::print("* doorbell page shared by all queues of the controller (DSTRD 0: a hardware limit)\n");
+  if (!st.ublk.empty()) {
+    fmt::print("\nexported to the kernel through ublk:\n");
+    for (auto& u : st.ublk)
+      fmt::print("  {} = controller {} ns {}: {} queue(s) x {} (NVMe qid {}), {} per request{}\n"
+                 "    reads {} ({}), writes {} ({}), flushes {}, discards {}, write zeroes {}, errors {}\n",
+                 u.path, u.ctrl, u.nsid, u.queues, u.depth, u.qids, format_size(u.max_io_bytes),
+                 u.recovered ? ", recovered from a previous homid" : "", u.reads, format_size(u.bytes_read), u.writes,
+                 format_size(u.bytes_written), u.flushes, u.discards, u.write_zeroes, u.errors);
+  }
 }
 
 void clients(const Opts& o) {

@@ -4,6 +4,8 @@
 //
 //   homic-verify --socket /run/homid/homid.sock --controller ssd0 --slot 0 --queues 2
 //   homic-verify ... --hold      # allocate, print READY, wait to be killed
+//   homic-verify ... --dump F    # read the slot's range into file F (no writes)
+//   homic-verify ... --compare F # read the slot's range and compare it with file F
 //
 // Each slot writes its own LBA range, so several processes can run at once. Exit
 // status 0: every block read back as written.
@@ -12,6 +14,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <vector>
 
 #include "common/error.hpp"
@@ -85,6 +89,21 @@ uint64_t verify(nvme::QueuePair& qp, DmaHeap& heap, uint32_t nsid, uint32_t lba,
   return bad;
 }
 
+// Reads the blocks [slba, slba + blocks) through qp into `out` (--dump / --compare).
+std::vector<uint8_t> read_range(nvme::QueuePair& qp, DmaHeap& heap, uint32_t nsid, uint32_t lba, uint64_t slba,
+                                uint64_t blocks) {
+  std::vector<uint8_t> out(size_t(blocks) * lba);
+  const uint32_t chunk = uint32_t(std::min<uint64_t>(blocks, (128u << 10) / lba));
+  DmaBuffer buf = heap.alloc(size_t(chunk) * lba);
+  for (uint64_t b = 0; b < blocks; b += chunk) {
+    uint32_t n = uint32_t(std::min<uint64_t>(chunk, blocks - b));
+    nvme::Completion c = qp.read(nsid, slba + b, n, buf);
+    if (!c.ok()) throw Error(Errc::io, "read failed: " + c.describe());
+    std::memcpy(out.data() + b * lba, buf.data(), size_t(n) * lba);
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -92,6 +111,7 @@ int main(int argc, char** argv) {
   std::string socket = homic::default_socket(), controller = "0";
   uint32_t nsid = 1, queues = 1, depth = 32, ios = 64, nlb = 8, slot = 0, rounds = 1;
   bool hold = false;
+  std::string dump, compare;
   app.add_option("--socket", socket, "homid socket")->capture_default_str();
   app.add_option("--controller", controller, "controller name or index")->capture_default_str();
   app.add_option("--nsid", nsid)->capture_default_str();
@@ -102,6 +122,8 @@ int main(int argc, char** argv) {
   app.add_option("--slot", slot, "selects a private LBA range")->capture_default_str();
   app.add_option("--rounds", rounds, "allocate, verify and release this many times")->capture_default_str();
   app.add_flag("--hold", hold, "allocate the queues, print READY and wait to be killed");
+  app.add_option("--dump", dump, "read the slot's range (queue 0's part) into this file and exit");
+  app.add_option("--compare", compare, "read the slot's range (queue 0's part) and compare it with this file");
   CLI11_PARSE(app, argc, argv);
   try {
     homic::ConnectOptions co;
@@ -118,6 +140,24 @@ int main(int argc, char** argv) {
     for (uint32_t round = 0; round < rounds; ++round) {
       std::vector<std::unique_ptr<nvme::QueuePair>> qps;
       for (uint32_t q = 0; q < queues; ++q) qps.push_back(s->create_queue_pair({.depth = depth}, nsid));
+      if (!dump.empty() || !compare.empty()) {
+        uint64_t slba = uint64_t(slot) * span;
+        std::vector<uint8_t> got = read_range(*qps[0], *s->dma(), nsid, lba, slba, per_queue);
+        if (!dump.empty()) {
+          std::ofstream(dump, std::ios::binary).write(reinterpret_cast<const char*>(got.data()), std::streamsize(got.size()));
+          fmt::print("homic-verify slot {}: {} bytes of LBA {}.. written to {}\n", slot, got.size(), slba, dump);
+          return 0;
+        }
+        std::ifstream in(compare, std::ios::binary);
+        std::vector<uint8_t> want((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (want.size() != got.size() || want != got) {
+          fmt::print(stderr, "homic-verify slot {}: LBA {}.. differs from {} ({} vs {} bytes)\n", slot, slba, compare,
+                     got.size(), want.size());
+          return 1;
+        }
+        fmt::print("homic-verify slot {}: LBA {}.. matches {} ({} bytes)\n", slot, slba, compare, got.size());
+        return 0;
+      }
       if (hold) {
         std::string qids;
         for (auto& qp : qps) qids += fmt::format(" {}", qp->qid());

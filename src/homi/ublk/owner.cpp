@@ -1,0 +1,33 @@
+#include "homi/ublk/owner.hpp"
+
+#include <cctype>
+
+#include "homi/client.hpp"
+
+namespace aisio::homi::ublk {
+
+bool is_ublk_disk(const std::string& disk) {
+  if (disk.size() <= 5 || disk.compare(0, 5, "ublkb") != 0) return false;
+  for (size_t i = 5; i < disk.size(); ++i)
+    if (!std::isdigit(static_cast<unsigned char>(disk[i]))) return false;
+  return true;
+}
+
+std::optional<Owner> exported_by(const std::string& disk, const std::string& socket) {
+  if (!is_ublk_disk(disk)) return std::nullopt;
+  auto c = homic::Client::connect(socket, {.name = "aisio extents"});
+  auto st = c->stats(false);
+  for (auto& u : st.ublk) {
+    if (u.path != "/dev/" + disk) continue;
+    Owner o{u.ctrl, u.nsid, "", "", u.path};
+    for (auto& ci : c->controllers())
+      if (ci.index == u.ctrl) {
+        o.controller = ci.name;
+        o.address = ci.address;
+      }
+    return o;
+  }
+  return std::nullopt;
+}
+
+}  // namespace aisio::homi::ublk
