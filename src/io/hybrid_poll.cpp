@@ -29,15 +29,22 @@ void HybridPoll::progress() {
 }
 
 bool HybridPoll::idle() {
+  const auto now = Clock::now();
   if (!waiting_) {
     waiting_ = true;
-    slept_ = false;
-    wait_start_ = Clock::now();
+    wait_start_ = now;
   }
-  if (slept_ || est_ns_ == 0) return false;
-  slept_ = true;
+  if (est_ns_ == 0) return false;
+  const uint64_t waited = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(now - wait_start_).count());
+  uint64_t ns;
+  if (waited < est_ns_) {
+    const uint64_t left = est_ns_ - waited;
+    if (left < 2 * uint64_t(kMinStepNs)) return false;  // about to end: spin
+    ns = std::clamp<uint64_t>(left / 2, kMinSleepNs, kMaxSleepNs);
+  } else {
+    ns = std::clamp<uint64_t>(waited / 4, kMinStepNs, kMaxSleepNs);  // overdue: back off
+  }
   tighten_timer_slack();
-  const uint64_t ns = std::clamp<uint64_t>(est_ns_ / 2, kMinSleepNs, kMaxSleepNs);
   timespec ts{0, long(ns)};
   ::clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
   ++sleeps_;

@@ -6,15 +6,28 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "io/hybrid_poll.hpp"
 
 namespace aisio::io {
+
+namespace {
+struct ReadDone {
+  bool done = false;
+  nvme::Completion c;
+  static void cb(void* arg, nvme::Completion c) {
+    auto& d = *static_cast<ReadDone*>(arg);
+    d.c = c;
+    d.done = true;
+  }
+};
+}  // namespace
 
 NvmeBlockReader::NvmeBlockReader(std::shared_ptr<nvme::Controller> ctrl, uint32_t nsid, uint64_t offset,
                                  size_t bounce_bytes)
     : NvmeBlockReader(access_of(std::move(ctrl), nsid), offset, bounce_bytes) {}
 
 NvmeBlockReader::NvmeBlockReader(NvmeAccess dev, uint64_t offset, size_t bounce_bytes)
-    : dev_(std::move(dev)), nsid_(dev_.nsid), offset_(offset) {
+    : dev_(std::move(dev)), nsid_(dev_.nsid), offset_(offset), wait_(std::make_unique<HybridPoll>()) {
   lba_ = dev_.lba_size;
   ns_bytes_ = dev_.ns_bytes;
   if (offset_ > ns_bytes_)
@@ -54,7 +67,18 @@ void NvmeBlockReader::read(uint64_t byte_offset, void* buf, size_t len) {
     size_t skip = size_t(pos % lba_);
     size_t take = std::min(left, chunk - skip);
     uint32_t nlb = uint32_t((skip + take + lba_ - 1) / lba_);
-    auto c = qp_->read(nsid_, slba, nlb, bounce_);
+    // One command (chunk <= MDTS) on a queue pair of our own: a slot is always free.
+    ReadDone d;
+    if (!qp_->submit_io(nvme::nvm::READ, nsid_, slba, nlb, bounce_, 0, &ReadDone::cb, &d))
+      throw Error(Errc::no_memory, "NvmeBlockReader: no free command slot on its own queue pair");
+    qp_->ring();
+    while (!d.done) {
+      if (qp_->poll() != 0)
+        wait_->progress();
+      else
+        wait_->idle();
+    }
+    const auto c = d.c;
     if (!c.ok())
       throw Error(Errc::io, fmt::format("NVMe Read of {} blocks at LBA {} (namespace {} on {}): {}", nlb, slba,
                                         nsid_, dev_.describe, c.describe()));

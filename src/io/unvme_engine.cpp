@@ -117,6 +117,7 @@ class UnvmeReader final : public PipelineReader {
     // the core (an in-process software controller on a small machine) can progress.
     // Hybrid: the first empty poll of a wait sleeps about half the usual wait instead.
     if (poll_once()) return;
+    ++st_.empty_polls;
     if (hybrid_ && may_block && hp_.idle()) {
       st_.poll_sleeps = hp_.sleeps();
       poll_once();

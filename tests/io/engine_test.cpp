@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include "emu/controller.hpp"
 #include "fil/helpers.hpp"
 #include "io/engine.hpp"
+#include "io/hybrid_poll.hpp"
 #include "io/unvme.hpp"
 #include "nvme/controller.hpp"
 
@@ -338,4 +340,31 @@ TEST(IoUnvme, HybridPollingDeliversEveryByte) {
   EXPECT_EQ(read_all(*spin, tasks).eng->stats().poll_sleeps, 0u);
   EXPECT_EQ(io::parse_poll_mode("hybrid"), io::PollMode::hybrid);
   expect_error([] { io::parse_poll_mode("busy"); }, Errc::invalid_argument, "--poll 'busy': use spin or hybrid");
+}
+
+// A wait of a known length: the next wait sleeps in steps that halve towards the
+// estimated end, spins close to it, and once the wait is overdue sleeps again (backs
+// off) rather than spinning on.
+TEST(IoUnvme, HybridPollSleepsTowardsTheEstimateThenBacksOff) {
+  io::HybridPoll hp;
+  EXPECT_FALSE(hp.idle()) << "no estimate yet: spin";
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  hp.progress();
+  const uint64_t est = hp.estimate_ns();
+  ASSERT_GE(est, 2'000'000u);
+  using Clock = std::chrono::steady_clock;
+  auto t0 = Clock::now();
+  auto since = [&] { return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count()); };
+  // Before the estimated end: more than one sleep (the timer may overshoot into the
+  // overdue part, so the short spin near the end is not always seen).
+  uint32_t sleeps = 0;
+  while (since() < est)
+    if (hp.idle()) ++sleeps;
+  EXPECT_GE(sleeps, 2u) << "estimate " << est << " ns";
+  EXPECT_EQ(hp.sleeps(), sleeps);
+  // Overdue: sleeps again rather than spinning.
+  EXPECT_TRUE(hp.idle()) << "overdue: back off, do not spin";
+  EXPECT_EQ(hp.sleeps(), sleeps + 1);
+  hp.progress();
+  EXPECT_GT(hp.estimate_ns(), est / 2);
 }
