@@ -27,7 +27,7 @@ NvmeBlockReader::NvmeBlockReader(std::shared_ptr<nvme::Controller> ctrl, uint32_
     : NvmeBlockReader(access_of(std::move(ctrl), nsid), offset, bounce_bytes) {}
 
 NvmeBlockReader::NvmeBlockReader(NvmeAccess dev, uint64_t offset, size_t bounce_bytes)
-    : dev_(std::move(dev)), nsid_(dev_.nsid), offset_(offset), wait_(std::make_unique<HybridPoll>()) {
+    : dev_(std::move(dev)), nsid_(dev_.nsid), offset_(offset) {
   lba_ = dev_.lba_size;
   ns_bytes_ = dev_.ns_bytes;
   if (offset_ > ns_bytes_)
@@ -72,12 +72,12 @@ void NvmeBlockReader::read(uint64_t byte_offset, void* buf, size_t len) {
     if (!qp_->submit_io(nvme::nvm::READ, nsid_, slba, nlb, bounce_, 0, &ReadDone::cb, &d))
       throw Error(Errc::no_memory, "NvmeBlockReader: no free command slot on its own queue pair");
     qp_->ring();
-    while (!d.done) {
-      if (qp_->poll() != 0)
-        wait_->progress();
-      else
-        wait_->idle();
-    }
+    // A fresh HybridPoll has no estimate: it spins through a short wait (the usual
+    // metadata read) and sleeps through a long one (a cold image file, a busy core)
+    // instead of spinning a whole core on it; the XFS decoder runs in the reading thread.
+    HybridPoll wait;
+    while (!d.done)
+      if (qp_->poll() == 0) wait.idle();
     const auto c = d.c;
     if (!c.ok())
       throw Error(Errc::io, fmt::format("NVMe Read of {} blocks at LBA {} (namespace {} on {}): {}", nlb, slba,

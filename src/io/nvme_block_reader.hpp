@@ -22,8 +22,6 @@ struct NvmeReaderStats {
   uint64_t bytes = 0;     // bytes moved by the controller
 };
 
-class HybridPoll;
-
 class NvmeBlockReader : public extents::BlockReader {
  public:
   // offset: byte offset of the window inside the namespace (a partition start).
@@ -48,10 +46,6 @@ class NvmeBlockReader : public extents::BlockReader {
   std::unique_ptr<nvme::QueuePair> qp_;
   DmaBuffer bounce_;
   NvmeReaderStats stats_;
-  // Each read waits for its command in hybrid polls (sleeping through most of it): the
-  // XFS decoder's metadata reads run in the reading thread, where a spin per read was
-  // most of the XFS path's extent resolution CPU on the software controller.
-  std::unique_ptr<HybridPoll> wait_;
 };
 
 }  // namespace aisio::io

@@ -118,7 +118,10 @@ class UnvmeReader final : public PipelineReader {
     // Hybrid: the first empty poll of a wait sleeps about half the usual wait instead.
     if (poll_once()) return;
     ++st_.empty_polls;
-    if (hybrid_ && may_block && hp_.idle()) {
+    // With many commands in flight, one wake-up may wait for a quarter of them: the
+    // device keeps three quarters queued, and the reader wakes a few times per ring
+    // instead of once per command (each wake-up a system call and two context switches).
+    if (hybrid_ && may_block && hp_.idle(std::max<uint32_t>(1, q_->in_flight() / 4))) {
       st_.poll_sleeps = hp_.sleeps();
       poll_once();
       return;
@@ -136,9 +139,10 @@ class UnvmeReader final : public PipelineReader {
 
  private:
   bool poll_once() {
-    if (q_->reap<ChunkRead>() == 0) return false;
+    const uint32_t n = q_->reap<ChunkRead>();
+    if (n == 0) return false;
     empty_polls_ = 0;
-    if (hybrid_) hp_.progress();
+    if (hybrid_) hp_.progress(n);
     return true;
   }
 
