@@ -19,6 +19,7 @@
 #include "emu/controller.hpp"
 #include "fil/helpers.hpp"
 #include "io/engine.hpp"
+#include "io/cached_block_reader.hpp"
 #include "io/hybrid_poll.hpp"
 #include "io/unvme.hpp"
 #include "nvme/controller.hpp"
@@ -367,4 +368,39 @@ TEST(IoUnvme, HybridPollSleepsTowardsTheEstimateThenBacksOff) {
   EXPECT_EQ(hp.sleeps(), sleeps + 1);
   hp.progress();
   EXPECT_GT(hp.estimate_ns(), est / 2);
+}
+
+// The XFS decoder's read cache: a repeated small read is served from memory with the
+// same bytes, a large one always goes to the device, a failed one is not kept.
+TEST(IoXfsSource, CachedBlockReaderKeepsSmallReadsOnly) {
+  struct Counting : extents::BlockReader {
+    uint32_t reads = 0;
+    bool fail = false;
+    void read(uint64_t off, void* buf, size_t len) override {
+      ++reads;
+      if (fail) throw Error(Errc::io, "device gone");
+      for (size_t i = 0; i < len; ++i) static_cast<uint8_t*>(buf)[i] = uint8_t(off + i);
+    }
+    uint64_t size() override { return 1ull << 30; }
+  };
+  auto dev = std::make_shared<Counting>();
+  io::CachedBlockReader c(dev);
+  EXPECT_EQ(c.size(), 1ull << 30);
+  std::vector<uint8_t> a(4096), b(4096, 0xEE);
+  c.read(8192, a.data(), a.size());
+  c.read(8192, b.data(), b.size());
+  EXPECT_EQ(dev->reads, 1u);
+  EXPECT_TRUE(a == b);
+  EXPECT_EQ(b[5], uint8_t(8192 + 5));
+  EXPECT_EQ(c.hits(), 1u);
+  c.read(8192, b.data(), 512);  // another length: another entry
+  EXPECT_EQ(dev->reads, 2u);
+  std::vector<uint8_t> big(io::CachedBlockReader::kMaxEntry + 512);
+  c.read(0, big.data(), big.size());
+  c.read(0, big.data(), big.size());
+  EXPECT_EQ(dev->reads, 4u);
+  dev->fail = true;
+  expect_error([&] { c.read(1 << 20, a.data(), 4096); }, Errc::io, "device gone");
+  expect_error([&] { c.read(1 << 20, a.data(), 4096); }, Errc::io, "device gone");
+  EXPECT_EQ(dev->reads, 6u);
 }
