@@ -370,37 +370,53 @@ TEST(IoUnvme, HybridPollSleepsTowardsTheEstimateThenBacksOff) {
   EXPECT_GT(hp.estimate_ns(), est / 2);
 }
 
-// The XFS decoder's read cache: a repeated small read is served from memory with the
-// same bytes, a large one always goes to the device, a failed one is not kept.
-TEST(IoXfsSource, CachedBlockReaderKeepsSmallReadsOnly) {
+// The XFS decoder's read cache: small reads are served from aligned pages read once
+// (the same bytes as the device), a large one always goes to the device, a failed one
+// is not kept, the device's last partial page is read short.
+TEST(IoXfsSource, CachedBlockReaderServesSmallReadsFromPages) {
+  const uint64_t P = io::CachedBlockReader::kPage;
   struct Counting : extents::BlockReader {
     uint32_t reads = 0;
     bool fail = false;
+    uint64_t bytes = 0;
     void read(uint64_t off, void* buf, size_t len) override {
       ++reads;
       if (fail) throw Error(Errc::io, "device gone");
-      for (size_t i = 0; i < len; ++i) static_cast<uint8_t*>(buf)[i] = uint8_t(off + i);
+      if (off + len > bytes) throw Error(Errc::io, "past the end");
+      for (size_t i = 0; i < len; ++i) static_cast<uint8_t*>(buf)[i] = uint8_t((off + i) * 7 + 3);
     }
-    uint64_t size() override { return 1ull << 30; }
+    uint64_t size() override { return bytes; }
   };
   auto dev = std::make_shared<Counting>();
+  dev->bytes = 10 * P + 4096;
   io::CachedBlockReader c(dev);
-  EXPECT_EQ(c.size(), 1ull << 30);
-  std::vector<uint8_t> a(4096), b(4096, 0xEE);
+  auto want = [](uint64_t off, size_t len) {
+    std::vector<uint8_t> v(len);
+    for (size_t i = 0; i < len; ++i) v[i] = uint8_t((off + i) * 7 + 3);
+    return v;
+  };
+  std::vector<uint8_t> a(4096), b(512);
   c.read(8192, a.data(), a.size());
-  c.read(8192, b.data(), b.size());
+  c.read(8192 + 100, b.data(), b.size());  // the same page
   EXPECT_EQ(dev->reads, 1u);
-  EXPECT_TRUE(a == b);
-  EXPECT_EQ(b[5], uint8_t(8192 + 5));
+  EXPECT_TRUE(a == want(8192, 4096));
+  EXPECT_TRUE(b == want(8192 + 100, 512));
   EXPECT_EQ(c.hits(), 1u);
-  c.read(8192, b.data(), 512);  // another length: another entry
+  std::vector<uint8_t> across(8192);
+  c.read(P - 4096, across.data(), across.size());  // pages 0 (cached) and 1
   EXPECT_EQ(dev->reads, 2u);
-  std::vector<uint8_t> big(io::CachedBlockReader::kMaxEntry + 512);
+  EXPECT_TRUE(across == want(P - 4096, 8192));
+  std::vector<uint8_t> tail(1000);
+  c.read(10 * P + 3000, tail.data(), tail.size());  // the short last page
+  EXPECT_TRUE(tail == want(10 * P + 3000, 1000));
+  expect_error([&] { c.read(10 * P + 4000, tail.data(), tail.size()); }, Errc::io, "past the end");
+  const uint32_t before = dev->reads;
+  std::vector<uint8_t> big(P + 512);
   c.read(0, big.data(), big.size());
   c.read(0, big.data(), big.size());
-  EXPECT_EQ(dev->reads, 4u);
+  EXPECT_EQ(dev->reads, before + 2);
   dev->fail = true;
-  expect_error([&] { c.read(1 << 20, a.data(), 4096); }, Errc::io, "device gone");
-  expect_error([&] { c.read(1 << 20, a.data(), 4096); }, Errc::io, "device gone");
-  EXPECT_EQ(dev->reads, 6u);
+  expect_error([&] { c.read(5 * P, a.data(), 4096); }, Errc::io, "device gone");
+  expect_error([&] { c.read(5 * P, a.data(), 4096); }, Errc::io, "device gone");
+  EXPECT_EQ(dev->reads, before + 4);
 }
