@@ -6,10 +6,10 @@
 // its length. Each empty poll of a wait sleeps half the time left to the
 // estimated end of the wait (so the sleeps halve towards it and a wait that ends
 // during one costs at most that sleep's overshoot), at least kMinStepNs; once the
-// wait has outlasted the estimate (a device that stalls:
-// the software controller reading a cold image file, a preempted device thread) it
-// sleeps a quarter of the time waited so far, so a long wait costs a few sleeps and
-// not a spinning core, and ends at most ~25 % late. (The kernel's hybrid io_poll sleeps
+// wait has outlasted the estimate (a device that stalls: the software controller
+// reading a cold image file, a preempted device thread) it sleeps a quarter of the
+// time waited so far, so a long wait costs a few sleeps and not a spinning core, and
+// ends at most ~25 % late. (The kernel's hybrid io_poll sleeps
 // once and spins the rest: in `aisio demo` that spin was most of the reading thread's
 // CPU, millions of empty polls per GB.)
 #pragma once
@@ -20,7 +20,6 @@ namespace aisio::io {
 
 class HybridPoll {
  public:
-  static constexpr uint32_t kMinSleepNs = 1'000;
   static constexpr uint32_t kMaxSleepNs = 200'000;
   // Sleeps shorter than this cost about as much CPU (system call, two context
   // switches) as spinning through them.
@@ -32,8 +31,9 @@ class HybridPoll {
   // completion to the estimate.
   void progress(uint32_t n = 1);
   // A poll found nothing. Sleeps as described above and returns true, or returns false
-  // (spin) in the first kFirstSpinNs of a wait before any wait has ended. The caller polls again right after, so
-  // commands are polled at least once per sleep and their timeouts still fire.
+  // (spin) in the first kFirstSpinNs of a wait before any wait has ended. The caller
+  // polls again right after, so commands are polled at least once per sleep and their
+  // timeouts still fire.
   // batch: how many completions the wait may cover (a reader with many commands in
   // flight needs not wake for each; the estimated end is batch estimates away).
   bool idle(uint32_t batch = 1);

@@ -197,8 +197,9 @@ class UnvmeBackend final : public FileBackend {
  private:
   std::string poll_mode() const {
     if (o_.poll == PollMode::spin) return "spin";
-    return fmt::format("hybrid: after an empty poll, sleep half the mean wait ({}..{} us), then spin",
-                       HybridPoll::kMinSleepNs / 1000, HybridPoll::kMaxSleepNs / 1000);
+    return fmt::format("hybrid: after an empty poll, sleep half the time left to the expected completion, "
+                       "{}..{} us, and back off once overdue",
+                       HybridPoll::kMinStepNs / 1000, HybridPoll::kMaxSleepNs / 1000);
   }
 
   NvmeAccess dev_;
