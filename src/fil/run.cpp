@@ -292,6 +292,7 @@ PathResult run_path(io::FileBackend& path, const Manifest& m, const RunOptions& 
   for (uint32_t t = 0; t < nt; ++t) th.emplace_back(worker, t);
   ready.wait();
   double p0 = cpu_seconds(RUSAGE_SELF);
+  double m0 = cpu_seconds(RUSAGE_THREAD);
   auto t0 = std::chrono::steady_clock::now();
   go.store(true);
   go.notify_all();
@@ -306,11 +307,13 @@ PathResult run_path(io::FileBackend& path, const Manifest& m, const RunOptions& 
   for (auto& x : th) x.join();
   r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.process_cpu_s = cpu_seconds(RUSAGE_SELF) - p0;
+  const double main_cpu_s = cpu_seconds(RUSAGE_THREAD) - m0;
   if (o.progress) progress_line(r.path, sh.files.load(), tasks.size(), sh.bytes.load(), total_bytes, r.wall_s, true);
   for (uint32_t t = 0; t < nt; ++t) {
     r.thread_cpu_s += tcpu[t];
     r.stats += tstats[t];
   }
+  r.other_cpu_s = std::max(0.0, r.process_cpu_s - r.thread_cpu_s - main_cpu_s);
   r.ran = true;
   if (!fatal.empty()) {
     r.errors++;
@@ -364,8 +367,9 @@ PathResult run_path(io::FileBackend& path, const Manifest& m, const RunOptions& 
 }
 
 std::string format_table(const std::vector<PathResult>& rs) {
-  std::string s = fmt::format("{:<18} {:>6} {:>10} {:>8} {:>9} {:>7} {:>9} {:>10}  {:<14} {}\n", "path", "files",
-                              "MiB", "seconds", "files/s", "GB/s", "CPU s/GB", "proc s/GB", "verified", "page cache");
+  std::string s = fmt::format("{:<18} {:>6} {:>10} {:>8} {:>9} {:>7} {:>9} {:>11} {:>10}  {:<14} {}\n", "path",
+                              "files", "MiB", "seconds", "files/s", "GB/s", "CPU s/GB", "device s/GB", "proc s/GB",
+                              "verified", "page cache");
   for (const auto& r : rs) {
     if (!r.ran) {
       s += fmt::format("{:<18} {}\n", r.path, r.skipped);
@@ -374,8 +378,10 @@ std::string format_table(const std::vector<PathResult>& rs) {
     std::string cache = r.cache.substr(0, r.cache.find_first_of(" ("));
     std::string ver = r.passed() ? fmt::format("{}/{} ok", r.verified_ok, r.files)
                                  : fmt::format("{} BAD", r.mismatches + r.errors);
-    s += fmt::format("{:<18} {:>6} {:>10.1f} {:>8.3f} {:>9.0f} {:>7.3f} {:>9.3f} {:>10.3f}  {:<14} {}\n", r.path,
-                     r.files, double(r.bytes) / (1 << 20), r.wall_s, r.files_per_s(), r.gb_per_s(), r.cpu_s_per_gb(),
+    const double dev = r.device_cpu_s_per_gb();
+    s += fmt::format("{:<18} {:>6} {:>10.1f} {:>8.3f} {:>9.0f} {:>7.3f} {:>9.3f} {:>11} {:>10.3f}  {:<14} {}\n",
+                     r.path, r.files, double(r.bytes) / (1 << 20), r.wall_s, r.files_per_s(), r.gb_per_s(),
+                     r.cpu_s_per_gb(), dev < 0 ? std::string("-") : fmt::format("{:.3f}", dev),
                      r.process_cpu_s_per_gb(), ver, cache);
   }
   return s;
@@ -399,6 +405,11 @@ nlohmann::ordered_json result_json(const PathResult& r) {
   j["process_cpu_s"] = r.process_cpu_s;
   j["cpu_s_per_gb"] = r.cpu_s_per_gb();
   j["process_cpu_s_per_gb"] = r.process_cpu_s_per_gb();
+  j["other_cpu_s"] = r.other_cpu_s;
+  if (r.device_cpu_s >= 0) {
+    j["device_cpu_s"] = r.device_cpu_s;
+    j["device_cpu_s_per_gb"] = r.device_cpu_s_per_gb();
+  }
   j["verified_ok"] = r.verified_ok;
   j["mismatches"] = r.mismatches;
   j["errors"] = r.errors;
@@ -408,7 +419,9 @@ nlohmann::ordered_json result_json(const PathResult& r) {
                  {"device_bytes", r.stats.device_bytes},
                  {"zero_fill_bytes", r.stats.zero_fill_bytes},
                  {"fallback_reads", r.stats.fallback_reads},
-                 {"resolve_s", r.stats.resolve_s}};
+                 {"resolve_s", r.stats.resolve_s},
+                 {"poll_sleeps", r.stats.poll_sleeps},
+                 {"empty_polls", r.stats.empty_polls}};
   auto probs = nlohmann::ordered_json::array();
   for (const auto& p : r.problems) {
     nlohmann::ordered_json q{{"file", p.file}, {"what", p.what}, {"detail", p.detail}};

@@ -43,6 +43,13 @@ struct PathResult {
   uint64_t files = 0, bytes = 0;
   uint64_t verified_ok = 0, mismatches = 0, errors = 0;
   double wall_s = 0, thread_cpu_s = 0, process_cpu_s = 0;
+  // The process's threads other than the readers and the calling thread: the
+  // in-process software controller (unvme's device side), io_uring's io-wq workers.
+  double other_cpu_s = 0;
+  // CPU of the device side (a software controller, in this process or in homid) when
+  // the caller measured it; < 0: not measured (a kernel path's loop device worker).
+  // A real SSD costs no host CPU here: the reading threads' column is what remains.
+  double device_cpu_s = -1;
   std::string cache;               // what was done to the page cache before the run
   io::ReadStats stats;
   std::vector<Problem> problems;
@@ -51,6 +58,7 @@ struct PathResult {
   double gb_per_s() const { return wall_s > 0 ? double(bytes) / 1e9 / wall_s : 0; }
   double cpu_s_per_gb() const { return bytes ? thread_cpu_s / (double(bytes) / 1e9) : 0; }
   double process_cpu_s_per_gb() const { return bytes ? process_cpu_s / (double(bytes) / 1e9) : 0; }
+  double device_cpu_s_per_gb() const { return bytes && device_cpu_s >= 0 ? device_cpu_s / (double(bytes) / 1e9) : -1; }
   bool passed() const { return ran && mismatches == 0 && errors == 0; }
 };
 

@@ -48,6 +48,7 @@ struct ReadStats {
   uint64_t fallback_reads = 0; // reads done synchronously through a bounce buffer
   double resolve_s = 0;        // time spent resolving extents (unvme)
   uint64_t poll_sleeps = 0;    // sleeps instead of empty polls (unvme, --poll hybrid)
+  uint64_t empty_polls = 0;    // polls of the queue pair that reaped nothing (unvme)
   ReadStats& operator+=(const ReadStats& o);
 };
 
@@ -63,8 +64,9 @@ class FileReader {
 
 // How a polled reader (unvme) waits for completions. spin: poll without pause, the
 // lowest latency at a core per reading thread. hybrid: after an empty poll, sleep about
-// half the measured wait for completions, then spin (the kernel's hybrid io_poll), so a
-// slow device (the software controller) does not cost a whole core.
+// half the measured wait for completions, then in halving steps, then spin (after the
+// kernel's hybrid io_poll), so a slow device (the software controller) does not cost
+// a whole core.
 enum class PollMode { spin, hybrid };
 PollMode parse_poll_mode(const std::string& s);  // "spin" | "hybrid"; throws invalid_argument
 const char* poll_mode_name(PollMode m);

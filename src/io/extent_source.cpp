@@ -9,6 +9,7 @@
 #include "extents/device.hpp"
 #include "extents/fiemap.hpp"
 #include "extents/xfs.hpp"
+#include "io/cached_block_reader.hpp"
 
 namespace aisio::io {
 
@@ -34,7 +35,7 @@ std::string FiemapSource::describe() const {
 }
 
 XfsSource::XfsSource(std::shared_ptr<extents::BlockReader> dev, std::string root, uint64_t device_offset)
-    : fs_(std::make_unique<extents::xfs::Filesystem>(std::move(dev))),
+    : fs_(std::make_unique<extents::xfs::Filesystem>(std::make_shared<CachedBlockReader>(std::move(dev)))),
       root_(root.empty() ? "/" : std::move(root)),
       device_offset_(device_offset) {}
 

@@ -50,6 +50,8 @@ class FiemapSource : public ExtentSource {
 
 // The XFS decoder over `dev` (the file system's bytes; byte 0 = its first sector),
 // files under `root` inside the file system ("/" or "/data").
+// Small metadata reads are cached for the source's lifetime (cached_block_reader.hpp):
+// the device must not change underneath it (fs().refresh() does not see through it).
 class XfsSource : public ExtentSource {
  public:
   XfsSource(std::shared_ptr<extents::BlockReader> dev, std::string root, uint64_t device_offset);

@@ -28,6 +28,7 @@ ReadStats& ReadStats::operator+=(const ReadStats& o) {
   fallback_reads += o.fallback_reads;
   resolve_s += o.resolve_s;
   poll_sleeps += o.poll_sleeps;
+  empty_polls += o.empty_polls;
   return *this;
 }
 

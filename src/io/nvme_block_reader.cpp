@@ -6,8 +6,21 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "io/hybrid_poll.hpp"
 
 namespace aisio::io {
+
+namespace {
+struct ReadDone {
+  bool done = false;
+  nvme::Completion c;
+  static void cb(void* arg, nvme::Completion c) {
+    auto& d = *static_cast<ReadDone*>(arg);
+    d.c = c;
+    d.done = true;
+  }
+};
+}  // namespace
 
 NvmeBlockReader::NvmeBlockReader(std::shared_ptr<nvme::Controller> ctrl, uint32_t nsid, uint64_t offset,
                                  size_t bounce_bytes)
@@ -54,7 +67,18 @@ void NvmeBlockReader::read(uint64_t byte_offset, void* buf, size_t len) {
     size_t skip = size_t(pos % lba_);
     size_t take = std::min(left, chunk - skip);
     uint32_t nlb = uint32_t((skip + take + lba_ - 1) / lba_);
-    auto c = qp_->read(nsid_, slba, nlb, bounce_);
+    // One command (chunk <= MDTS) on a queue pair of our own: a slot is always free.
+    ReadDone d;
+    if (!qp_->submit_io(nvme::nvm::READ, nsid_, slba, nlb, bounce_, 0, &ReadDone::cb, &d))
+      throw Error(Errc::no_memory, "NvmeBlockReader: no free command slot on its own queue pair");
+    qp_->ring();
+    // A fresh HybridPoll has no estimate: it spins through a short wait (the usual
+    // metadata read) and sleeps through a long one (a cold image file, a busy core)
+    // instead of spinning a whole core on it; the XFS decoder runs in the reading thread.
+    HybridPoll wait;
+    while (!d.done)
+      if (qp_->poll() == 0) wait.idle();
+    const auto c = d.c;
     if (!c.ok())
       throw Error(Errc::io, fmt::format("NVMe Read of {} blocks at LBA {} (namespace {} on {}): {}", nlb, slba,
                                         nsid_, dev_.describe, c.describe()));

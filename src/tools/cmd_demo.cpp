@@ -44,6 +44,9 @@ struct DemoOpts {
   uint64_t seed = 7;
   uint32_t threads = 1, qd = 32;
   std::string io_size = "256K", workdir, mode = "auto", json;
+  // The unvme readers wait in hybrid polls by default: spinning at a core per reading
+  // thread while the software controller needs the same cores is not what is compared.
+  std::string poll = "hybrid";
   bool keep = false;
 };
 
@@ -114,6 +117,19 @@ class HomidProcess {
     ::waitpid(pid_, nullptr, 0);
   }
   const std::string& socket() const { return socket_; }
+  // CPU seconds homid's threads have run so far (the device side of 'unvme (homid)'):
+  // the on-CPU nanoseconds of /proc/PID/task/*/schedstat, exact where rusage of a
+  // child that is still running is not available.
+  double cpu_seconds() const {
+    double s = 0;
+    std::error_code ec;
+    for (const auto& t : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid_), ec)) {
+      std::ifstream f(t.path() / "schedstat");
+      uint64_t ns = 0;
+      if (f >> ns) s += double(ns) * 1e-9;
+    }
+    return s;
+  }
   std::string log_text() const {
     std::ifstream f(log_);
     std::stringstream ss;
@@ -188,6 +204,7 @@ void demo(const DemoOpts& o) {
   ro.threads = o.threads;
   ro.engine.qd = o.qd;
   ro.engine.io_size = parse_size(o.io_size);
+  ro.engine.poll = io::parse_poll_mode(o.poll);
   ro.progress = tty;
   ro.extra_drop_files = {img->image()};
   std::vector<fil::PathResult> results;
@@ -208,7 +225,15 @@ void demo(const DemoOpts& o) {
         continue;
       }
       if (!tty) fmt::print("  {:<18} reading ...\n", label);
+      // The device side: homid's threads for a homid row, this process's other threads
+      // (the in-process software controller) for the other unvme rows.
+      const bool via_homid = name == "unvme" && homid_proc && label.find("homid") != std::string::npos;
+      const double h0 = via_homid ? homid_proc->cpu_seconds() : 0;
       r = fil::run_path(*p, m, ro);
+      if (via_homid)
+        r.device_cpu_s = homid_proc->cpu_seconds() - h0;
+      else if (name == "unvme")
+        r.device_cpu_s = r.other_cpu_s;
       r.path = label;
       results.push_back(std::move(r));
     }
@@ -271,10 +296,11 @@ void demo(const DemoOpts& o) {
   for (const auto& r : results)
     if (r.ran) fmt::print("  {:<18} {}\n", r.path, r.describe);
   if (!results.empty()) fmt::print("page cache before each path: {}\n", results.front().cache);
-  fmt::print("CPU s/GB: the reading threads' CPU time per GB; proc s/GB: the whole process, including the "
-             "in-process software controller's threads (unvme's device side; for unvme (homid) the device side runs "
-             "in homid and is not counted). posix, posix-direct and io_uring read through the kernel's loop device, "
-             "whose worker threads are not counted either.\n");
+  fmt::print("CPU s/GB: the reading threads' CPU time per GB (what a real SSD would cost too); device s/GB: the "
+             "software controller's threads (unvme's device side, which a real SSD does not take from the host: in "
+             "this process, or in homid for unvme (homid)); proc s/GB: this whole process (for io_uring it includes "
+             "the kernel's io-wq workers). posix, posix-direct and io_uring read through the kernel's loop device, "
+             "whose worker threads are not counted ('-').\n");
   fmt::print("machine: {}\n", fil::machine_line());
 
   if (!o.json.empty()) {
@@ -311,6 +337,8 @@ CommandRegistrar reg(90, [](CLI::App& app) {
   c->add_option("--threads,-t", o->threads, "Reading threads per path")->capture_default_str();
   c->add_option("--qd", o->qd, "Reads in flight per thread")->capture_default_str();
   c->add_option("--io-size", o->io_size, "Bytes per read")->capture_default_str();
+  c->add_option("--poll", o->poll, "unvme: spin or hybrid (sleep through most of each wait, see `aisio fil run --help`)")
+      ->capture_default_str();
   c->add_option("--workdir", o->workdir, "Where the image goes (default: a new directory under $TMPDIR or /tmp)");
   c->add_option("--mode", o->mode, "auto (loop mount when root), mount, protofile")->capture_default_str();
   c->add_option("--json", o->json, "Write the results as JSON to FILE");

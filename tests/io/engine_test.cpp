@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -18,6 +19,8 @@
 #include "emu/controller.hpp"
 #include "fil/helpers.hpp"
 #include "io/engine.hpp"
+#include "io/cached_block_reader.hpp"
+#include "io/hybrid_poll.hpp"
 #include "io/unvme.hpp"
 #include "nvme/controller.hpp"
 
@@ -338,4 +341,82 @@ TEST(IoUnvme, HybridPollingDeliversEveryByte) {
   EXPECT_EQ(read_all(*spin, tasks).eng->stats().poll_sleeps, 0u);
   EXPECT_EQ(io::parse_poll_mode("hybrid"), io::PollMode::hybrid);
   expect_error([] { io::parse_poll_mode("busy"); }, Errc::invalid_argument, "--poll 'busy': use spin or hybrid");
+}
+
+// A wait of a known length: the next wait sleeps in steps that halve towards the
+// estimated end, spins close to it, and once the wait is overdue sleeps again (backs
+// off) rather than spinning on.
+TEST(IoUnvme, HybridPollSleepsTowardsTheEstimateThenBacksOff) {
+  io::HybridPoll hp;
+  EXPECT_FALSE(hp.idle()) << "no estimate yet: spin";
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  hp.progress();
+  const uint64_t est = hp.estimate_ns();
+  ASSERT_GE(est, 2'000'000u);
+  using Clock = std::chrono::steady_clock;
+  auto t0 = Clock::now();
+  auto since = [&] { return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count()); };
+  // Before the estimated end: more than one sleep (the timer may overshoot into the
+  // overdue part, so the short spin near the end is not always seen).
+  uint32_t sleeps = 0;
+  while (since() < est)
+    if (hp.idle()) ++sleeps;
+  EXPECT_GE(sleeps, 2u) << "estimate " << est << " ns";
+  EXPECT_EQ(hp.sleeps(), sleeps);
+  // Overdue: sleeps again rather than spinning.
+  EXPECT_TRUE(hp.idle()) << "overdue: back off, do not spin";
+  EXPECT_EQ(hp.sleeps(), sleeps + 1);
+  hp.progress();
+  EXPECT_GT(hp.estimate_ns(), est / 2);
+}
+
+// The XFS decoder's read cache: small reads are served from aligned pages read once
+// (the same bytes as the device), a large one always goes to the device, a failed one
+// is not kept, the device's last partial page is read short.
+TEST(IoXfsSource, CachedBlockReaderServesSmallReadsFromPages) {
+  const uint64_t P = io::CachedBlockReader::kPage;
+  struct Counting : extents::BlockReader {
+    uint32_t reads = 0;
+    bool fail = false;
+    uint64_t bytes = 0;
+    void read(uint64_t off, void* buf, size_t len) override {
+      ++reads;
+      if (fail) throw Error(Errc::io, "device gone");
+      if (off + len > bytes) throw Error(Errc::io, "past the end");
+      for (size_t i = 0; i < len; ++i) static_cast<uint8_t*>(buf)[i] = uint8_t((off + i) * 7 + 3);
+    }
+    uint64_t size() override { return bytes; }
+  };
+  auto dev = std::make_shared<Counting>();
+  dev->bytes = 10 * P + 4096;
+  io::CachedBlockReader c(dev);
+  auto want = [](uint64_t off, size_t len) {
+    std::vector<uint8_t> v(len);
+    for (size_t i = 0; i < len; ++i) v[i] = uint8_t((off + i) * 7 + 3);
+    return v;
+  };
+  std::vector<uint8_t> a(4096), b(512);
+  c.read(8192, a.data(), a.size());
+  c.read(8192 + 100, b.data(), b.size());  // the same page
+  EXPECT_EQ(dev->reads, 1u);
+  EXPECT_TRUE(a == want(8192, 4096));
+  EXPECT_TRUE(b == want(8192 + 100, 512));
+  EXPECT_EQ(c.hits(), 1u);
+  std::vector<uint8_t> across(8192);
+  c.read(P - 4096, across.data(), across.size());  // pages 0 (cached) and 1
+  EXPECT_EQ(dev->reads, 2u);
+  EXPECT_TRUE(across == want(P - 4096, 8192));
+  std::vector<uint8_t> tail(1000);
+  c.read(10 * P + 3000, tail.data(), tail.size());  // the short last page
+  EXPECT_TRUE(tail == want(10 * P + 3000, 1000));
+  expect_error([&] { c.read(10 * P + 4000, tail.data(), tail.size()); }, Errc::io, "past the end");
+  const uint32_t before = dev->reads;
+  std::vector<uint8_t> big(P + 512);
+  c.read(0, big.data(), big.size());
+  c.read(0, big.data(), big.size());
+  EXPECT_EQ(dev->reads, before + 2);
+  dev->fail = true;
+  expect_error([&] { c.read(5 * P, a.data(), 4096); }, Errc::io, "device gone");
+  expect_error([&] { c.read(5 * P, a.data(), 4096); }, Errc::io, "device gone");
+  EXPECT_EQ(dev->reads, before + 4);
 }
