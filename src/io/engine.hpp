@@ -63,10 +63,10 @@ class FileReader {
 };
 
 // How a polled reader (unvme) waits for completions. spin: poll without pause, the
-// lowest latency at a core per reading thread. hybrid: after an empty poll, sleep about
-// half the measured wait for completions, then in halving steps, then spin (after the
-// kernel's hybrid io_poll), so a slow device (the software controller) does not cost
-// a whole core.
+// lowest latency at a core per reading thread. hybrid: after an empty poll, sleep in
+// halving steps towards the measured wait for completions, and a quarter of the time
+// waited once the wait runs late (io/hybrid_poll.hpp), so a slow device (the software
+// controller) does not cost a whole core.
 enum class PollMode { spin, hybrid };
 PollMode parse_poll_mode(const std::string& s);  // "spin" | "hybrid"; throws invalid_argument
 const char* poll_mode_name(PollMode m);

@@ -296,8 +296,9 @@ CommandRegistrar reg(50, [](CLI::App& app) {
                   "--via homid: vf = an SR-IOV virtual function granted by homid, driven by this process "
                   "(--homid-controller names the sriov-pf)");
   run->add_option("--poll", r->poll,
-                  "unvme: spin (busy-poll the queue pair) or hybrid (sleep about half the measured wait for "
-                  "completions, then spin: less CPU on a slow device)")
+                  "unvme: spin (busy-poll the queue pair) or hybrid (sleep in halving steps towards the "
+                  "measured wait for completions, a quarter of the time waited once it runs late: less CPU on "
+                  "a slow device)")
       ->capture_default_str();
   run->add_option("--nsid", r->unvme.nsid, "unvme: namespace")->capture_default_str();
   run->add_option("--fs-offset", r->fs_offset, "unvme: byte offset of the file system in the namespace");
