@@ -45,6 +45,13 @@ Session::~Session() {
   tgt_.reset();
 }
 
+// The homid handle --via homid names: homid[-vf]:SOCKET/CONTROLLER.
+std::string Session::homid_handle(bool vf) const {
+  return (vf ? "homid-vf:" : "homid:") +
+         (spec_.homid_socket.empty() ? target::homid_default_socket() : spec_.homid_socket) + "/" +
+         (spec_.homid_controller.empty() ? "0" : spec_.homid_controller);
+}
+
 void Session::open_device() {
   if (tgt_) return;
   if (spec_.opened) {
@@ -54,9 +61,7 @@ void Session::open_device() {
     if (spec_.via == "homid") {
       if (!spec_.homid_function.empty() && spec_.homid_function != "queue" && spec_.homid_function != "vf")
         throw Error(Errc::invalid_argument, "--function '" + spec_.homid_function + "': queue (default) or vf");
-      target_ = (spec_.homid_function == "vf" ? "homid-vf:" : "homid:") +
-                (spec_.homid_socket.empty() ? target::homid_default_socket() : spec_.homid_socket) + "/" +
-                (spec_.homid_controller.empty() ? "0" : spec_.homid_controller);
+      target_ = homid_handle(spec_.homid_function == "vf");
     } else if (!spec_.via.empty()) {
       throw Error(Errc::invalid_argument, "--via '" + spec_.via + "': only homid is known");
     } else if (target_.empty()) {
@@ -96,16 +101,15 @@ const io::NvmeAccess& Session::access() {
 std::shared_ptr<io::ExtentSource> Session::extent_source() {
   if (extents_) return extents_;
   std::string mode = spec_.extents;
-  const bool via_homid = spec_.via == "homid" || spec_.target.starts_with("homid") || (spec_.opened && bool(spec_.opened->homid()));
+  const bool via_homid =
+      spec_.via == "homid" || spec_.target.starts_with("homid") || (spec_.opened && bool(spec_.opened->homid()));
   if (mode == "auto") mode = local_ ? (via_homid ? "homid" : "fiemap") : "xfs";
   if (mode == "homid") {
     if (!local_) throw Error(Errc::invalid_argument, "--extents homid needs DIR mounted here; " + dir_ + " is not");
     open_device();
     auto homid = tgt_->homid();
     if (!homid) {  // queues of our own, extents from homid's controller
-      std::string h = "homid:" + (spec_.homid_socket.empty() ? target::homid_default_socket() : spec_.homid_socket) +
-                      "/" + (spec_.homid_controller.empty() ? "0" : spec_.homid_controller);
-      homid_target_ = target::open(h, {.client_name = "aisio fil"});
+      homid_target_ = target::open(homid_handle(false), {.client_name = "aisio fil"});
       homid = homid_target_->homid();
     }
     std::error_code ec;

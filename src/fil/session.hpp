@@ -65,6 +65,7 @@ class Session {
 
  private:
   void open_device();
+  std::string homid_handle(bool vf) const;
   std::string dir_;
   UnvmeSpec spec_;
   std::string manifest_path_;
