@@ -6,10 +6,11 @@
 #include <cerrno>
 
 #include "backends/kernel_io.hpp"
+#include "backends/sync_queue.hpp"
 
 namespace aisio::backends {
 
-class PsyncQueue {
+class PsyncQueue : public SyncCompletion<KernelRequest, int64_t> {
  public:
   using Request = KernelRequest;
   using Result = int64_t;  // bytes, or -errno
@@ -20,23 +21,8 @@ class PsyncQueue {
     do {
       n = r.op == kWrite ? ::pwrite(r.fd, r.buf, r.len, off_t(r.off)) : ::pread(r.fd, r.buf, r.len, off_t(r.off));
     } while (n < 0 && errno == EINTR);
-    done_ = &r;
-    res_ = n < 0 ? -int64_t(errno) : int64_t(n);
+    complete(r, n < 0 ? -int64_t(errno) : int64_t(n));
   }
-  int flush() { return 0; }
-  template <class H>
-  unsigned reap() {
-    if (!done_) return 0;
-    Request* r = done_;
-    done_ = nullptr;
-    H::done(*r, res_);
-    return 1;
-  }
-  uint32_t in_flight() const { return done_ ? 1 : 0; }
-
- private:
-  Request* done_ = nullptr;
-  Result res_ = 0;
 };
 
 }  // namespace aisio::backends

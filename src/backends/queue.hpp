@@ -19,8 +19,9 @@
 //   psync.hpp   pread/pwrite, the I/O done inside submit (queue depth 1 per file)
 //   uring.hpp   io_uring through liburing (interrupt-driven, IOPOLL, SQPOLL)
 //   unvme.hpp   our NVMe driver: one queue pair, host or GPU data memory
-// The GPU backends (device-initiated I/O, cuFile) come from the CUDA build through the
-// Registry (registry.hpp).
+//   sync_queue.hpp  the completion side of backends that do the I/O in submit()
+// The GPU backends (src/gpu: unvme_gpu_queue.hpp, device_queue.hpp, cufile_queue.hpp)
+// have the same verbs; the CUDA build announces them through the Registry (registry.hpp).
 #pragma once
 #include <concepts>
 #include <cstdint>

@@ -12,9 +12,11 @@
 #include "gpu/kernels.hpp"
 #include "gpu/queues.hpp"
 #include "nvme/controller.hpp"
-#include "target/farm.hpp"
+#include "backends/gpus.hpp"
+#include "perf/engines.hpp"
 #include "perf/machine.hpp"
 #include "perf/report.hpp"
+#include "target/farm.hpp"
 
 namespace aisio::gpu {
 
@@ -81,14 +83,29 @@ void fill_totals(CudaRunResult& r, const std::vector<QueueOut>& outs, uint32_t b
   r.bytes_per_s = r.iops * bs;
 }
 
-void run_and_stop(const CudaRunOptions& o, HostFlag& stop, cudaStream_t s) {
+// Lets the kernels run for the run time (or until one ends early: an error), then sets
+// every stop flag and waits for every stream.
+template <class Each>
+void run_and_stop(const CudaRunOptions& o, size_t n, Each&& each) {
   auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(o.runtime_s);
-  while (std::chrono::steady_clock::now() < end) {
-    if (cudaStreamQuery(s) != cudaErrorNotReady) break;  // ended early (an error)
+  bool early = false;
+  while (!early && std::chrono::steady_clock::now() < end) {
+    for (size_t i = 0; i < n && !early; ++i)
+      each(i, [&](HostFlag&, cudaStream_t s) { early = cudaStreamQuery(s) != cudaErrorNotReady; });
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  *stop.host = 1;
-  AISIO_CUDA(cudaStreamSynchronize(s));
+  for (size_t i = 0; i < n; ++i) each(i, [](HostFlag& stop, cudaStream_t) { *stop.host = 1; });
+  for (size_t i = 0; i < n; ++i) each(i, [](HostFlag&, cudaStream_t s) { AISIO_CUDA(cudaStreamSynchronize(s)); });
+}
+void run_and_stop(const CudaRunOptions& o, HostFlag& stop, cudaStream_t s) {
+  run_and_stop(o, 1, [&](size_t, auto&& f) { f(stop, s); });
+}
+template <class SlotT>
+void run_and_stop(const CudaRunOptions& o, std::vector<std::unique_ptr<SlotT>>& slots) {
+  run_and_stop(o, slots.size(), [&](size_t i, auto&& f) {
+    use_device(slots[i]->gpu);
+    f(*slots[i]->stop, slots[i]->stream->s);
+  });
 }
 
 PollConfig poll_config(const CudaRunOptions& o, const DeviceInfo& di) {
@@ -183,17 +200,41 @@ struct Dev {
   std::shared_ptr<target::Target> target;
   std::shared_ptr<nvme::Controller> ctrl;
   emu::SoftController* soft = nullptr;
-  std::shared_ptr<GpuController> g;
-  std::unique_ptr<QueueSet> qs;
-  DmaBuffer data, lists;
+  perf::Region region;  // perf's region maths: --size, --bs against the namespace
+  uint32_t lba_size = 512;
   uint64_t emu_before = 0;
 };
 
-CudaRunResult run_nvme(const CudaRunOptions& o, const DeviceInfo& di) {
-  CudaRunResult r;
-  r.mode = "nvme";
+// One GPU slot's queue pairs and buffers on one device.
+struct SlotDev {
+  std::shared_ptr<GpuController> g;
+  std::unique_ptr<QueueSet> qs;
+  DmaBuffer data, lists;
+};
+
+// One entry of --gpus: its queue pairs on every device, its kernel on its own stream.
+struct Slot {
+  int gpu = 0;
+  DeviceInfo di;
+  std::vector<SlotDev> devs;
+  std::unique_ptr<DevArray<QueueView>> views;
+  std::unique_ptr<DevArray<QueueIo>> io;
+  std::unique_ptr<DevArray<uint64_t>> prps;
+  std::unique_ptr<DevArray<QueueOut>> outs;
+  std::unique_ptr<HostFlag> stop;
+  std::unique_ptr<Stream> stream;
+  ~Slot() {  // queues first (Delete I/O SQ/CQ), then the buffers they point into
+    for (auto& d : devs) {
+      d.qs.reset();
+      d.data.reset();
+      d.lists.reset();
+    }
+  }
+};
+
+std::vector<Dev> open_devices(const CudaRunOptions& o) {
   std::vector<Dev> devs;
-  auto add = [&devs](std::shared_ptr<target::Target> t) {
+  auto add = [&](std::shared_ptr<target::Target> t) {
     Dev d;
     d.name = t->describe();
     d.ctrl = t->controller();
@@ -201,96 +242,127 @@ CudaRunResult run_nvme(const CudaRunOptions& o, const DeviceInfo& di) {
     if (!d.ctrl) throw Error(Errc::not_supported, d.name + ": cuda-run needs a controller this process drives");
     d.soft = t->soft_controller();
     d.target = std::move(t);
+    const auto& ns = d.ctrl->ns(o.nsid);
+    perf::PerfOptions po;
+    static_cast<perf::SharedOptions&>(po) = o;
+    d.region = perf::make_region(po, d.name, ns.bytes(), ns.lba_size);
+    d.lba_size = ns.lba_size;
+    size_t mdts = d.ctrl->mdts_bytes();
+    if (mdts && o.bs > mdts)
+      throw Error(Errc::invalid_argument, fmt::format("{}: --bs {} exceeds MDTS ({} bytes)", d.name, o.bs, mdts));
     devs.push_back(std::move(d));
   };
   for (auto& t : target::open_farm(o.emu)) add(std::move(t));
   for (const auto& h : o.targets) add(target::open(h));
   if (devs.empty()) throw Error(Errc::invalid_argument, "cuda-run: no targets (give handles, --emu-devices N or --null-gpu N)");
-  const uint32_t depth = o.qd + 1;
-  const uint32_t nq_total = uint32_t(devs.size()) * o.queues;
-  check_residency(nq_total, o.qd, di);
+  return devs;
+}
 
+// Queue pairs, buffers and PRPs of slot `sl` on every device; its rows of r.queues.
+void provision(Slot& sl, std::vector<Dev>& devs, const CudaRunOptions& o, CudaRunResult& r) {
+  use_device(sl.gpu);
   std::vector<QueueView> views;
   std::vector<QueueIo> io;
   std::vector<uint64_t> prps;
   for (auto& d : devs) {
-    const auto& ns = d.ctrl->ns(o.nsid);
-    if (o.bs % ns.lba_size)
-      throw Error(Errc::invalid_argument, fmt::format("{}: --bs {} is not a multiple of the {}-byte LBA", d.name, o.bs,
-                                                      ns.lba_size));
-    size_t mdts = d.ctrl->mdts_bytes();
-    if (mdts && o.bs > mdts)
-      throw Error(Errc::invalid_argument, fmt::format("{}: --bs {} exceeds MDTS ({} bytes)", d.name, o.bs, mdts));
-    uint64_t region = o.size ? std::min<uint64_t>(o.size, ns.bytes()) : ns.bytes();
-    uint64_t blocks = region / o.bs;
-    if (blocks == 0) throw Error(Errc::invalid_argument, d.name + ": region smaller than --bs");
-    d.g = GpuController::open(d.ctrl, o.device);
-    d.qs = std::make_unique<QueueSet>(d.g, QueueSetOptions{o.queues, depth});
+    SlotDev sd;
+    sd.g = GpuController::open(d.ctrl, sl.gpu);
+    sd.qs = std::make_unique<QueueSet>(sd.g, QueueSetOptions{o.queues, o.qd + 1});
     const size_t slots = size_t(o.queues) * o.qd;
-    d.data = d.g->data_heap()->alloc(slots * o.bs, kGpuPage);
+    sd.data = sd.g->data_heap()->alloc(slots * o.bs, kGpuPage);
     const uint32_t page = d.ctrl->page_size();
-    if (o.bs > page) d.lists = d.g->queue_heap()->alloc(slots * page, page);  // PRP list per slot (used beyond 2 pages)
+    if (o.bs > page) sd.lists = sd.g->queue_heap()->alloc(slots * page, page);  // PRP list per slot (used beyond 2 pages)
     for (uint32_t q = 0; q < o.queues; ++q) {
-      views.push_back(d.qs->host_views()[q]);
-      io.push_back(QueueIo{0, blocks, o.bs / ns.lba_size, o.nsid});
+      views.push_back(sd.qs->host_views()[q]);
+      io.push_back(QueueIo{d.region.start / d.lba_size, d.region.blocks, o.bs / d.lba_size, o.nsid});
       CudaQueueResult qr;
       qr.device = d.name;
-      qr.qid = d.qs->qid(q);
+      qr.gpu = sl.gpu;
+      qr.qid = sd.qs->qid(q);
       r.queues.push_back(qr);
       for (uint32_t t = 0; t < o.qd; ++t) {
         size_t slot = size_t(q) * o.qd + t;
         uint64_t p1 = 0, p2 = 0;
-        slot_prp(*d.g, d.data, slot * o.bs, o.bs, d.lists, slot * page, p1, p2);
+        slot_prp(*sd.g, sd.data, slot * o.bs, o.bs, sd.lists, slot * page, p1, p2);
         prps.push_back(p1);
         prps.push_back(p2);
       }
     }
+    sl.devs.push_back(std::move(sd));
+  }
+  sl.views = std::make_unique<DevArray<QueueView>>(views.size(), views.data());
+  sl.io = std::make_unique<DevArray<QueueIo>>(io.size(), io.data());
+  sl.prps = std::make_unique<DevArray<uint64_t>>(prps.size(), prps.data());
+  sl.outs = std::make_unique<DevArray<QueueOut>>(views.size());
+  sl.stop = std::make_unique<HostFlag>();
+  sl.stream = std::make_unique<Stream>();
+}
+
+CudaRunResult run_nvme(const CudaRunOptions& o) {
+  CudaRunResult r;
+  r.mode = "nvme";
+  std::vector<Dev> devs = open_devices(o);
+  const std::vector<int> gpus = o.gpu_list();
+  const auto plan = backends::plan_queues(gpus.size(), devs.size(), o.queues);
+  for (auto [g, blocks] : backends::blocks_per_gpu(gpus, plan.per_slot)) check_residency(uint32_t(blocks), o.qd, device_info(g));
+
+  std::vector<std::unique_ptr<Slot>> slots;
+  for (int g : gpus) {
+    slots.push_back(std::make_unique<Slot>());
+    slots.back()->gpu = g;
+    slots.back()->di = device_info(g);
+    provision(*slots.back(), devs, o, r);
+  }
+  for (auto& d : devs) {
     r.devices.push_back(d.name);
     if (d.soft) d.emu_before = d.soft->stats().io_commands;
   }
-  DevArray<QueueView> dviews(views.size(), views.data());
-  DevArray<QueueIo> dio(io.size(), io.data());
-  DevArray<uint64_t> dprps(prps.size(), prps.data());
-  DevArray<QueueOut> outs(nq_total);
-  HostFlag stop;
-  Stream rs;
   const uint8_t opc = perf::read_percent(o.rw, 0) == 0 ? 0x01 : 0x02;  // Write : Read
-  RunParams p{dviews.p, dio.p, dprps.p, opc, perf::rw_random(o.rw), o.seed, stop.dev,
-              std::max(1u, o.stop_every), poll_config(o, di), outs.p};
-  AISIO_CUDA(kern::launch_run(p, nq_total, o.qd, rs.s));
-  run_and_stop(o, stop, rs.s);
-  auto out = outs.read();
+  for (auto& sl : slots) {
+    use_device(sl->gpu);
+    RunParams p{sl->views->p, sl->io->p, sl->prps->p, opc, perf::rw_random(o.rw), o.seed, sl->stop->dev,
+                std::max(1u, o.stop_every), poll_config(o, sl->di), sl->outs->p};
+    AISIO_CUDA(kern::launch_run(p, plan.per_slot, o.qd, sl->stream->s));
+  }
+  run_and_stop(o, slots);
+  std::vector<QueueOut> out;
+  for (auto& sl : slots) {
+    use_device(sl->gpu);
+    auto o1 = sl->outs->read();
+    out.insert(out.end(), o1.begin(), o1.end());
+  }
   fill_totals(r, out, o.bs);
+  // Queue states and the controllers' own counts, per device over every slot.
+  std::vector<uint64_t> submitted(devs.size(), 0);
   size_t qi = 0;
-  r.controller_counts_checked = true;
-  for (auto& d : devs) {
-    auto sts = d.qs->read_states();
-    uint64_t submitted = 0;
-    for (uint32_t q = 0; q < o.queues; ++q, ++qi) {
-      r.queues[qi].submitted = sts[q].submitted;
-      r.queues[qi].completed = sts[q].completed;
-      r.queues[qi].timeouts = sts[q].timeouts;
-      r.queues[qi].spurious = sts[q].spurious;
-      submitted += sts[q].submitted;
+  for (auto& sl : slots) {
+    use_device(sl->gpu);
+    for (size_t di = 0; di < devs.size(); ++di) {
+      auto sts = sl->devs[di].qs->read_states();
+      for (uint32_t q = 0; q < o.queues; ++q, ++qi) {
+        r.queues[qi].submitted = sts[q].submitted;
+        r.queues[qi].completed = sts[q].completed;
+        r.queues[qi].timeouts = sts[q].timeouts;
+        r.queues[qi].spurious = sts[q].spurious;
+        submitted[di] += sts[q].submitted;
+      }
     }
+  }
+  r.controller_counts_checked = true;
+  for (size_t di = 0; di < devs.size(); ++di) {
+    auto& d = devs[di];
     if (d.soft) {
       // The controller's worker may still be finishing nothing: every command it saw has
       // completed (the GPU reaped them all), so its count is final.
       uint64_t executed = d.soft->stats().io_commands - d.emu_before;
-      r.per_device_counts.push_back({submitted, executed});
-      if (executed != submitted) r.controller_counts_match = false;
+      r.per_device_counts.push_back({submitted[di], executed});
+      if (executed != submitted[di]) r.controller_counts_match = false;
     } else {
       r.controller_counts_checked = false;
     }
   }
-  // Queues first (Delete I/O SQ/CQ), then buffers, then the controllers.
-  for (auto& d : devs) {
-    d.qs.reset();
-    d.data.reset();
-    d.lists.reset();
-    d.g.reset();
-    d.ctrl.reset();
-  }
+  // Queues and buffers (the slots) before the controllers.
+  slots.clear();
   devs.clear();
   return r;
 }
@@ -319,11 +391,16 @@ CudaRunResult cuda_run(const CudaRunOptions& o) {
   if (o.bs < 512 || o.bs % 512) throw Error(Errc::invalid_argument, "--bs must be a multiple of 512");
   if (o.runtime_s <= 0) throw Error(Errc::invalid_argument, "--runtime must be positive");
   if (perf::rw_mixed(o.rw)) throw Error(Errc::invalid_argument, "--rw: randread, read, randwrite or write");
-  use_device(o.device);
-  DeviceInfo di = device_info(o.device);
-  CudaRunResult r = o.null_gpu ? run_null_gpu(o, di) : run_nvme(o, di);
+  const std::vector<int> gpus = o.gpu_list();
+  if (o.null_gpu && gpus.size() > 1)
+    throw Error(Errc::invalid_argument, "--null-gpu runs on one GPU: give --device instead of --gpus");
+  use_device(gpus[0]);
+  DeviceInfo di = device_info(gpus[0]);
+  CudaRunResult r = o.null_gpu ? run_null_gpu(o, di) : run_nvme(o);
   r.opt = o;
   r.gpu = describe(di);
+  for (size_t i = 1; i < gpus.size(); ++i)
+    if (gpus[i] != gpus[0]) r.gpu += "; " + describe(device_info(gpus[i]));
   r.gpu_name = di.name;
   r.driver = di.driver;
   r.threads = uint32_t(r.queues.size()) * o.qd;
@@ -357,7 +434,8 @@ nlohmann::ordered_json to_json(const CudaRunResult& r) {
                   {"emu_backing", o.emu.backing},
                   {"emu_iops", o.emu.iops},
                   {"emu_bw", o.emu.bandwidth},
-                  {"emu_workers", o.emu.workers}};
+                  {"emu_workers", o.emu.workers},
+                  {"gpus", o.gpu_list()}};
   j["threads"] = r.threads;
   j["queues"] = r.queues.size();
   j["seconds"] = r.seconds;
@@ -376,6 +454,7 @@ nlohmann::ordered_json to_json(const CudaRunResult& r) {
   auto& qs = j["per_queue"] = nlohmann::ordered_json::array();
   for (auto& q : r.queues)
     qs.push_back({{"device", q.device},
+                  {"gpu", q.gpu},
                   {"qid", q.qid},
                   {"rounds", q.rounds},
                   {"ios", q.ios},
@@ -394,6 +473,8 @@ std::string to_text(const CudaRunResult& r) {
   s += fmt::format("gpu: {}\n", r.gpu);
   s += fmt::format("mode {}, {} device(s), {} queue(s) x {} threads = {} threads, bs {}, {}\n", r.mode,
                    r.devices.size(), r.queues.size(), o.qd, r.threads, o.bs, perf::rw_name(o.rw));
+  if (o.gpus.size() > 1)
+    s += fmt::format("GPUs {}: each its own queue pairs on every device\n", backends::format_gpu_list(o.gpus));
   s += fmt::format("{:.3f} s  {} IOPS  {:.2f} GB/s  {} I/Os  errors {}  timeouts {}  spurious {}\n", r.seconds,
                    perf::human_count(r.iops), r.bytes_per_s / 1e9, r.ios, r.errors, r.timeouts, r.spurious);
   if (r.controller_counts_checked)

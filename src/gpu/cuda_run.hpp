@@ -8,6 +8,12 @@
 // controllers in this process, or --null-gpu: a GPU-resident null controller (a kernel
 // that completes every command at once; queues and doorbells in device memory) that
 // shows the device library's own ceiling.
+//
+// This is the device-initiated backend's launcher: it takes perf's shared options and
+// region (perf::make_region), its report goes out through perf::emit_json; only the
+// submission differs (CUDA threads instead of a host thread's backend queue). With
+// --gpus every GPU of the list runs its own kernel over its own queue pairs
+// (backends::plan_queues).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -31,11 +37,16 @@ struct CudaRunOptions : perf::SharedOptions {
   double timeout_ms = 10000;   // per poll (clock64 cycles)
   uint32_t backoff_ns = 0;
   uint32_t stop_every = 4;     // rounds between reads of the host-mapped stop flag
-  int device = 0;
+  int device = 0;              // the GPU when `gpus` is empty
+  // --gpus 0,1: each entry (a GPU slot; a GPU may be named twice) gets `queues` queue
+  // pairs on every device, its own data buffers on its GPU and its own kernel.
+  std::vector<int> gpus;
+  std::vector<int> gpu_list() const { return gpus.empty() ? std::vector<int>{device} : gpus; }
 };
 
 struct CudaQueueResult {
   std::string device;   // controller name
+  int gpu = 0;          // CUDA device whose threads drive the queue
   uint16_t qid = 0;
   uint64_t rounds = 0, ios = 0, errors = 0;
   uint32_t first_error = 0;  // gpu::st status word

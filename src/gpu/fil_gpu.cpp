@@ -5,24 +5,26 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <filesystem>
+#include <mutex>
 #include <optional>
+#include <thread>
 
-#include "backends/unvme.hpp"
+#include "backends/gpus.hpp"
 #include "common/cpu_time.hpp"
 #include "common/error.hpp"
 #include "extents/translate.hpp"
 #include "fil/manifest.hpp"
-#include "gpu/command_list.hpp"
 #include "gpu/cuda.hpp"
-#include "gpu/cufile.hpp"
 #include "gpu/cuda_run.hpp"
+#include "gpu/cufile_queue.hpp"
+#include "gpu/device_queue.hpp"
 #include "gpu/fil_gpu.hpp"
 #include "gpu/kernels.hpp"
-#include "gpu/queues.hpp"
+#include "gpu/unvme_gpu_queue.hpp"
 #include "io/extent_source.hpp"
 #include "nvme/controller.hpp"
-#include "nvme/queue_pair.hpp"
 
 namespace aisio::gpu {
 
@@ -32,261 +34,239 @@ using kern::FileCheck;
 using kern::FileDesc;
 using kern::kHasKey;
 using kern::kSparse;
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// What every GPU slot of one path shares (set up once, on the calling thread).
+struct Shared {
+  fil::Session& s;
+  std::string name;
+  const fil::RunOptions& o;
+  const fil::Manifest& m;
+  uint64_t cap = 0;  // staging bytes per slot
+  uint32_t nsid = 1, lba = 512, qd = 1, maxq = 2;
+  size_t io_size = 256 << 10;
+  std::shared_ptr<io::ExtentSource> src;
+  std::shared_ptr<CuFile> cufile;
+  std::mutex resolve_mu;  // the extent source is not shared between threads unlocked
+  // The path's result, which the slots' verdicts and timings go into (under mu).
+  std::mutex mu;
+  fil::PathResult r;
+  double io_s = 0, verify_s = 0;
+  uint32_t batches = 0;
+  uint64_t host_hashed = 0;
+};
 
 // A file in the current batch.
 struct Placed {
-  uint32_t mi;           // manifest index
-  uint64_t base;         // in staging
-  uint64_t size;         // resolved size (what was read)
-  std::string error;     // resolve / I/O error
-  uint32_t cmd_first = 0, cmd_count = 0;
+  uint32_t mi;        // manifest index
+  uint64_t base;      // in staging
+  uint64_t size;      // resolved size (what was read)
+  std::string error;  // resolve / I/O error
 };
 
-class Runner {
+// One GPU slot's share of a path: its files, staging buffer and backend queue Q
+// (UnvmeGpuQueue, DeviceQueue, CufileQueue), read batch by batch and verified.
+template <class Q>
+class SlotRun {
+  static constexpr bool kWholeFiles = std::is_same_v<Q, CufileQueue>;
+
  public:
-  // A read of the unvme-gpu path: counts its completion, keeps the first error per file.
-  struct GpuRead : backends::UnvmeRequest {
-    Runner* self = nullptr;
-    size_t k = 0;
-    static void done(backends::UnvmeRequest& r, nvme::Completion c) {
-      auto& x = static_cast<GpuRead&>(r);
-      x.self->completions_++;
-      if (!c.ok()) {
-        auto& p = x.self->placed_[x.self->cmd_files_[x.k]];
-        if (p.error.empty()) p.error = "unvme-gpu read: " + c.describe();
-      }
+  // A request of this workload: which placed file it fills.
+  struct Read : Q::Request {
+    SlotRun* self = nullptr;
+    uint32_t file = 0;
+  };
+  struct Done {
+    static void done(typename Q::Request& r, const typename Q::Result& res) {
+      auto& x = static_cast<Read&>(r);
+      x.self->completed(x, res);
     }
   };
 
-  Runner(fil::Session& s, const std::string& name, const fil::RunOptions& o) : s_(s), name_(name), o_(o), m_(s.manifest()) {}
-
-  fil::PathResult run() {
-    fil::PathResult r;
-    r.path = name_;
-    std::string why;
-    if (!device_present(&why)) {
-      r.skipped = "skipped: " + why;
-      return r;
-    }
-    try {
-      setup();
-    } catch (const Error& e) {
-      if (e.code() != Errc::not_supported && e.code() != Errc::invalid_argument && e.code() != Errc::system) throw;
-      r.skipped = std::string("skipped: ") + e.what();
-      teardown();
-      return r;
-    }
-    r.describe = describe_;
-    r.cache = fil::drop_cache(o_.drop, m_, o_);
-    double p0 = cpu_seconds(RUSAGE_SELF), c0 = cpu_seconds(RUSAGE_THREAD);
-    auto t0 = std::chrono::steady_clock::now();
-    try {
-      for (uint32_t i = 0; i < m_.files.size(); ++i) add(i, r);
-      flush(r);
-    } catch (...) {
-      teardown();
-      throw;
-    }
-    r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.thread_cpu_s = cpu_seconds(RUSAGE_THREAD) - c0;
-    r.process_cpu_s = cpu_seconds(RUSAGE_SELF) - p0;
-    r.ran = true;
-    r.stats.resolve_s = resolve_s_;
-    r.describe += fmt::format("; I/O {:.3f} s, GPU verify {:.3f} s, {} batch(es)", io_s_, verify_s_, batches_);
-    teardown();
-    return r;
-  }
-
- private:
-  void setup() {
-    use_device(0);
-    uint64_t largest = 0;
-    for (auto& f : m_.files) largest = std::max(largest, f.size);
-    cap_ = std::max<uint64_t>(256ull << 20, (largest + 8191) & ~uint64_t(4095));
-    if (name_ == "cufile") {
-      if (!s_.local())
-        throw Error(Errc::not_supported, "cufile needs the data set mounted here (" + s_.dir() + " is not a directory)");
-      cufile_ = CuFile::open();
-      AISIO_CUDA(cudaMalloc(&plain_, cap_));
+  // Allocates the staging buffer and opens the queue on `gpu` (calling thread).
+  SlotRun(Shared& sh, int gpu) : sh_(sh), gpu_(gpu) {
+    use_device(gpu);
+    if constexpr (kWholeFiles) {
+      AISIO_CUDA(cudaMalloc(&plain_, sh.cap));
       staging_ptr_ = static_cast<uint8_t*>(plain_);
-      cufile_->register_buffer(plain_, cap_);
-      describe_ = "cuFileRead of each file into GPU memory; " + cufile_->describe();
-      return;
-    }
-    auto ctrl = s_.controller();
-    if (!ctrl) throw Error(Errc::not_supported, name_ + " needs a controller of this process (not --via homid)");
-    const auto& acc = s_.access();
-    nsid_ = acc.nsid;
-    lba_ = acc.lba_size;
-    src_ = s_.extent_source();
-    g_ = GpuController::open(ctrl);
-    staging_ = g_->data_heap()->alloc(cap_, kGpuPage);
-    staging_ptr_ = staging_.data();
-    const uint32_t qd = std::max<uint32_t>(1, o_.engine.qd);
-    size_t mdts = ctrl->mdts_bytes() ? ctrl->mdts_bytes() : (size_t(1) << 20);
-    io_size_ = std::min<size_t>(std::max<size_t>(o_.engine.io_size, lba_), mdts);
-    io_size_ = std::min<size_t>(io_size_, size_t(ctrl->page_size() / 8) * ctrl->page_size());  // one PRP list page
-    const uint32_t maxq = ctrl->cap().mqes() + 1;
-    if (name_ == "gpu") {
-      if (qd + 1 > maxq) throw Error(Errc::invalid_argument, fmt::format("--qd {} exceeds the controller's queues", qd));
-      if (qd > 1024) throw Error(Errc::invalid_argument, "--qd above 1024 threads per queue");
-      qs_ = std::make_unique<QueueSet>(g_, QueueSetOptions{std::max<uint32_t>(1, o_.threads), qd + 1});
-      runner_ = std::make_unique<CommandRunner>(*qs_, qd);
-      describe_ = fmt::format("GPU-initiated reads: {} queue(s) x {} threads on {}, {} KiB commands; {}", qs_->count(),
-                              qd, acc.describe, io_size_ >> 10, g_->describe());
+      sh.cufile->register_buffer(plain_, sh.cap);
+      q_.emplace(sh.cufile, plain_);
+      describe_ = "cuFileRead of each file into GPU memory; " + sh.cufile->describe();
     } else {
-      q_.emplace(acc, std::min<uint32_t>(qd + 1, maxq));
-      describe_ = fmt::format("CPU-initiated reads into GPU memory (P2P): 1 queue pair, qd {}, {} KiB commands, on {}",
-                              q_->queue_pair().capacity(), io_size_ >> 10, acc.describe);
+      g_ = GpuController::open(sh.s.controller(), gpu);
+      staging_ = g_->data_heap()->alloc(sh.cap, kGpuPage);
+      staging_ptr_ = staging_.data();
+      const auto& acc = sh.s.access();
+      if constexpr (std::is_same_v<Q, DeviceQueue>) {
+        q_.emplace(g_, std::max<uint32_t>(1, sh.o.threads), sh.qd, sh.nsid, staging_);
+        describe_ = fmt::format("GPU-initiated reads: {} queue(s) x {} threads on {}, {} KiB commands; {}",
+                                q_->queues(), sh.qd, acc.describe, sh.io_size >> 10, g_->describe());
+      } else {
+        q_.emplace(acc, std::min<uint32_t>(sh.qd + 1, sh.maxq), staging_);
+        describe_ = fmt::format("CPU-initiated reads into GPU memory (P2P): 1 queue pair, qd {}, {} KiB commands, on {}",
+                                q_->capacity(), sh.io_size >> 10, acc.describe);
+      }
+      describe_ += "; extents: " + sh.src->describe();
     }
-    describe_ += "; extents: " + src_->describe();
   }
-
-  void teardown() {
-    runner_.reset();
-    qs_.reset();
-    q_.reset();
+  ~SlotRun() {
+    q_.reset();  // queues before the memory they point into
     staging_.reset();
     g_.reset();
     if (plain_) {
-      if (cufile_) cufile_->deregister_buffer(plain_);
+      sh_.cufile->deregister_buffer(plain_);
       cudaFree(plain_);
-      plain_ = nullptr;
     }
-    cufile_.reset();
+  }
+  SlotRun(const SlotRun&) = delete;
+  SlotRun& operator=(const SlotRun&) = delete;
+
+  const std::string& describe() const { return describe_; }
+
+  // Reads and verifies the manifest files `files` (any thread; makes its GPU current).
+  void run(const std::vector<uint32_t>& files) {
+    use_device(gpu_);
+    double c0 = cpu_seconds(RUSAGE_THREAD);
+    for (uint32_t i : files) add(i);
+    flush();
+    std::lock_guard lk(sh_.mu);
+    sh_.r.stats += st_;
+    sh_.r.thread_cpu_s += cpu_seconds(RUSAGE_THREAD) - c0;
   }
 
+ private:
   // Places file i in the batch (flushing first when it does not fit) and plans its reads.
-  void add(uint32_t i, fil::PathResult& r) {
-    const auto& mf = m_.files[i];
+  void add(uint32_t i) {
+    const auto& mf = sh_.m.files[i];
     uint64_t region = (std::max<uint64_t>(mf.size, 1) + 8191) & ~uint64_t(4095);  // room for a tail LBA
-    if (used_ + region > cap_) flush(r);
-    Placed p;
-    p.mi = i;
-    p.base = used_;
-    p.size = mf.size;
+    if (used_ + region > sh_.cap) flush();
+    Placed p{i, used_, mf.size, {}};
     used_ += region;
-    if (name_ != "cufile") {
-      auto t0 = std::chrono::steady_clock::now();
-      try {
-        io::ResolvedFile rf = src_->resolve(mf.path);
-        p.size = rf.size;
-        extents::TranslateOptions topt;
-        topt.lba_size = lba_;
-        topt.device_offset = src_->device_offset();
-        topt.max_nlb = uint32_t(io_size_ / lba_);
-        topt.file_size = rf.size;
-        auto runs = extents::translate(rf.extents, 0, rf.size, topt);
-        p.cmd_first = uint32_t(cmds_.size());
-        for (size_t k = 0; k < runs.size(); ++k) {
-          const auto& run = runs[k];
-          if (run.zero_fill) {
-            zero_.push_back({p.base + run.file_offset, run.length});
-            continue;
-          }
-          // A read lands whole LBAs at base + file_offset - skip: only LBA-aligned runs (and
-          // a partial last one at EOF) are placed without overlapping their neighbours.
-          bool last = run.file_offset + run.length >= rf.size;
-          if (run.skip || (!last && run.length % lba_))
-            throw Error(Errc::not_supported, "an extent not aligned to the LBA size (the GPU paths read whole LBAs "
-                                             "in place)");
-          ListCommand c;
-          c.slba = run.slba;
-          c.nlb = run.nlb;
-          c.len = run.nlb * lba_;
-          c.dst = p.base + run.file_offset;
-          cmds_.push_back(c);
-          cmd_files_.push_back(uint32_t(placed_.size()));
-        }
-        p.cmd_count = uint32_t(cmds_.size()) - p.cmd_first;
-      } catch (const std::exception& e) {
-        p.error = fmt::format("resolve/plan {}: {}", mf.path, e.what());
-        cmds_.resize(p.cmd_first);
-        cmd_files_.resize(p.cmd_first);
-        p.cmd_count = 0;
-      }
-      resolve_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const uint32_t k = uint32_t(placed_.size());
+    if constexpr (kWholeFiles) {
+      Read rd;
+      rd.path = (std::filesystem::path(sh_.s.dir()) / mf.path).string();
+      rd.len = mf.size + 1;  // one byte more: a longer file shows
+      rd.dst = p.base;
+      rd.file = k;
+      reads_.push_back(std::move(rd));
+    } else {
+      plan(p, k);
     }
     placed_.push_back(std::move(p));
   }
 
-  void read_batch() {
-    auto t0 = std::chrono::steady_clock::now();
-    if (name_ == "cufile") {
-      for (auto& p : placed_) {
-        const auto& mf = m_.files[p.mi];
-        try {
-          CuFile::File f(*cufile_, (std::filesystem::path(s_.dir()) / mf.path).string());
-          p.size = f.read(plain_, mf.size + 1, 0, off_t(p.base));  // one byte more: a longer file shows
-        } catch (const std::exception& e) {
-          p.error = e.what();
+  // The file's extents as whole-LBA reads in place (holes zero-filled instead).
+  void plan(Placed& p, uint32_t k) {
+    const auto& mf = sh_.m.files[p.mi];
+    auto t0 = Clock::now();
+    const size_t first = reads_.size();
+    try {
+      io::ResolvedFile rf;
+      {
+        std::lock_guard lk(sh_.resolve_mu);
+        rf = sh_.src->resolve(mf.path);
+      }
+      p.size = rf.size;
+      extents::TranslateOptions topt;
+      topt.lba_size = sh_.lba;
+      topt.device_offset = sh_.src->device_offset();
+      topt.max_nlb = uint32_t(sh_.io_size / sh_.lba);
+      topt.file_size = rf.size;
+      for (const auto& run : extents::translate(rf.extents, 0, rf.size, topt)) {
+        if (run.zero_fill) {
+          zero_.push_back({p.base + run.file_offset, run.length});
+          continue;
         }
-        ++dev_reads_;
-        dev_bytes_ += p.size;
+        // A read lands whole LBAs at base + file_offset - skip: only LBA-aligned runs (and
+        // a partial last one at EOF) are placed without overlapping their neighbours.
+        bool last = run.file_offset + run.length >= rf.size;
+        if (run.skip || (!last && run.length % sh_.lba))
+          throw Error(Errc::not_supported, "an extent not aligned to the LBA size (the GPU paths read whole LBAs "
+                                           "in place)");
+        Read rd;
+        rd.cmd = ListCommand{uint64_t(run.slba), uint32_t(run.nlb), uint32_t(run.nlb * sh_.lba), p.base + run.file_offset};
+        rd.file = k;
+        reads_.push_back(rd);
       }
-    } else if (name_ == "gpu") {
-      ListResult lr = runner_->run(0x02, nsid_, cmds_, staging_, 10000);
-      for (size_t k = 0; k < cmds_.size(); ++k) {
-        if (lr.status[k] == st::kOk) continue;
-        auto& p = placed_[cmd_files_[k]];
-        if (p.error.empty())
-          p.error = fmt::format("GPU read of LBA {} (+{}): {}", cmds_[k].slba, cmds_[k].nlb,
-                                status_text(lr.status[k]));
-      }
-      if (lr.timeouts) {
-        // A timed-out queue is broken; recreate every queue for the next batch.
-        for (uint32_t q = 0; q < qs_->count(); ++q) qs_->recreate(q);
-      }
-      dev_reads_ += cmds_.size();
-      for (auto& c : cmds_) dev_bytes_ += c.len;
-    } else {  // unvme-gpu: the unvme backend, qd commands in flight, one doorbell per batch
-      std::vector<GpuRead> reqs(cmds_.size());
-      size_t next = 0;
-      completions_ = 0;
-      auto& qp = q_->queue_pair();
-      while (completions_ < cmds_.size()) {
-        while (next < cmds_.size() && qp.in_flight() < qp.capacity()) {
-          reqs[next].self = this;
-          reqs[next].k = next;
-          const auto& c = cmds_[next];
-          if (!q_->submit_io<GpuRead>(reqs[next], backends::kRead, c.slba, c.nlb, staging_, c.dst)) break;
-          ++next;
-        }
-        q_->flush();
-        q_->reap<GpuRead>();
-      }
-      dev_reads_ += cmds_.size();
-      for (auto& c : cmds_) dev_bytes_ += c.len;
+    } catch (const std::exception& e) {
+      p.error = fmt::format("resolve/plan {}: {}", mf.path, e.what());
+      reads_.resize(first);
     }
-    io_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    st_.resolve_s += since(t0);
   }
 
-  void flush(fil::PathResult& r) {
+  // ---- completions: what a good result is per backend ----
+  void completed(Read& x, const nvme::Completion& c) {
+    count(x.cmd.len);
+    if (!c.ok()) fail(x.file, "unvme-gpu read: " + c.describe());
+  }
+  void completed(Read& x, uint32_t status) {
+    count(x.cmd.len);
+    if (status != st::kOk)
+      fail(x.file, fmt::format("GPU read of LBA {} (+{}): {}", x.cmd.slba, x.cmd.nlb, status_text(status)));
+  }
+  void completed(Read& x, const CufileResult& res) {
+    auto& p = placed_[x.file];
+    if (res.error.empty()) p.size = res.bytes;
+    else fail(x.file, res.error);
+    count(res.bytes);
+  }
+  void count(uint64_t bytes) {
+    ++completions_;
+    ++st_.device_reads;
+    st_.device_bytes += bytes;
+  }
+  void fail(uint32_t k, std::string why) {
+    auto& p = placed_[k];
+    if (p.error.empty()) p.error = std::move(why);
+  }
+
+  // Every read of the batch through the backend queue: fill it, flush, reap, until done.
+  void read_batch() {
+    auto t0 = Clock::now();
+    for (auto& rd : reads_) rd.self = this;
+    size_t next = 0;
+    completions_ = 0;
+    Q& q = *q_;
+    while (completions_ < reads_.size()) {
+      while (next < reads_.size() && q.in_flight() < q.capacity()) {
+        if (!q.template submit<Done>(reads_[next])) break;
+        ++next;
+      }
+      q.flush();
+      q.template reap<Done>();
+    }
+    std::lock_guard lk(sh_.mu);
+    sh_.io_s += since(t0);
+  }
+
+  void flush() {
     if (placed_.empty()) return;
-    ++batches_;
     // Poison the batch, then zero the holes: a byte no read wrote shows as a mismatch.
     AISIO_CUDA(cudaMemset(staging_ptr_, 0xA5, used_));
     for (auto& z : zero_) {
       AISIO_CUDA(cudaMemset(staging_ptr_ + z.first, 0, z.second));
-      zero_bytes_ += z.second;
+      st_.zero_fill_bytes += z.second;
     }
     AISIO_CUDA(cudaDeviceSynchronize());
     read_batch();
-    verify_batch(r);
+    verify_batch();
     placed_.clear();
-    cmds_.clear();
-    cmd_files_.clear();
+    reads_.clear();
     zero_.clear();
     used_ = 0;
   }
 
-  void verify_batch(fil::PathResult& r) {
-    auto t0 = std::chrono::steady_clock::now();
+  void verify_batch() {
+    auto t0 = Clock::now();
     std::vector<FileDesc> fd(placed_.size());
     std::vector<uint64_t> segs;
     for (size_t i = 0; i < placed_.size(); ++i) {
       const auto& p = placed_[i];
-      const auto& mf = m_.files[p.mi];
+      const auto& mf = sh_.m.files[p.mi];
       FileDesc& d = fd[i];
       d = FileDesc{p.base, mf.size, mf.key.value_or(0), uint32_t(segs.size() / 2), 0, 0, 0};
       if (mf.key && p.error.empty() && p.size == mf.size) d.flags |= kHasKey;
@@ -306,91 +286,179 @@ class Runner {
     DevArray<FileCheck> dout(fd.size(), init.data());
     AISIO_CUDA(kern::launch_verify(staging_ptr_, dfd.p, dsegs.p, dout.p, uint32_t(fd.size()), nullptr));
     std::vector<FileCheck> out = dout.read();
-    for (size_t i = 0; i < placed_.size(); ++i) {
-      const auto& p = placed_[i];
-      const auto& mf = m_.files[p.mi];
-      ++r.files;
-      r.bytes += mf.size;
-      auto problem = [&](const std::string& what, const std::string& detail, int64_t off) {
-        if (r.problems.size() < o_.max_report) r.problems.push_back({mf.path, what, detail, off});
-      };
-      if (!p.error.empty()) {
-        ++r.errors;
-        problem("I/O error", p.error, -1);
-        continue;
-      }
-      if (!o_.verify) {
-        ++r.verified_ok;
-        continue;
-      }
-      if (p.size != mf.size) {
-        ++r.mismatches;
-        problem("size mismatch", fmt::format("read {} bytes, manifest says {}", p.size, mf.size), -1);
-        continue;
-      }
-      if (!mf.key) {
-        // No content key: hash on the host (after a copy back) against the manifest.
-        std::vector<uint8_t> h(mf.size);
-        if (mf.size) AISIO_CUDA(cudaMemcpy(h.data(), staging_ptr_ + p.base, mf.size, cudaMemcpyDeviceToHost));
-        ++host_hashed_;
-        if (XXH3_64bits(h.data(), h.size()) == mf.xxh3) ++r.verified_ok;
-        else {
-          ++r.mismatches;
-          problem("hash mismatch", "XXH3-64 on the host differs (no content key for a GPU check)", -1);
-        }
-        continue;
-      }
-      if (out[i].bad_words == 0) {
+    std::lock_guard lk(sh_.mu);
+    for (size_t i = 0; i < placed_.size(); ++i) judge(placed_[i], out[i]);
+    st_.files += placed_.size();
+    ++sh_.batches;
+    sh_.verify_s += since(t0);
+  }
+
+  // One file's verdict into the path's result (under sh_.mu).
+  void judge(const Placed& p, const FileCheck& chk) {
+    const auto& mf = sh_.m.files[p.mi];
+    auto& r = sh_.r;
+    ++r.files;
+    r.bytes += mf.size;
+    auto problem = [&](const std::string& what, const std::string& detail, int64_t off) {
+      if (r.problems.size() < sh_.o.max_report) r.problems.push_back({mf.path, what, detail, off});
+    };
+    if (!p.error.empty()) {
+      ++r.errors;
+      return problem("I/O error", p.error, -1);
+    }
+    if (!sh_.o.verify) {
+      ++r.verified_ok;
+      return;
+    }
+    if (p.size != mf.size) {
+      ++r.mismatches;
+      return problem("size mismatch", fmt::format("read {} bytes, manifest says {}", p.size, mf.size), -1);
+    }
+    if (!mf.key) {
+      // No content key: hash on the host (after a copy back) against the manifest.
+      std::vector<uint8_t> h(mf.size);
+      if (mf.size) AISIO_CUDA(cudaMemcpy(h.data(), staging_ptr_ + p.base, mf.size, cudaMemcpyDeviceToHost));
+      ++sh_.host_hashed;
+      if (XXH3_64bits(h.data(), h.size()) == mf.xxh3) {
         ++r.verified_ok;
       } else {
         ++r.mismatches;
-        problem("content mismatch", fmt::format("{} bad 8-byte words (GPU check); first difference at byte {}",
-                                                out[i].bad_words, out[i].first),
-                int64_t(out[i].first));
+        problem("hash mismatch", "XXH3-64 on the host differs (no content key for a GPU check)", -1);
       }
+      return;
     }
-    r.stats.files = r.files;
-    r.stats.bytes = r.bytes;
-    r.stats.device_reads = dev_reads_;
-    r.stats.device_bytes = dev_bytes_;
-    r.stats.zero_fill_bytes = zero_bytes_;
-    verify_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (host_hashed_ && r.describe.find("hashed on the host") == std::string::npos)
-      r.describe += fmt::format("; {} file(s) without a content key hashed on the host", host_hashed_);
+    if (chk.bad_words == 0) {
+      ++r.verified_ok;
+    } else {
+      ++r.mismatches;
+      problem("content mismatch",
+              fmt::format("{} bad 8-byte words (GPU check); first difference at byte {}", chk.bad_words, chk.first),
+              int64_t(chk.first));
+    }
   }
 
-  fil::Session& s_;
-  std::string name_;
-  const fil::RunOptions& o_;
-  const fil::Manifest& m_;
+  Shared& sh_;
+  int gpu_;
   std::string describe_;
-  uint64_t cap_ = 0, used_ = 0;
-  uint32_t nsid_ = 1, lba_ = 512;
-  size_t io_size_ = 256 << 10;
-  std::shared_ptr<io::ExtentSource> src_;
   std::shared_ptr<GpuController> g_;
   DmaBuffer staging_;
-  void* plain_ = nullptr;
+  void* plain_ = nullptr;  // cufile: cudaMalloc'ed staging
   uint8_t* staging_ptr_ = nullptr;
-  std::unique_ptr<QueueSet> qs_;
-  std::unique_ptr<CommandRunner> runner_;
-  std::optional<backends::UnvmeQueue> q_;
-  std::shared_ptr<CuFile> cufile_;
+  std::optional<Q> q_;  // after the staging: it goes first
+  uint64_t used_ = 0;
   std::vector<Placed> placed_;
-  std::vector<ListCommand> cmds_;
-  std::vector<uint32_t> cmd_files_;
+  std::vector<Read> reads_;
   std::vector<std::pair<uint64_t, uint64_t>> zero_;
-  uint64_t dev_reads_ = 0, dev_bytes_ = 0, zero_bytes_ = 0, host_hashed_ = 0;
   size_t completions_ = 0;
-  double resolve_s_ = 0, io_s_ = 0, verify_s_ = 0;
-  uint32_t batches_ = 0;
+  io::ReadStats st_;  // this slot's device reads, zero fill, resolve time
 };
+
+// What every path needs before its slots: the controller's limits or cuFile.
+void prepare(Shared& sh) {
+  uint64_t largest = 0;
+  for (auto& f : sh.m.files) largest = std::max(largest, f.size);
+  sh.cap = std::max<uint64_t>(256ull << 20, (largest + 8191) & ~uint64_t(4095));
+  if (sh.name == "cufile") {
+    if (!sh.s.local())
+      throw Error(Errc::not_supported, "cufile needs the data set mounted here (" + sh.s.dir() + " is not a directory)");
+    sh.cufile = CuFile::open();
+    return;
+  }
+  auto ctrl = sh.s.controller();
+  if (!ctrl) throw Error(Errc::not_supported, sh.name + " needs a controller of this process (not --via homid)");
+  const auto& acc = sh.s.access();
+  sh.nsid = acc.nsid;
+  sh.lba = acc.lba_size;
+  sh.src = sh.s.extent_source();
+  sh.qd = std::max<uint32_t>(1, sh.o.engine.qd);
+  size_t mdts = ctrl->mdts_bytes() ? ctrl->mdts_bytes() : (size_t(1) << 20);
+  sh.io_size = std::min<size_t>(std::max<size_t>(sh.o.engine.io_size, sh.lba), mdts);
+  sh.io_size = std::min<size_t>(sh.io_size, size_t(ctrl->page_size() / 8) * ctrl->page_size());  // one PRP list page
+  sh.maxq = ctrl->cap().mqes() + 1;
+  if (sh.name == "gpu") {
+    if (sh.qd + 1 > sh.maxq)
+      throw Error(Errc::invalid_argument, fmt::format("--qd {} exceeds the controller's queues", sh.qd));
+    if (sh.qd > 1024) throw Error(Errc::invalid_argument, "--qd above 1024 threads per queue");
+  }
+}
+
+bool skippable(const Error& e) {
+  return e.code() == Errc::not_supported || e.code() == Errc::invalid_argument || e.code() == Errc::system;
+}
+
+template <class Q>
+fil::PathResult run_slots(Shared& sh, const std::vector<int>& gpus) {
+  fil::PathResult& r = sh.r;
+  r.path = sh.name;
+  std::vector<std::unique_ptr<SlotRun<Q>>> slots;
+  try {
+    for (int g : gpus) slots.push_back(std::make_unique<SlotRun<Q>>(sh, g));
+  } catch (const Error& e) {
+    if (!skippable(e)) throw;
+    r.skipped = std::string("skipped: ") + e.what();
+    return r;
+  }
+  std::vector<uint64_t> sizes;
+  for (const auto& f : sh.m.files) sizes.push_back(f.size);
+  auto lists = backends::spread_files(sizes, slots.size());
+  r.describe = slots[0]->describe();
+  if (slots.size() > 1)
+    r.describe += fmt::format("; {} GPU slots (--gpus {}), files spread by bytes, each its own queues and buffer",
+                              slots.size(), backends::format_gpu_list(gpus));
+  r.cache = fil::drop_cache(sh.o.drop, sh.m, sh.o);
+  double p0 = cpu_seconds(RUSAGE_SELF);
+  auto t0 = Clock::now();
+  if (slots.size() == 1) {
+    slots[0]->run(lists[0]);
+  } else {
+    std::vector<std::exception_ptr> failed(slots.size());
+    std::vector<std::thread> th;
+    for (size_t i = 0; i < slots.size(); ++i)
+      th.emplace_back([&, i] {
+        try {
+          slots[i]->run(lists[i]);
+        } catch (...) {
+          failed[i] = std::current_exception();
+        }
+      });
+    for (auto& t : th) t.join();
+    for (auto& f : failed)
+      if (f) std::rethrow_exception(f);
+  }
+  r.wall_s = since(t0);
+  r.process_cpu_s = cpu_seconds(RUSAGE_SELF) - p0;
+  r.stats.bytes = r.bytes;
+  r.ran = true;
+  if (sh.host_hashed)
+    r.describe += fmt::format("; {} file(s) without a content key hashed on the host", sh.host_hashed);
+  r.describe += fmt::format("; I/O {:.3f} s, GPU verify {:.3f} s, {} batch(es)", sh.io_s, sh.verify_s, sh.batches);
+  return r;
+}
 
 }  // namespace
 
-fil::PathResult run_fil_path(fil::Session& s, const std::string& name, const fil::RunOptions& o) {
-  Runner r(s, name, o);
-  return r.run();
+fil::PathResult run_fil_path(fil::Session& s, const std::string& name, const fil::RunOptions& o,
+                             const std::vector<int>& gpus) {
+  fil::PathResult r;
+  r.path = name;
+  std::string why;
+  if (!device_present(&why)) {
+    r.skipped = "skipped: " + why;
+    return r;
+  }
+  if (gpus.empty()) throw Error(Errc::invalid_argument, "--gpus: an empty list");
+  Shared sh{s, name, o, s.manifest()};
+  try {
+    prepare(sh);
+  } catch (const Error& e) {
+    if (!skippable(e)) throw;
+    r.skipped = std::string("skipped: ") + e.what();
+    return r;
+  }
+  if (name == "cufile") return run_slots<CufileQueue>(sh, gpus);
+  if (name == "gpu") return run_slots<DeviceQueue>(sh, gpus);
+  if (name == "unvme-gpu") return run_slots<UnvmeGpuQueue>(sh, gpus);
+  throw Error(Errc::invalid_argument, "no GPU path '" + name + "' (unvme-gpu, gpu, cufile)");
 }
 
 }  // namespace aisio::gpu

@@ -13,9 +13,37 @@ namespace aisio::gpu {
 
 namespace {
 std::mutex g_registry_mu;
-std::map<const nvme::Controller*, std::weak_ptr<GpuController>>& registry() {
-  static std::map<const nvme::Controller*, std::weak_ptr<GpuController>> r;
+// One GpuController per (controller, CUDA device): each GPU its own heaps and queues.
+using Key = std::pair<const nvme::Controller*, int>;
+std::map<Key, std::weak_ptr<GpuController>>& registry() {
+  static std::map<Key, std::weak_ptr<GpuController>> r;
   return r;
+}
+// BAR0 is registered with CUDA once per process (cudaHostRegisterPortable: every device
+// sees it), however many GPUs ring its doorbells; the last user unregisters it.
+std::map<void*, int>& bar_users() {
+  static std::map<void*, int> m;
+  return m;
+}
+cudaError_t register_bar(void* base, size_t size, unsigned flags) {
+  std::lock_guard lk(g_registry_mu);
+  int& n = bar_users()[base];
+  if (n == 0) {
+    cudaError_t e = cudaHostRegister(base, size, flags);
+    if (e != cudaSuccess) {
+      bar_users().erase(base);
+      return e;
+    }
+  }
+  ++n;
+  return cudaSuccess;
+}
+void unregister_bar(void* base) {
+  std::lock_guard lk(g_registry_mu);
+  auto it = bar_users().find(base);
+  if (it == bar_users().end() || --it->second > 0) return;
+  bar_users().erase(it);
+  cudaHostUnregister(base);
 }
 }  // namespace
 
@@ -23,9 +51,10 @@ std::shared_ptr<GpuController> GpuController::open(std::shared_ptr<nvme::Control
   if (!ctrl) throw Error(Errc::invalid_argument, "GpuController::open: no controller");
   std::lock_guard lk(g_registry_mu);
   auto& r = registry();
-  if (auto g = r[ctrl.get()].lock()) return g;
+  const Key key{ctrl.get(), cuda_device};
+  if (auto g = r[key].lock()) return g;
   std::shared_ptr<GpuController> g(new GpuController(ctrl, cuda_device));
-  r[ctrl.get()] = g;
+  r[key] = g;
   return g;
 }
 
@@ -39,10 +68,10 @@ GpuController::GpuController(std::shared_ptr<nvme::Controller> c, int dev)
 GpuController::~GpuController() {
   {
     std::lock_guard lk(g_registry_mu);
-    auto it = registry().find(ctrl_.get());
+    auto it = registry().find(Key{ctrl_.get(), device_});
     if (it != registry().end() && it->second.expired()) registry().erase(it);
   }
-  if (bar_registered_) cudaHostUnregister(ctrl_->bar0().base());
+  if (bar_registered_) unregister_bar(ctrl_->bar0().base());
 }
 
 const std::shared_ptr<DmaHeap>& GpuController::data_heap() {
@@ -75,7 +104,7 @@ uint32_t* GpuController::doorbell(uint32_t offset) {
     // I/O memory; the GPU's stores to it become MMIO writes on the bus.
     unsigned flags = software_ ? (cudaHostRegisterMapped | cudaHostRegisterPortable)
                                : (cudaHostRegisterIoMemory | cudaHostRegisterMapped | cudaHostRegisterPortable);
-    cudaError_t e = cudaHostRegister(bar.base(), bar.size(), flags);
+    cudaError_t e = register_bar(bar.base(), bar.size(), flags);
     if (e != cudaSuccess)
       throw Error(Errc::not_supported,
                   fmt::format("cudaHostRegister({}) of {} ({} bytes): {} ({}){}", software_ ? "Mapped" : "IoMemory",

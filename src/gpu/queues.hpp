@@ -29,8 +29,8 @@ class Controller;
 
 namespace aisio::gpu {
 
-// One NVMe controller as seen from the GPU. One per controller and process (open()
-// returns the same object while it lives).
+// One NVMe controller as seen from one GPU. One per (controller, CUDA device) and process
+// (open() returns the same object while it lives): each GPU has its own heaps.
 class GpuController {
  public:
   static std::shared_ptr<GpuController> open(std::shared_ptr<nvme::Controller> ctrl, int cuda_device = 0);

@@ -374,12 +374,16 @@ ExternalQueue::~ExternalQueue() {
 }
 
 std::unique_ptr<ExternalQueue> Session::create_queue_at(uint32_t depth, uint64_t sq_bus, uint64_t cq_bus,
-                                                        uint32_t nsid) {
+                                                        uint32_t nsid, int gpu) {
   wire::AllocQueue req;
   req.ctrl = info_.index;
   req.depth = depth;
   req.nsid = nsid;
   req.flags = wire::kAllocExternalMemory;
+  if (gpu >= 0) {
+    req.flags |= wire::kAllocGpu;
+    req.gpu = uint32_t(gpu);
+  }
   req.sq_bus = sq_bus;
   req.cq_bus = cq_bus;
   std::unique_ptr<ExternalQueue> q(new ExternalQueue());
@@ -390,6 +394,7 @@ std::unique_ptr<ExternalQueue> Session::create_queue_at(uint32_t depth, uint64_t
   q->map_ = map_doorbells(g);
   q->map_len_ = g.ok.map_length;
   q->sq_off_ = g.ok.sq_doorbell;
+  q->gpu_ = g.ok.flags & wire::kGrantGpu ? int(g.ok.gpu) : -1;
   auto* base = static_cast<uint8_t*>(q->map_);
   q->sq_ = reinterpret_cast<volatile uint32_t*>(base + g.ok.sq_doorbell);
   q->cq_ = reinterpret_cast<volatile uint32_t*>(base + g.ok.cq_doorbell);

@@ -124,10 +124,12 @@ class ExternalQueue {
   uint64_t sq_doorbell_offset() const { return sq_off_; }  // within the mapping
   void* mapping() const { return map_; }
   size_t mapping_size() const { return map_len_; }
+  int gpu() const { return gpu_; }  // the GPU homid accounted it to (-1: none)
 
  private:
   friend class Session;
   ExternalQueue() = default;
+  int gpu_ = -1;
   std::shared_ptr<Client> client_;
   uint32_t ctrl_ = 0;
   uint16_t qid_ = 0;
@@ -160,8 +162,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // A ready queue pair (queues in dma() memory; depth, max_transfer, use_sgl, timeout
   // as for Controller::create_queue_pair). nsid: the namespace it will use (0: any).
   std::unique_ptr<nvme::QueuePair> create_queue_pair(nvme::QueueOptions opt = {}, uint32_t nsid = 0);
-  // Queues at bus addresses the caller owns (GPU memory); policy must allow it.
-  std::unique_ptr<ExternalQueue> create_queue_at(uint32_t depth, uint64_t sq_bus, uint64_t cq_bus, uint32_t nsid = 0);
+  // Queues at bus addresses the caller owns (GPU memory); policy must allow it. gpu >= 0:
+  // the CUDA device whose threads drive it (homid accounts the queue to that GPU).
+  std::unique_ptr<ExternalQueue> create_queue_at(uint32_t depth, uint64_t sq_bus, uint64_t cq_bus, uint32_t nsid = 0,
+                                                 int gpu = -1);
 
  private:
   Session() = default;

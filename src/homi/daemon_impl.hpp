@@ -41,6 +41,7 @@ struct Daemon::Impl {
     uint32_t depth = 0, nsid = 0, flags = 0;
     uint64_t sq_bus = 0, cq_bus = 0;
     Clock::time_point created;
+    uint32_t gpu = 0;  // with wire::kAllocGpu in flags: the GPU it is accounted to
   };
 
   // Client memory mapped for DMA on one controller.

@@ -166,7 +166,7 @@ void Daemon::Impl::on_alloc(Client& c, uint32_t seq, const wire::AllocQueue& r) 
       refuse(Errc::no_memory, std::string("queue budget exhausted: ") + e.what());
     throw;
   }
-  Queue q{r.ctrl, qid, r.depth, r.nsid, r.flags, r.sq_bus, r.cq_bus, Clock::now()};
+  Queue q{r.ctrl, qid, r.depth, r.nsid, r.flags, r.sq_bus, r.cq_bus, Clock::now(), r.gpu};
   DoorbellGrant g;
   try {
     g = m.grant_doorbells(qid);
@@ -179,11 +179,16 @@ void Daemon::Impl::on_alloc(Client& c, uint32_t seq, const wire::AllocQueue& r) 
   ok.qid = qid;
   ok.depth = r.depth;
   ok.flags = g.isolated ? uint32_t(wire::kGrantIsolated) : 0u;
+  if (r.flags & wire::kAllocGpu) {  // the grant carries the GPU it is accounted to
+    ok.flags |= wire::kGrantGpu;
+    ok.gpu = r.gpu;
+  }
   ok.map_offset = g.map_offset;
   ok.map_length = g.map_length;
   ok.sq_doorbell = g.sq;
   ok.cq_doorbell = g.cq;
-  log(Level::debug, "{}: queue {} on {} (depth {})", c.who(), qid, m.name(), r.depth);
+  log(Level::debug, "{}: queue {} on {} (depth {}{})", c.who(), qid, m.name(), r.depth,
+      r.flags & wire::kAllocGpu ? fmt::format(", GPU {}", r.gpu) : "");
   try {
     reply(c, seq, ok, g.fd.get());
   } catch (const Error&) {
@@ -338,7 +343,8 @@ wire::Body Daemon::Impl::on_stats(Client& c, const wire::Stats& r) {
     s.connected_ms = ms_since(x.connected);
     ok.clients.push_back(std::move(s));
     for (auto& q : x.queues)
-      ok.queues.push_back(wire::QueueStat{x.id, q.ctrl, q.qid, q.depth, q.nsid, q.flags, ms_since(q.created)});
+      ok.queues.push_back(
+          wire::QueueStat{x.id, q.ctrl, q.qid, q.depth, q.nsid, q.flags, ms_since(q.created), q.gpu});
   }
   for (auto& m : ctrls)
     if (c.rule->allows_controller(m->name())) ok.controllers.push_back(m->stat(in_use(m->index())));

@@ -215,6 +215,7 @@ void fields(Io& io, Ref<Io, AllocQueue> m) {
   io.u32(m.flags);
   io.u64(m.sq_bus);
   io.u64(m.cq_bus);
+  if (m.flags & kAllocGpu) io.u32(m.gpu);  // only then: the bytes without it are as before
 }
 template <class Io>
 void fields(Io& io, Ref<Io, AllocQueueOk> m) {
@@ -225,6 +226,7 @@ void fields(Io& io, Ref<Io, AllocQueueOk> m) {
   io.u64(m.map_length);
   io.u32(m.sq_doorbell);
   io.u32(m.cq_doorbell);
+  if (m.flags & kGrantGpu) io.u32(m.gpu);
 }
 template <class Io>
 void fields(Io& io, Ref<Io, ReleaseQueue> m) {
@@ -305,6 +307,7 @@ void fields(Io& io, Ref<Io, QueueStat> q) {
   io.u32(q.nsid);
   io.u32(q.flags);
   io.u64(q.age_ms);
+  if (q.flags & kAllocGpu) io.u32(q.gpu);
 }
 template <class Io>
 void fields(Io& io, Ref<Io, ControllerStat> c) {

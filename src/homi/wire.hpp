@@ -140,6 +140,7 @@ struct IdentifyOk {
 
 enum AllocFlag : uint32_t {
   kAllocExternalMemory = 1,  // sq_bus/cq_bus are not in registered memory (GPU memory); policy must allow
+  kAllocGpu = 2,             // the queue is driven for CUDA device `gpu` (u32 after cq_bus on the wire)
 };
 // alloc_queue: the daemon checks the budget and that [sq_bus, +depth*64) and
 // [cq_bus, +depth*16) lie in memory this client registered on this controller, issues
@@ -151,9 +152,11 @@ struct AllocQueue {
   uint32_t nsid = 0;  // the namespace the client means to use (0: any); policy may restrict
   uint32_t flags = 0;
   uint64_t sq_bus = 0, cq_bus = 0;
+  uint32_t gpu = 0;  // with kAllocGpu: homid accounts the queue to this GPU
 };
 enum QueueGrantFlag : uint32_t {
   kGrantIsolated = 1,  // the mapping holds this queue's doorbells and nothing else
+  kGrantGpu = 2,       // granted for GPU `gpu` (u32 after cq_doorbell on the wire)
 };
 // Map `map_length` bytes of the descriptor at `map_offset` (mmap, MAP_SHARED,
 // read/write); the SQ tail doorbell is at byte sq_doorbell of that mapping, the CQ head
@@ -164,6 +167,7 @@ struct AllocQueueOk {
   uint32_t depth = 0, flags = 0;
   uint64_t map_offset = 0, map_length = 0;
   uint32_t sq_doorbell = 0, cq_doorbell = 0;
+  uint32_t gpu = 0;  // with kGrantGpu
 };
 struct ReleaseQueue {
   static constexpr Type type = Type::release_queue;
@@ -234,8 +238,9 @@ struct QueueStat {
   uint64_t client = 0;
   uint32_t ctrl = 0;
   uint16_t qid = 0;
-  uint32_t depth = 0, nsid = 0, flags = 0;
+  uint32_t depth = 0, nsid = 0, flags = 0;  // flags: the AllocFlag bits it was granted with
   uint64_t age_ms = 0;
+  uint32_t gpu = 0;  // with kAllocGpu in flags (u32 after age_ms on the wire)
 };
 struct ControllerStat {
   uint32_t index = 0;

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "backends/gpus.hpp"
 #include "common/error.hpp"
 #include "fil/gen.hpp"
 #include "fil/report.hpp"
@@ -108,7 +109,7 @@ void do_gen(const GenOpts& o) {
 // ---- run ---------------------------------------------------------------------------
 struct RunOpts {
   std::string dir, paths = "cpu", io_size = "256K", dest = "host", drop = "auto", progress = "auto", poll = "spin";
-  std::string manifest, output;
+  std::string manifest, output, gpus;
   uint32_t threads = 1, qd = 32, batch = 16, max_report = 10;
   bool no_verify = false, json = false;
   fil::UnvmeSpec unvme;
@@ -122,6 +123,7 @@ void do_run(const RunOpts& o) {
     throw Error(Errc::invalid_argument, "--dest '" + o.dest + "': use host (gpu comes with the CUDA issue)");
   }
   const io::PollMode poll = io::parse_poll_mode(o.poll);  // before the session: a typo fails fast
+  [[maybe_unused]] const std::vector<int> gpus = backends::parse_gpu_list(o.gpus);  // GPU paths
   fil::UnvmeSpec spec = o.unvme;
   if (!o.fs_offset.empty()) spec.fs_offset = parse_size(o.fs_offset);
   fil::Session s(o.dir, spec, o.manifest);
@@ -158,7 +160,7 @@ void do_run(const RunOpts& o) {
     const auto* info = tool_backends().find_file_path(name);
     if (info && info->gpu) {  // the CUDA build's GPU paths
       if (!o.json) fmt::print("  {:<14} reading ...\n", name);
-      r = gpu::run_fil_path(s, name, ro);
+      r = gpu::run_fil_path(s, name, ro, gpus);
       if (!r.ran && !o.json) fmt::print("  {:<14} {}\n", name, r.skipped);
       rec.results.push_back(std::move(r));
       continue;
@@ -300,6 +302,9 @@ CommandRegistrar reg(50, [](CLI::App& app) {
                   "measured wait for completions, a quarter of the time waited once it runs late: less CPU on "
                   "a slow device)")
       ->capture_default_str();
+  run->add_option("--gpus", r->gpus,
+                  "GPU paths: CUDA devices to spread the files over, e.g. 0,1 (each its own queues and buffer; a "
+                  "device may repeat: 0,0). Default: 0");
   run->add_option("--nsid", r->unvme.nsid, "unvme: namespace")->capture_default_str();
   run->add_option("--fs-offset", r->fs_offset, "unvme: byte offset of the file system in the namespace");
   run->add_option("--fs-root", r->unvme.fs_root, "unvme with --extents xfs: DIR's path inside the file system");

@@ -4,6 +4,8 @@
 // only the caller's own connection.
 #include <fmt/format.h>
 
+#include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
@@ -38,6 +40,24 @@ struct Opts {
   bool json = false;
 };
 
+// Queues granted with a GPU index, per GPU: {gpu: queues}; of one client, or of all.
+std::map<uint32_t, uint32_t> gpu_queues(const wire::StatsOk& st, std::optional<uint64_t> client = {}) {
+  std::map<uint32_t, uint32_t> m;
+  for (auto& q : st.queues)
+    if ((!client || q.client == *client) && (q.flags & wire::kAllocGpu)) ++m[q.gpu];
+  return m;
+}
+std::string gpu_queues_text(const std::map<uint32_t, uint32_t>& m) {
+  std::string s;
+  for (auto [g, n] : m) s += fmt::format("{}GPU {}: {}", s.empty() ? "" : ", ", g, n);
+  return s;
+}
+nlohmann::json gpu_queues_json(const std::map<uint32_t, uint32_t>& m) {
+  nlohmann::json j = nlohmann::json::object();
+  for (auto [g, n] : m) j[std::to_string(g)] = n;
+  return j;
+}
+
 void status(const Opts& o) {
   auto c = homic::Client::connect(o.socket, {.name = "aisio homi"});
   auto st = c->stats(true);
@@ -52,6 +72,7 @@ void status(const Opts& o) {
     j["max_queues_total"] = st.max_queues_total;
     j["connections_accepted"] = st.clients_total;
     j["reclaimed_queues"] = st.reclaimed_queues;
+    j["gpu_queues"] = gpu_queues_json(gpu_queues(st));
     j["controllers"] = nlohmann::json::array();
     for (auto& ci : ctrls) {
       nlohmann::json x{{"index", ci.index},       {"name", ci.name},
@@ -84,6 +105,7 @@ void status(const Opts& o) {
   fmt::print("{} on {} (instance {:016x}), up {}\n", c->hello().daemon, o.socket, st.instance, duration(st.uptime_ms));
   fmt::print("queues granted: {} of {}; connections since start: {}; queues reclaimed from dead clients: {}\n",
              st.queues_total, st.max_queues_total, st.clients_total, st.reclaimed_queues);
+  if (auto g = gpu_queues(st); !g.empty()) fmt::print("queues per GPU: {}\n", gpu_queues_text(g));
   fmt::print("\n{:<3} {:<12} {:<9} {:<32} {:>7} {:>6} {:>12} {:>10} {:>10}\n", "#", "controller", "kind", "address",
              "queues", "DSTRD", "I/O cmds", "read", "written");
   for (auto& ci : ctrls) {
@@ -121,20 +143,25 @@ void clients(const Opts& o) {
   auto st = c->stats(true);
   if (o.json) {
     nlohmann::json j = nlohmann::json::array();
-    for (auto& x : st.clients)
+    for (auto& x : st.clients) {
+      nlohmann::json per_gpu = gpu_queues_json(gpu_queues(st, x.id));
       j.push_back({{"id", x.id}, {"pid", x.pid}, {"uid", x.uid}, {"gid", x.gid}, {"name", x.name}, {"rule", x.rule},
-                   {"queues", x.queues}, {"regions", x.regions}, {"dma_bytes", x.dma_bytes},
+                   {"queues", x.queues}, {"gpu_queues", per_gpu}, {"regions", x.regions}, {"dma_bytes", x.dma_bytes},
                    {"requests", x.requests}, {"errors", x.errors}, {"connected_ms", x.connected_ms},
                    {"self", x.id == c->hello().client_id}});
+    }
     fmt::print("{}\n", j.dump(2));
     return;
   }
   fmt::print("{:<5} {:>8} {:>6} {:<22} {:<10} {:>6} {:>7} {:>10} {:>8} {:>6} {:>9}\n", "id", "pid", "uid", "name", "rule",
              "queues", "regions", "DMA", "requests", "errors", "connected");
-  for (auto& x : st.clients)
-    fmt::print("{:<5} {:>8} {:>6} {:<22} {:<10} {:>6} {:>7} {:>10} {:>8} {:>6} {:>9}{}\n", x.id, x.pid, x.uid, x.name,
+  for (auto& x : st.clients) {
+    std::string per_gpu = gpu_queues_text(gpu_queues(st, x.id));
+    fmt::print("{:<5} {:>8} {:>6} {:<22} {:<10} {:>6} {:>7} {:>10} {:>8} {:>6} {:>9}{}{}\n", x.id, x.pid, x.uid, x.name,
                x.rule, x.queues, x.regions, format_size(x.dma_bytes), x.requests, x.errors, duration(x.connected_ms),
+               per_gpu.empty() ? "" : "  (queues per " + per_gpu + ")",
                x.id == c->hello().client_id ? "  (this command)" : "");
+  }
 }
 
 void queues(const Opts& o) {
@@ -157,7 +184,9 @@ void queues(const Opts& o) {
       auto* cl = client_of(q.client);
       j.push_back({{"controller", ctrl_name(q.ctrl)}, {"qid", q.qid}, {"depth", q.depth}, {"nsid", q.nsid},
                    {"client", q.client}, {"pid", cl ? cl->pid : 0}, {"client_name", cl ? cl->name : ""},
-                   {"external_memory", bool(q.flags & wire::kAllocExternalMemory)}, {"age_ms", q.age_ms}});
+                   {"external_memory", bool(q.flags & wire::kAllocExternalMemory)},
+                   {"gpu", q.flags & wire::kAllocGpu ? nlohmann::json(q.gpu) : nlohmann::json()},
+                   {"age_ms", q.age_ms}});
     }
     fmt::print("{}\n", j.dump(2));
     return;
@@ -166,9 +195,10 @@ void queues(const Opts& o) {
              "pid", "name", "age");
   for (auto& q : st.queues) {
     auto* cl = client_of(q.client);
-    fmt::print("{:<12} {:>5} {:>6} {:>5} {:>7} {:>8} {:<22} {:>9}{}\n", ctrl_name(q.ctrl), q.qid, q.depth,
+    fmt::print("{:<12} {:>5} {:>6} {:>5} {:>7} {:>8} {:<22} {:>9}{}{}\n", ctrl_name(q.ctrl), q.qid, q.depth,
                q.nsid ? std::to_string(q.nsid) : "any", q.client, cl ? cl->pid : 0, cl ? cl->name : "",
-               duration(q.age_ms), q.flags & wire::kAllocExternalMemory ? "  (external memory)" : "");
+               duration(q.age_ms), q.flags & wire::kAllocExternalMemory ? "  (external memory)" : "",
+               q.flags & wire::kAllocGpu ? fmt::format("  (GPU {})", q.gpu) : "");
   }
   if (st.queues.empty()) fmt::print("(no queues granted)\n");
 }

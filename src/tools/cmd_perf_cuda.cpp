@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 
+#include "backends/gpus.hpp"
 #include "common/error.hpp"
 #include "gpu/cuda_run.hpp"
 #include "perf/machine.hpp"
@@ -47,8 +48,13 @@ CommandRegistrar reg(41, [](CLI::App& app) {
   c->add_option("--stop-every", o->stop_every, "Rounds between reads of the host-mapped stop flag")
       ->capture_default_str();
   c->add_option("--device", o->device, "CUDA device")->capture_default_str();
-  c->callback([o] {
+  auto gpus = std::make_shared<std::string>();
+  c->add_option("--gpus", *gpus,
+                "CUDA devices to spread the queues over, e.g. 0,1 (each its own queue pairs on every device and its "
+                "own buffers; a device may repeat: 0,0). Default: --device");
+  c->callback([o, gpus] {
     o->command_line = perf::own_command_line();
+    if (!gpus->empty()) o->gpus = backends::parse_gpu_list(*gpus);
     run_cuda(*o);
   });
 });

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <set>
 
 #include "common/error.hpp"
 #include "emu/controller.hpp"
@@ -263,23 +264,21 @@ TEST_F(Gpu, NullGpuControllerCeiling) {
   std::printf("%s", to_text(r).c_str());
 }
 
-// Many threads over many software controllers; every command the GPU submitted was
-// executed exactly once by a controller (its own counter), none timed out or repeated.
-TEST_F(Gpu, CudaRunStressNoLostOrDuplicatedCompletions) {
+// cuda-run over `devices` software controllers of 1 GiB each.
+CudaRunOptions emu_run(uint32_t devices, uint32_t queues, uint32_t qd, uint32_t bs, double runtime_s) {
   CudaRunOptions o;
-  o.emu.devices = 16;
+  o.emu.devices = devices;
   o.emu.ns_bytes = 1ull << 30;
-  o.queues = 1;
-  o.qd = 64;  // 16 x 64 = 1024 threads
-  o.bs = 512;
-  const char* env = std::getenv("AISIO_GPU_STRESS_S");
-  o.runtime_s = env ? std::atof(env) : 2.0;
-  auto r = cuda_run(o);
-  std::printf("%s", to_text(r).c_str());
-  EXPECT_EQ(r.threads, 1024u);
-  EXPECT_EQ(r.errors, 0u) << r.first_error_text;
-  EXPECT_EQ(r.timeouts, 0u);
-  EXPECT_EQ(r.spurious, 0u);
+  o.queues = queues;
+  o.qd = qd;
+  o.bs = bs;
+  o.runtime_s = runtime_s;
+  return o;
+}
+
+// Every command the GPU submitted was executed exactly once by its software controller
+// (the controller's own counter), and together they are the run's I/Os.
+void expect_counts_add_up(const CudaRunResult& r) {
   EXPECT_TRUE(r.controller_counts_checked);
   EXPECT_TRUE(r.controller_counts_match);
   uint64_t sum = 0;
@@ -288,4 +287,44 @@ TEST_F(Gpu, CudaRunStressNoLostOrDuplicatedCompletions) {
     sum += gpu;
   }
   EXPECT_EQ(sum, r.ios);
+}
+
+// Many threads over many software controllers; every command the GPU submitted was
+// executed exactly once by a controller (its own counter), none timed out or repeated.
+TEST_F(Gpu, CudaRunStressNoLostOrDuplicatedCompletions) {
+  const char* env = std::getenv("AISIO_GPU_STRESS_S");
+  CudaRunOptions o = emu_run(16, 1, 64, 512, env ? std::atof(env) : 2.0);  // 16 x 64 = 1024 threads
+  auto r = cuda_run(o);
+  std::printf("%s", to_text(r).c_str());
+  EXPECT_EQ(r.threads, 1024u);
+  EXPECT_EQ(r.errors, 0u) << r.first_error_text;
+  EXPECT_EQ(r.timeouts, 0u);
+  EXPECT_EQ(r.spurious, 0u);
+  expect_counts_add_up(r);
+}
+
+// Several GPUs with the list [0, 0]: two GPU slots on one GPU, each its own queue pairs
+// on both controllers, its own buffers and kernel. Every queue does I/O, no queue id is
+// shared between the slots, and the controllers executed exactly what the two kernels
+// submitted together.
+TEST_F(Gpu, CudaRunGpuSlotsEachOwnTheirQueues) {
+  CudaRunOptions o = emu_run(2, 2, 32, 4096, 0.5);
+  o.gpus = {0, 0};
+  auto r = cuda_run(o);
+  std::printf("%s", to_text(r).c_str());
+  ASSERT_EQ(r.queues.size(), 8u);  // 2 slots x 2 controllers x 2 queues
+  EXPECT_EQ(r.threads, 8u * 32u);
+  std::set<std::pair<std::string, uint16_t>> ids;
+  for (auto& q : r.queues) {
+    EXPECT_GT(q.ios, 0u) << q.device << " qid " << q.qid;
+    EXPECT_EQ(q.gpu, 0);
+    ids.insert({q.device, q.qid});
+  }
+  EXPECT_EQ(ids.size(), 8u) << "a queue id served two slots";
+  EXPECT_EQ(r.errors, 0u) << r.first_error_text;
+  EXPECT_EQ(r.timeouts, 0u);
+  EXPECT_EQ(r.per_device_counts.size(), 2u);
+  expect_counts_add_up(r);
+  auto j = to_json(r);
+  EXPECT_EQ(j["options"]["gpus"], nlohmann::json::array({0, 0}));
 }

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "common/error.hpp"
@@ -313,6 +314,45 @@ TEST_F(Homi, DoorbellsAreIsolatedPerQueue) {
   EXPECT_EQ(client->stats().controllers.at(0).io_commands, before + 8);
   munmap(stale, 8192);
   client->release_queue(0, g2.ok.qid);
+  client->unregister_dma(0, reg.region);
+}
+
+// Several GPUs: a queue granted for a GPU carries its index in the grant and in the
+// daemon's accounting; the list [0, 0] (two slots of one GPU) gives two queues on GPU 0.
+TEST_F(Homi, QueuesAreAccountedPerGpu) {
+  Rig rig;
+  auto client = homic::Client::connect(rig.cfg.socket);
+  Fd mfd(memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  ASSERT_TRUE(mfd.get() >= 0 && ftruncate(mfd.get(), 1 << 20) == 0 && fcntl(mfd.get(), F_ADD_SEALS, F_SEAL_SHRINK) == 0);
+  auto reg = client->register_dma(0, mfd.get(), 1 << 20);
+  const uint64_t base = reg.bus[0];
+  auto alloc = [&](int slot, int gpu) {
+    wire::AllocQueue r{0, 16, 1, 0, base + uint64_t(slot) * 8192, base + uint64_t(slot) * 8192 + 4096};
+    if (gpu >= 0) {
+      r.flags = wire::kAllocGpu;
+      r.gpu = uint32_t(gpu);
+    }
+    return client->alloc_queue(r);
+  };
+  std::vector<int> gpus = {0, 0, 3, -1};  // --gpus 0,0 and a third GPU; one queue without
+  std::vector<homic::Client::QueueGrant> grants;
+  for (size_t i = 0; i < gpus.size(); ++i) grants.push_back(alloc(int(i), gpus[i]));
+  for (size_t i = 0; i < gpus.size(); ++i) {
+    EXPECT_EQ(bool(grants[i].ok.flags & wire::kGrantGpu), gpus[i] >= 0) << i;
+    if (gpus[i] >= 0) EXPECT_EQ(grants[i].ok.gpu, uint32_t(gpus[i])) << i;
+  }
+  auto st = client->stats();
+  ASSERT_EQ(st.queues.size(), gpus.size());
+  std::map<uint32_t, int> per_gpu;
+  int without = 0;
+  for (auto& q : st.queues) {
+    if (q.flags & wire::kAllocGpu) ++per_gpu[q.gpu];
+    else ++without;
+  }
+  EXPECT_EQ(per_gpu, (std::map<uint32_t, int>{{0, 2}, {3, 1}}));
+  EXPECT_EQ(without, 1);
+  for (auto& g : grants) client->release_queue(0, g.ok.qid);
+  EXPECT_TRUE(client->stats().queues.empty());
   client->unregister_dma(0, reg.region);
 }
 

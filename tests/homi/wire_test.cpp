@@ -326,6 +326,39 @@ TEST(HomiWire, DecodesGoldenBytes) {
   }
 }
 
+// The GPU index of a queue (#17): on the wire only when its flag is set, so the bytes
+// of a grant without it stay those of the golden packets above.
+TEST(HomiWire, GpuIndexTravelsOnlyWithItsFlag) {
+  wire::AllocQueue plain{1, 256, 2, wire::kAllocExternalMemory, 0x1000, 0x2000};
+  wire::AllocQueue gpu = plain;
+  gpu.flags |= wire::kAllocGpu;
+  gpu.gpu = 5;
+  auto a = wire::encode(1, plain), b = wire::encode(1, gpu);
+  EXPECT_EQ(b.size(), a.size() + 4);
+  auto m = wire::decode(b, wire::fds_of(wire::Type::alloc_queue));
+  const auto& back = std::get<wire::AllocQueue>(m.body);
+  EXPECT_EQ(back.gpu, 5u);
+  EXPECT_EQ(back.flags, plain.flags | wire::kAllocGpu);
+  // The flag without the index behind it is refused (a truncated request).
+  auto cut = a;
+  cut[16 + 12] |= uint8_t(wire::kAllocGpu);  // flags: header (16) + ctrl, depth, nsid
+  EXPECT_THROW(wire::decode(cut, wire::fds_of(wire::Type::alloc_queue)), Error);
+
+  wire::AllocQueueOk ok{7, 256, wire::kGrantIsolated | wire::kGrantGpu, 0x3000, 0x1000, 0x8, 0xc, 1};
+  auto ok2 = std::get<wire::AllocQueueOk>(wire::decode(wire::encode(2, ok), wire::fds_of(wire::Type::alloc_queue_ok)).body);
+  EXPECT_EQ(ok2.gpu, 1u);
+  EXPECT_EQ(ok2.flags, ok.flags);
+
+  wire::StatsOk so;
+  so.queues = {wire::QueueStat{11, 1, 3, 64, 2, wire::kAllocGpu, 500, 2}, wire::QueueStat{11, 1, 4, 64, 2, 0, 9, 0}};
+  auto so2 = std::get<wire::StatsOk>(wire::decode(wire::encode(3, so), wire::fds_of(wire::Type::stats_ok)).body);
+  ASSERT_EQ(so2.queues.size(), 2u);
+  EXPECT_EQ(so2.queues[0].gpu, 2u);
+  EXPECT_EQ(so2.queues[0].qid, 3u);
+  EXPECT_EQ(so2.queues[1].qid, 4u);
+  EXPECT_EQ(so2.queues[1].age_ms, 9u);
+}
+
 TEST(HomiConfig, ParsesAFullConfiguration) {
   auto cfg = parse_config(R"(
 [daemon]
