@@ -103,6 +103,7 @@ install(CODE "
        FILES [[${CMAKE_BINARY_DIR}/installed/aisio.pc]])
   file(READ [[${PROJECT_SOURCE_DIR}/packaging/homid.service]] unit)
   string(REPLACE /usr/sbin/homid \"\${prefix}/${CMAKE_INSTALL_SBINDIR}/homid\" unit \"\${unit}\")
+  string(REPLACE /usr/share/doc/aisio \"\${prefix}/${CMAKE_INSTALL_DOCDIR}\" unit \"\${unit}\")
   file(WRITE [[${CMAKE_BINARY_DIR}/installed/homid.service]] \"\${unit}\")
   file(INSTALL DESTINATION \"\${prefix}/lib/systemd/system\" TYPE FILE
        FILES [[${CMAKE_BINARY_DIR}/installed/homid.service]])

@@ -8,7 +8,8 @@
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME aisio)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
-set(CPACK_PACKAGE_CONTACT "aisio developers <aisio@localhost>")
+set(AISIO_DEB_MAINTAINER "aisio maintainers <maintainers@invalid>" CACHE STRING "The .deb's Maintainer field")
+set(CPACK_PACKAGE_CONTACT "${AISIO_DEB_MAINTAINER}")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "user-space NVMe stack: libaisio, the aisio tool and the homid daemon")
 set(CPACK_PACKAGE_DESCRIPTION "libaisio (user-space NVMe driver, software NVMe controller, extents,
 homid client, file reads) with its C++20 headers, CMake package and pkg-config file;
