@@ -23,16 +23,29 @@ function(aisio_layer)
     get_filename_component(dir ${pub}/${h} DIRECTORY)
     file(MAKE_DIRECTORY ${dir})
     file(CREATE_LINK ${CMAKE_CURRENT_SOURCE_DIR}/${h} ${pub}/${h} SYMBOLIC)
+    # What the installed package ships as include/aisio/FOLDER/h (cmake/library.cmake).
+    set_property(GLOBAL APPEND PROPERTY AISIO_PUBLIC_HEADERS ${folder}/${h})
   endforeach()
   set(priv ${CMAKE_BINARY_DIR}/private/${folder})
   file(MAKE_DIRECTORY ${priv})
   file(CREATE_LINK ${CMAKE_CURRENT_SOURCE_DIR} ${priv}/${folder} SYMBOLIC)
 endfunction()
 
+#
+# A folder's static libraries (src/tools' aside) are also the parts libaisio.so is linked
+# from (cmake/library.cmake), so they are compiled position-independent; with
+# -fno-semantic-interposition, because nobody interposes our functions: GCC then still
+# inlines and calls them directly, as it does for the executables that link them statically.
 function(aisio_layer_library target)
   get_filename_component(folder ${CMAKE_CURRENT_SOURCE_DIR} NAME)
   target_include_directories(${target} PUBLIC ${AISIO_PUBLIC_INCLUDE} PRIVATE ${CMAKE_BINARY_DIR}/private/${folder})
   set_target_properties(${target} PROPERTIES AISIO_LAYER ${folder})
+  get_target_property(type ${target} TYPE)
+  if(type STREQUAL "STATIC_LIBRARY" AND NOT folder STREQUAL "tools")
+    set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-fno-semantic-interposition>)
+    set_property(GLOBAL APPEND PROPERTY AISIO_LAYER_LIBRARIES ${target})
+  endif()
 endfunction()
 
 # The private include root of the layers `libs` belong to: tests (and fuzzers) see the
