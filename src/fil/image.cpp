@@ -17,15 +17,6 @@ namespace aisio::fil {
 
 namespace fs = std::filesystem;
 
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
-  }
-  return q + "'";
-}
-
 int run_shell(const std::string& cmd, std::string* out) {
   std::string full = "( " + cmd + " ) 2>&1";
   FILE* f = ::popen(full.c_str(), "r");
@@ -52,6 +43,12 @@ std::string mkfs_xfs(const std::string& target, const std::string& extra) {
                          extra + " " + shell_quote(target),
                      &out);
   return rc == 0 ? "" : (out.empty() ? "mkfs.xfs failed" : out);
+}
+
+bool holds_xfs(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char magic[4] = {};
+  return f.read(magic, 4) && std::string(magic, 4) == "XFSB";
 }
 
 namespace {
@@ -87,7 +84,8 @@ void write_protofile(const std::string& proto, const std::string& src, const std
 }
 
 std::unique_ptr<DatasetImage> DatasetImage::create(const ImageOptions& o) {
-  if (!have_tool("mkfs.xfs"))
+  const bool keep_fs = !o.device.empty() && o.keep_xfs && holds_xfs(o.device);
+  if (!keep_fs && !have_tool("mkfs.xfs"))
     throw Error(Errc::not_supported, "mkfs.xfs not found: install xfsprogs (apt-get install xfsprogs)");
   auto d = std::unique_ptr<DatasetImage>(new DatasetImage);
   if (o.workdir.empty()) {
@@ -102,7 +100,9 @@ std::unique_ptr<DatasetImage> DatasetImage::create(const ImageOptions& o) {
     d->workdir_ = o.workdir;
     fs::create_directories(d->workdir_);
   }
-  d->image_ = d->workdir_ + "/fil.img";
+  if (!o.device.empty()) return create_on_device(std::move(d), o, keep_fs);
+  d->image_ = o.image.empty() ? d->workdir_ + "/fil.img" : o.image;
+  d->own_image_ = o.image.empty();
 
   // Size: the planned data plus room for metadata and allocation slack.
   uint64_t size = o.image_size;
@@ -152,6 +152,31 @@ std::unique_ptr<DatasetImage> DatasetImage::create(const ImageOptions& o) {
   return d;
 }
 
+// An existing block device or image: mkfs (unless it keeps its XFS) and mount; no
+// protofile (a device is for a mounted data set).
+std::unique_ptr<DatasetImage> DatasetImage::create_on_device(std::unique_ptr<DatasetImage> d, const ImageOptions& o,
+                                                              bool keep_fs) {
+  d->image_ = o.device;
+  d->own_image_ = false;
+  if (!keep_fs)
+    if (auto e = mkfs_xfs(d->image_); !e.empty()) throw Error(Errc::system, "mkfs.xfs " + d->image_ + ": " + e);
+  std::string mnt = o.mount_dir.empty() ? d->workdir_ + "/mnt" : o.mount_dir, out;
+  fs::create_directories(mnt);
+  const bool file = fs::is_regular_file(d->image_);
+  if (run_shell("mount -t xfs -o " + std::string(file ? "loop," : "") + "noatime " + shell_quote(d->image_) + " " +
+                    shell_quote(mnt),
+                &out) != 0)
+    throw Error(Errc::system, "mount " + d->image_ + " " + mnt + ": " + out);
+  d->mount_dir_ = mnt;
+  d->data_dir_ = mnt + "/data";
+  d->mode_ = keep_fs ? "the XFS on " + d->image_ : "mkfs.xfs on " + d->image_;
+  std::error_code ec;
+  if (keep_fs) fs::remove_all(d->data_dir_, ec);  // a data set of an earlier run
+  d->gen_ = generate(d->data_dir_, o.gen);
+  ::sync();
+  return d;
+}
+
 void DatasetImage::umount() {
   if (mount_dir_.empty()) return;
   for (int i = 0; i < 20; ++i) {
@@ -168,9 +193,9 @@ DatasetImage::~DatasetImage() {
   if (keep_) return;
   std::error_code ec;
   if (own_workdir_) {
-    fs::remove_all(workdir_, ec);
+    fs::remove_all(workdir_, ec);  // a device named by the caller is never inside it
   } else {
-    fs::remove(image_, ec);
+    if (own_image_) fs::remove(image_, ec);
     fs::remove_all(workdir_ + "/src", ec);
     fs::remove(workdir_ + "/proto.txt", ec);
     fs::remove(workdir_ + "/mnt", ec);
