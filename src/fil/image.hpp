@@ -27,6 +27,7 @@ struct ImageOptions {
   std::string image;         // the new image file ("" = workdir/fil.img, removed at the end; else kept)
   std::string device;        // "" = a new image file; else this block device or file (never removed)
   bool keep_xfs = false;     // device: mount the XFS it holds instead of mkfs (a previous data set is replaced)
+  std::string fs = "xfs";    // xfs; ext4 (mounted only: no XFS decoder); auto: xfs where mkfs.xfs is installed
   std::string mount_dir;     // "" = workdir/mnt
 };
 
@@ -52,19 +53,18 @@ class DatasetImage {
 
  private:
   DatasetImage() = default;
-  static std::unique_ptr<DatasetImage> create_on_device(std::unique_ptr<DatasetImage> d, const ImageOptions& o,
-                                                        bool keep_fs);
   std::string workdir_, image_, mount_dir_, data_dir_, mode_;
   bool own_workdir_ = false, own_image_ = true, keep_ = false;
   GenResult gen_;
 };
 
 // Helpers (also for tests): a shell command's exit status and output; whether a tool is
-// on PATH; mkfs.xfs allowing small images. "" on success, else the error text.
+// on PATH; mkfs.xfs allowing small images (mkfs: of TYPE, xfs or ext4). "" on success, else the error text.
 int run_shell(const std::string& cmd, std::string* out = nullptr);
 using report::shell_quote;
 bool have_tool(const std::string& name);
 std::string mkfs_xfs(const std::string& target, const std::string& extra = "");
+std::string mkfs(const std::string& type, const std::string& target, const std::string& extra = "");
 // Whether `path` (a block device or image) starts with an XFS superblock.
 bool holds_xfs(const std::string& path);
 // Writes a mkfs.xfs protofile placing the tree `src` at `/name` of the new file system.

@@ -136,7 +136,7 @@ void add_gen_options(CLI::App& c, GenOpts& g) {
 // (bench/fil/emu-compare, testbed/suites/fil.sh, bench/gpu/device-run): one
 // fil::DatasetImage (as `aisio demo` uses), then `aisio fil run` commands.
 struct ScenarioOpts : GenOpts {
-  std::string image, image_size = "0", device, mnt, workdir, between, after;
+  std::string image, image_size = "0", device, mnt, workdir, fs = "xfs", before, between, after;
   bool keep_xfs = false;
   std::vector<std::string> mounted, unmounted;
 };
@@ -158,6 +158,7 @@ void do_scenario(const ScenarioOpts& o) {
   io.mode = "mount";
   io.device = o.device;
   io.keep_xfs = o.keep_xfs;
+  io.fs = o.fs;
   io.mount_dir = o.mnt;
   io.workdir = o.workdir;
   io.image = o.image;
@@ -177,11 +178,12 @@ void do_scenario(const ScenarioOpts& o) {
     std::fflush(stdout);
     if (std::system(cmd.c_str()) != 0) failed.push_back(cmd);
   };
+  sh(expand(o.before, *img, manifest));
   for (const auto& a : o.mounted) sh(report::shell_quote(self) + " fil run " + expand(a, *img, manifest));
   img->umount();
-  sh(o.between);
+  sh(expand(o.between, *img, manifest));
   for (const auto& a : o.unmounted) sh(report::shell_quote(self) + " fil run " + expand(a, *img, manifest));
-  sh(o.after);
+  sh(expand(o.after, *img, manifest));
   if (!failed.empty()) {
     std::string list;
     for (const auto& f : failed) list += "\n  " + f;
@@ -381,10 +383,14 @@ CommandRegistrar reg(50, [](CLI::App& app) {
   scn->add_option("--image", sc->image, "Create this sparse image file (loop mount)");
   scn->add_option("--image-size", sc->image_size, "Size of --image (0: from the data set)")->capture_default_str();
   scn->add_option("--device", sc->device, "Or this block device (or an existing image)");
+  scn->add_option("--fs", sc->fs, "xfs, ext4 (no unmounted runs: the decoder reads XFS) or auto (xfs where "
+                                  "mkfs.xfs is installed)")
+      ->capture_default_str();
   scn->add_flag("--keep-xfs", sc->keep_xfs, "--device: keep the XFS it holds (a previous data set is replaced)");
   scn->add_option("--mnt", sc->mnt, "Mount point (default: in the work directory)");
   scn->add_option("--workdir", sc->workdir, "Where the mount point and the manifest copy go (default: a new one)");
   add_gen_options(*scn, *sc);
+  scn->add_option("--before", sc->before, "Shell command once the data set is made, before the mounted runs");
   scn->add_option("--mounted", sc->mounted,
                   "`fil run` arguments while mounted (repeatable); {data} {mnt} {image} {manifest} are replaced");
   scn->add_option("--between", sc->between, "Shell command after unmounting (e.g. aisio bind --driver uio BDF)");

@@ -412,4 +412,17 @@ TEST(FilCli, ScenarioMountedThenUnmounted) {
   EXPECT_NE(rc, 0) << out;
   EXPECT_NE(out.find("1 of the commands failed"), std::string::npos) << out;
   EXPECT_NE(run_shell("mountpoint -q " + mnt), 0) << "left mounted after a failure";
+
+  // ext4 (where the GPU machines have no mkfs.xfs), with a command before the runs.
+  if (have_tool("mkfs.ext4")) {
+    out = run_cmd(std::string(AISIO_BIN) + " fil scenario --fs ext4 --image " + img + " --mnt " + mnt +
+                      " --count 3 --before 'findmnt -n -o FSTYPE {mnt}' --mounted '{data} --paths posix --progress off'",
+                  &rc);
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("(loop mount (ext4))"), std::string::npos) << out;
+    EXPECT_NE(out.find("\next4\n"), std::string::npos) << out;
+  }
+  out = run_cmd(std::string(AISIO_BIN) + " fil scenario --fs btrfs --image " + img, &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("file system 'btrfs': use xfs, ext4 or auto"), std::string::npos) << out;
 }
