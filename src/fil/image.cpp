@@ -17,15 +17,6 @@ namespace aisio::fil {
 
 namespace fs = std::filesystem;
 
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
-  }
-  return q + "'";
-}
-
 int run_shell(const std::string& cmd, std::string* out) {
   std::string full = "( " + cmd + " ) 2>&1";
   FILE* f = ::popen(full.c_str(), "r");
@@ -44,14 +35,22 @@ bool have_tool(const std::string& name) {
          0;
 }
 
-std::string mkfs_xfs(const std::string& target, const std::string& extra) {
+std::string mkfs_xfs(const std::string& target, const std::string& extra) { return mkfs("xfs", target, extra); }
+
+std::string mkfs(const std::string& type, const std::string& target, const std::string& extra) {
   // TEST_DIR/TEST_DEV/QA_CHECK_FS: xfsprogs >= 5.19 refuses file systems under 300 MB
   // unless it believes it runs under fstests.
+  const std::string cmd = type == "xfs" ? "TEST_DIR=/tmp TEST_DEV=/dev/null QA_CHECK_FS=xfs mkfs.xfs -q -f "
+                                        : "mkfs." + type + " -q -F ";
   std::string out;
-  int rc = run_shell("PATH=$PATH:/sbin:/usr/sbin TEST_DIR=/tmp TEST_DEV=/dev/null QA_CHECK_FS=xfs mkfs.xfs -q -f " +
-                         extra + " " + shell_quote(target),
-                     &out);
-  return rc == 0 ? "" : (out.empty() ? "mkfs.xfs failed" : out);
+  int rc = run_shell("PATH=$PATH:/sbin:/usr/sbin " + cmd + extra + " " + shell_quote(target), &out);
+  return rc == 0 ? "" : (out.empty() ? "mkfs." + type + " failed" : out);
+}
+
+bool holds_xfs(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char magic[4] = {};
+  return f.read(magic, 4) && std::string(magic, 4) == "XFSB";
 }
 
 namespace {
@@ -87,8 +86,15 @@ void write_protofile(const std::string& proto, const std::string& src, const std
 }
 
 std::unique_ptr<DatasetImage> DatasetImage::create(const ImageOptions& o) {
-  if (!have_tool("mkfs.xfs"))
-    throw Error(Errc::not_supported, "mkfs.xfs not found: install xfsprogs (apt-get install xfsprogs)");
+  if (o.mode != "auto" && o.mode != "mount" && o.mode != "protofile")
+    throw Error(Errc::invalid_argument, "image mode '" + o.mode + "': use auto, mount or protofile");
+  const std::string fs_type = o.fs == "auto" ? (have_tool("mkfs.xfs") ? "xfs" : "ext4") : o.fs;
+  if (fs_type != "xfs" && fs_type != "ext4")
+    throw Error(Errc::invalid_argument, "file system '" + o.fs + "': use xfs, ext4 or auto");
+  const bool keep_fs = !o.device.empty() && o.keep_xfs && fs_type == "xfs" && holds_xfs(o.device);
+  if (!keep_fs && !have_tool("mkfs." + fs_type))
+    throw Error(Errc::not_supported, fs_type == "xfs" ? "mkfs.xfs not found: install xfsprogs (apt-get install xfsprogs)"
+                                                      : "mkfs.ext4 not found: install e2fsprogs");
   auto d = std::unique_ptr<DatasetImage>(new DatasetImage);
   if (o.workdir.empty()) {
     const char* base = getenv("TMPDIR");
@@ -102,16 +108,19 @@ std::unique_ptr<DatasetImage> DatasetImage::create(const ImageOptions& o) {
     d->workdir_ = o.workdir;
     fs::create_directories(d->workdir_);
   }
-  d->image_ = d->workdir_ + "/fil.img";
-
-  // Size: the planned data plus room for metadata and allocation slack.
-  uint64_t size = o.image_size;
-  if (!size) {
-    uint64_t data = plan_dataset(o.gen).total_bytes();
-    size = std::max<uint64_t>(320ull << 20, data + data / 3 + (64ull << 20));
-    size = (size + (1 << 20) - 1) & ~uint64_t((1 << 20) - 1);
-  }
-  {
+  if (!o.device.empty()) {
+    d->image_ = o.device;
+    d->own_image_ = false;
+  } else {
+    d->image_ = o.image.empty() ? d->workdir_ + "/fil.img" : o.image;
+    d->own_image_ = o.image.empty();
+    // Size: the planned data plus room for metadata and allocation slack.
+    uint64_t size = o.image_size;
+    if (!size) {
+      uint64_t data = plan_dataset(o.gen).total_bytes();
+      size = std::max<uint64_t>(320ull << 20, data + data / 3 + (64ull << 20));
+      size = (size + (1 << 20) - 1) & ~uint64_t((1 << 20) - 1);
+    }
     std::error_code ec;
     fs::remove(d->image_, ec);
     std::ofstream(d->image_).close();
@@ -119,24 +128,31 @@ std::unique_ptr<DatasetImage> DatasetImage::create(const ImageOptions& o) {
     if (ec) throw Error(Errc::system, "cannot create image " + d->image_ + ": " + ec.message());
   }
 
-  bool try_mount = o.mode == "mount" || (o.mode == "auto" && ::geteuid() == 0);
-  if (o.mode != "auto" && o.mode != "mount" && o.mode != "protofile")
-    throw Error(Errc::invalid_argument, "image mode '" + o.mode + "': use auto, mount or protofile");
+  // A device, another file system than XFS or mode mount: mounted or nothing.
+  const bool must_mount = o.mode == "mount" || !o.device.empty() || fs_type != "xfs";
   std::string why_not_mount = ::geteuid() == 0 ? "" : "not root";
-  if (try_mount) {
-    if (auto e = mkfs_xfs(d->image_); !e.empty()) throw Error(Errc::system, "mkfs.xfs: " + e);
-    std::string mnt = d->workdir_ + "/mnt", out;
+  if (must_mount || (o.mode == "auto" && ::geteuid() == 0)) {
+    if (!keep_fs)
+      if (auto e = mkfs(fs_type, d->image_); !e.empty()) throw Error(Errc::system, "mkfs." + fs_type + ": " + e);
+    std::string mnt = o.mount_dir.empty() ? d->workdir_ + "/mnt" : o.mount_dir, out;
     fs::create_directories(mnt);
-    int rc = run_shell("mount -t xfs -o loop,noatime " + shell_quote(d->image_) + " " + shell_quote(mnt), &out);
+    const bool loop = fs::is_regular_file(d->image_);
+    int rc = run_shell("mount -t " + fs_type + " -o " + (loop ? "loop," : "") + "noatime " + shell_quote(d->image_) +
+                           " " + shell_quote(mnt),
+                       &out);
     if (rc == 0) {
       d->mount_dir_ = mnt;
       d->data_dir_ = mnt + "/data";
-      d->mode_ = "loop mount";
+      d->mode_ = keep_fs ? "the XFS on " + d->image_
+                 : loop  ? (fs_type == "xfs" ? "loop mount" : "loop mount (" + fs_type + ")")
+                         : "mkfs." + fs_type + " on " + d->image_;
+      std::error_code ec;
+      if (keep_fs) fs::remove_all(d->data_dir_, ec);  // a data set of an earlier run
       d->gen_ = generate(d->data_dir_, o.gen);
       ::sync();
       return d;
     }
-    if (o.mode == "mount") throw Error(Errc::system, "mount -o loop " + d->image_ + ": " + out);
+    if (must_mount) throw Error(Errc::system, "mount " + d->image_ + ": " + out);
     why_not_mount = "mount -o loop failed: " + out;
     while (!why_not_mount.empty() && why_not_mount.back() == '\n') why_not_mount.pop_back();
   }
@@ -168,9 +184,9 @@ DatasetImage::~DatasetImage() {
   if (keep_) return;
   std::error_code ec;
   if (own_workdir_) {
-    fs::remove_all(workdir_, ec);
+    fs::remove_all(workdir_, ec);  // a device named by the caller is never inside it
   } else {
-    fs::remove(image_, ec);
+    if (own_image_) fs::remove(image_, ec);
     fs::remove_all(workdir_ + "/src", ec);
     fs::remove(workdir_ + "/proto.txt", ec);
     fs::remove(workdir_ + "/mnt", ec);

@@ -1,6 +1,8 @@
-// An XFS image holding a generated data set, for the demo, the tests and the bench:
+// The data set on an XFS file system, made one way for the demo, the tests, the bench and
+// the testbed (`aisio fil scenario` runs it for scripts):
 //
-//   mkfs.xfs on a sparse image file, then either
+//   mkfs.xfs on a sparse image file (or on `device`: a block device or image file that
+//   exists, kept as it is when it already holds XFS and keep_xfs), then either
 //   - loop mount (root): the data set is generated into the mounted file system, so it
 //     has real holes, unwritten extents and fragmented files; or
 //   - protofile (no root or no loop devices): the data set is generated into a plain
@@ -13,6 +15,7 @@
 #include <string>
 
 #include "fil/gen.hpp"
+#include "report/record.hpp"
 
 namespace aisio::fil {
 
@@ -21,6 +24,11 @@ struct ImageOptions {
   uint64_t image_size = 0;   // 0 = from the data set size
   GenOptions gen;
   std::string mode = "auto"; // auto (mount when root and it works), mount, protofile
+  std::string image;         // the new image file ("" = workdir/fil.img, removed at the end; else kept)
+  std::string device;        // "" = a new image file; else this block device or file (never removed)
+  bool keep_xfs = false;     // device: mount the XFS it holds instead of mkfs (a previous data set is replaced)
+  std::string fs = "xfs";    // xfs; ext4 (mounted only: no XFS decoder); auto: xfs where mkfs.xfs is installed
+  std::string mount_dir;     // "" = workdir/mnt
 };
 
 class DatasetImage {
@@ -46,16 +54,19 @@ class DatasetImage {
  private:
   DatasetImage() = default;
   std::string workdir_, image_, mount_dir_, data_dir_, mode_;
-  bool own_workdir_ = false, keep_ = false;
+  bool own_workdir_ = false, own_image_ = true, keep_ = false;
   GenResult gen_;
 };
 
 // Helpers (also for tests): a shell command's exit status and output; whether a tool is
-// on PATH; mkfs.xfs allowing small images. "" on success, else the error text.
+// on PATH; mkfs.xfs allowing small images (mkfs: of TYPE, xfs or ext4). "" on success, else the error text.
 int run_shell(const std::string& cmd, std::string* out = nullptr);
-std::string shell_quote(const std::string& s);
+using report::shell_quote;
 bool have_tool(const std::string& name);
 std::string mkfs_xfs(const std::string& target, const std::string& extra = "");
+std::string mkfs(const std::string& type, const std::string& target, const std::string& extra = "");
+// Whether `path` (a block device or image) starts with an XFS superblock.
+bool holds_xfs(const std::string& path);
 // Writes a mkfs.xfs protofile placing the tree `src` at `/name` of the new file system.
 void write_protofile(const std::string& proto, const std::string& src, const std::string& name);
 

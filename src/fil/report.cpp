@@ -2,11 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
-#include <ctime>
 #include <map>
 
-#include "perf/machine.hpp"
+#include "report/record.hpp"
 
 namespace aisio::fil {
 
@@ -23,24 +21,14 @@ std::string dataset_summary(const Manifest& m) {
                      double(m.total_bytes()) / (1 << 20), double(largest) / (1 << 20), k);
 }
 
-std::string machine_line() {
-  auto mi = perf::machine_info();
-  return fmt::format("{}, {}, {} CPUs, {}", mi.hostname, mi.cpu_model, mi.cores, mi.kernel);
-}
-std::string commit_string() { return perf::build_commit(); }
-std::string command_line() { return perf::own_command_line(); }
-
 nlohmann::ordered_json run_json(const RunRecord& r) {
   nlohmann::ordered_json j;
-  auto mi = perf::machine_info();
+  const auto rec = report::Record::capture();
   j["tool"] = "aisio fil run";
-  j["command"] = command_line();
-  j["commit"] = commit_string();
-  auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", std::localtime(&now));
-  j["started"] = buf;
-  j["machine"] = {{"hostname", mi.hostname}, {"cpu", mi.cpu_model}, {"cpus", mi.cores}, {"kernel", mi.kernel}};
+  j["command"] = rec.command;
+  j["commit"] = rec.commit;
+  j["started"] = rec.started;
+  j["machine"] = report::machine_json(rec.machine);
   j["dir"] = r.dir;
   j["manifest"] = r.manifest_from;
   if (r.manifest) {

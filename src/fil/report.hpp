@@ -23,9 +23,5 @@ struct RunRecord {
 nlohmann::ordered_json run_json(const RunRecord& r);
 // Summary of a data set: files, bytes, kinds.
 std::string dataset_summary(const Manifest& m);
-// "machine: host, cpu, cores, kernel" and "commit" lines for text reports.
-std::string machine_line();
-std::string commit_string();
-std::string command_line();
 
 }  // namespace aisio::fil

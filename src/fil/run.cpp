@@ -17,6 +17,7 @@
 
 #include "common/cpu_time.hpp"
 #include "common/error.hpp"
+#include "report/table.hpp"
 
 namespace aisio::fil {
 
@@ -367,22 +368,32 @@ PathResult run_path(io::FileBackend& path, const Manifest& m, const RunOptions& 
 }
 
 std::string format_table(const std::vector<PathResult>& rs) {
-  std::string s = fmt::format("{:<18} {:>6} {:>10} {:>8} {:>9} {:>7} {:>9} {:>11} {:>10}  {:<14} {}\n", "path",
-                              "files", "MiB", "seconds", "files/s", "GB/s", "CPU s/GB", "device s/GB", "proc s/GB",
-                              "verified", "page cache");
+  const report::Table table({{"path", 18, true},
+                             {"files", 6},
+                             {"MiB", 10},
+                             {"seconds", 8},
+                             {"files/s", 9},
+                             {"GB/s", 7},
+                             {"CPU s/GB", 9},
+                             {"device s/GB", 11},
+                             {"proc s/GB", 10},
+                             {"verified", 14, true, 2},
+                             {"page cache", 0, true}});
+  std::string s = table.header();
   for (const auto& r : rs) {
     if (!r.ran) {
-      s += fmt::format("{:<18} {}\n", r.path, r.skipped);
+      s += table.row({r.path, r.skipped});
       continue;
     }
     std::string cache = r.cache.substr(0, r.cache.find_first_of(" ("));
     std::string ver = r.passed() ? fmt::format("{}/{} ok", r.verified_ok, r.files)
                                  : fmt::format("{} BAD", r.mismatches + r.errors);
     const double dev = r.device_cpu_s_per_gb();
-    s += fmt::format("{:<18} {:>6} {:>10.1f} {:>8.3f} {:>9.0f} {:>7.3f} {:>9.3f} {:>11} {:>10.3f}  {:<14} {}\n",
-                     r.path, r.files, double(r.bytes) / (1 << 20), r.wall_s, r.files_per_s(), r.gb_per_s(),
-                     r.cpu_s_per_gb(), dev < 0 ? std::string("-") : fmt::format("{:.3f}", dev),
-                     r.process_cpu_s_per_gb(), ver, cache);
+    s += table.row({r.path, std::to_string(r.files), fmt::format("{:.1f}", double(r.bytes) / (1 << 20)),
+                    fmt::format("{:.3f}", r.wall_s), fmt::format("{:.0f}", r.files_per_s()),
+                    fmt::format("{:.3f}", r.gb_per_s()), fmt::format("{:.3f}", r.cpu_s_per_gb()),
+                    dev < 0 ? std::string("-") : fmt::format("{:.3f}", dev),
+                    fmt::format("{:.3f}", r.process_cpu_s_per_gb()), ver, cache});
   }
   return s;
 }

@@ -1,20 +1,14 @@
-// The context a benchmark report records: the machine, the build's commit and the
-// exact command line.
+// The context a benchmark report records, now in src/report (report/record.hpp); these
+// names stay for the callers that use them under perf::.
 #pragma once
-#include <string>
-#include <vector>
-
-#include "perf/result.hpp"
+#include "report/record.hpp"
 
 namespace aisio::perf {
 
-MachineInfo machine_info();
-// `git describe --always --dirty --tags` of the source tree when this library was
-// built (regenerated on every build), "unknown" when git was not available.
-std::string build_commit();
-// argv of this process from /proc/self/cmdline, shell-quoted where needed.
-std::string own_command_line();
-std::string shell_quote(const std::string& arg);
-std::string join_command(const std::vector<std::string>& argv);
+using report::build_commit;
+using report::join_command;
+using report::machine_info;
+using report::own_command_line;
+using report::shell_quote;
 
 }  // namespace aisio::perf

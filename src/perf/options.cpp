@@ -9,6 +9,7 @@
 #include "backends/registry.hpp"
 #include "common/error.hpp"
 #include "common/units.hpp"
+#include "report/output.hpp"
 
 namespace aisio::perf {
 
@@ -194,7 +195,7 @@ void add_shared_options(CLI::App& app, SharedOptions& o, const char* qd_help) {
       "randread (default), read, randwrite, write, randrw, rw");
   app.add_option_function<std::string>(
       "--bs,-b", [&o](const std::string& s) { o.bs = uint32_t(parse_size(s)); }, "I/O size (default 4k)");
-  app.add_option("--qd,--iodepth,-q", o.qd, qd_help)->capture_default_str();
+  report::add_qd_option(app, o.qd, qd_help);
   app.add_option_function<std::string>(
       "--runtime,-r", [&o](const std::string& s) { o.runtime_s = parse_duration(s); },
       "Measured time after the ramp (default 5s)");
@@ -202,8 +203,7 @@ void add_shared_options(CLI::App& app, SharedOptions& o, const char* qd_help) {
       "--size,-s", [&o](const std::string& s) { o.size = parse_size(s); },
       "Region length (default: to the end of the namespace or file)");
   app.add_option("--seed", o.seed, "Seed of the per-thread LBA generators (thread i uses seed + i)");
-  app.add_flag("--json", o.json, "Print JSON instead of the table");
-  app.add_option("--json-file,--output,-o", o.json_file, "Also write the JSON report to this file");
+  report::add_output_options(app, o);
   add_emu_model_options(app, o.emu);
 }
 
@@ -212,7 +212,7 @@ void add_run_options(CLI::App& app, PerfOptions& o) {
   app.add_option_function<std::string>(
       "--engine,-e", [&o](const std::string& s) { o.engine = parse_engine(s); }, "unvme (default), io_uring or psync");
   app.add_option("--rwmix,--rwmixread", o.rwmix, "Read percentage for randrw/rw (default 50)");
-  app.add_option("--threads,--numjobs,-t", o.threads, "Threads; each owns one queue per device (default 1)");
+  report::add_threads_option(app, o.threads, "Threads; each owns one queue per device");
   app.add_option_function<std::string>(
       "--cpus", [&o](const std::string& s) { o.cpus = parse_cpu_list(s); },
       "Cores to pin the threads to, e.g. 0-3 (default: all, round robin)");

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "report/output.hpp"
 #include "target/farm.hpp"
 
 namespace CLI {
@@ -38,7 +39,7 @@ using target::EmuFarmOptions;
 
 // What every block benchmark takes (aisio perf run, aisio perf cuda-run), declared
 // once: add_shared_options().
-struct SharedOptions {
+struct SharedOptions : report::Output {
   std::vector<std::string> targets;  // controller handles (unvme) or block devices/files
   uint32_t nsid = 1;
   RwMode rw = RwMode::randread;
@@ -47,8 +48,6 @@ struct SharedOptions {
   double runtime_s = 5;         // measured seconds (after ramp)
   uint64_t size = 0;            // region length in bytes; 0: to the end of the namespace/file
   uint64_t seed = 0x5eed;       // per-thread LCG seed = seed + thread index
-  bool json = false;
-  std::string json_file;        // also write the JSON here
   std::string command_line;     // recorded in the report
   EmuFarmOptions emu;
 };

@@ -6,21 +6,6 @@ namespace aisio::perf {
 
 using nlohmann::json;
 
-std::string human_count(double v) {
-  if (v >= 1e9) return fmt::format("{:.2f}G", v / 1e9);
-  if (v >= 1e6) return fmt::format("{:.2f}M", v / 1e6);
-  if (v >= 1e4) return fmt::format("{:.1f}k", v / 1e3);
-  return fmt::format("{:.0f}", v);
-}
-
-std::string human_ns(double ns) {
-  if (ns <= 0) return "-";
-  if (ns < 1e3) return fmt::format("{:.0f}ns", ns);
-  if (ns < 1e6) return fmt::format("{:.1f}us", ns / 1e3);
-  if (ns < 1e9) return fmt::format("{:.2f}ms", ns / 1e6);
-  return fmt::format("{:.2f}s", ns / 1e9);
-}
-
 namespace {
 
 json dir_json(const DirResult& d, double seconds) {
@@ -73,14 +58,11 @@ json to_json(const RunResult& r) {
   const PerfOptions& o = r.opts;
   json j;
   j["aisio_perf"] = 1;
-  j["timestamp"] = r.timestamp;
-  j["time"] = r.started;
+  j["timestamp"] = r.record.timestamp;
+  j["time"] = r.record.started;
   j["command_line"] = o.command_line;
-  j["commit"] = r.commit;
-  j["machine"] = {{"hostname", r.machine.hostname},
-                  {"cpu_model", r.machine.cpu_model},
-                  {"cores", r.machine.cores},
-                  {"kernel", r.machine.kernel}};
+  j["commit"] = r.record.commit;
+  j["machine"] = report::machine_json<json>(r.record.machine);
   json g = {
       {"engine", engine_name(o.engine)},
       {"rw", rw_name(o.rw)},
@@ -180,8 +162,19 @@ std::string to_text(const RunResult& r) {
     s += fmt::format("  device {}: {}, {}-byte blocks, {:.1f} GiB\n", d.name, d.model, d.lba_size,
                      double(d.capacity) / (1ull << 30));
   for (auto& n : r.notes) s += "  note: " + n + "\n";
-  s += fmt::format("{:<7} {:>4} {:<5} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6}\n", "thread", "cpu",
-                   "dir", "IOPS", "MiB/s", "lat mean", "p50", "p99", "p99.9", "max", "usr%", "sys%");
+  const report::Table table({{"thread", 7, true},
+                              {"cpu", 4},
+                              {"dir", 5, true},
+                              {"IOPS", 9},
+                              {"MiB/s", 10},
+                              {"lat mean", 9},
+                              {"p50", 9},
+                              {"p99", 9},
+                              {"p99.9", 9},
+                              {"max", 9},
+                              {"usr%", 6},
+                              {"sys%", 6}});
+  s += table.header();
   auto row = [&](const ThreadResult& t, const std::string& name, bool total, double iops_override[2]) {
     bool first = true;
     for (int d = 0; d < 2; ++d) {
@@ -193,14 +186,12 @@ std::string to_text(const RunResult& r) {
       std::string cpu = total || t.cpu < 0 ? "-" : std::to_string(t.cpu);
       double usr = t.seconds > 0 ? 100.0 * t.usr_s / t.seconds : 0;
       double sys = t.seconds > 0 ? 100.0 * t.sys_s / t.seconds : 0;
-      bool lat = dr.lat.count() > 0;
-      s += fmt::format("{:<7} {:>4} {:<5} {:>9} {:>10.1f} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6}\n",
-                       first ? name : "", first ? cpu : "", d ? "write" : "read", human_count(iops), mib,
-                       lat ? human_ns(dr.lat.mean()) : "-", lat ? human_ns(double(dr.lat.percentile(50))) : "-",
-                       lat ? human_ns(double(dr.lat.percentile(99))) : "-",
-                       lat ? human_ns(double(dr.lat.percentile(99.9))) : "-",
-                       lat ? human_ns(double(dr.lat.max())) : "-", first ? fmt::format("{:.0f}", usr) : "",
-                       first ? fmt::format("{:.0f}", sys) : "");
+      auto lat = [&](double ns) { return dr.lat.count() > 0 ? human_ns(ns) : "-"; };
+      s += table.row({first ? name : "", first ? cpu : "", d ? "write" : "read", human_count(iops),
+                      fmt::format("{:.1f}", mib), lat(dr.lat.mean()), lat(double(dr.lat.percentile(50))),
+                      lat(double(dr.lat.percentile(99))), lat(double(dr.lat.percentile(99.9))),
+                      lat(double(dr.lat.max())), first ? fmt::format("{:.0f}", usr) : "",
+                      first ? fmt::format("{:.0f}", sys) : ""});
       first = false;
     }
   };

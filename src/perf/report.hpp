@@ -2,15 +2,13 @@
 // .bw_bytes, .lat_ns{min,max,mean,stddev,N,percentile{"99.000000": ns}}, usr_cpu,
 // sys_cpu, ...), plus the machine, the commit and the command line.
 #pragma once
-#include <fmt/format.h>
-
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "common/error.hpp"
 #include "perf/options.hpp"
 #include "perf/result.hpp"
+#include "report/output.hpp"
+#include "report/table.hpp"
 
 namespace aisio::perf {
 
@@ -22,21 +20,9 @@ std::string to_text(const RunResult& r);
 // One line: "aisio-perf engine=unvme rw=randread bs=4096 qd=32 threads=1 devices=1 iops=...
 // bw_mib=... lat_mean_ns=... lat_p50_ns=... lat_p99_ns=... lat_p999_ns=... usr_cpu=... sys_cpu=... errors=0".
 std::string to_terse(const RunResult& r);
-// The JSON report, written to --output when given and printed with --json. Returns
-// whether it was printed (the text report is not then).
-template <class Json>
-bool emit_json(const Json& j, const SharedOptions& o) {
-  if (!o.json_file.empty()) {
-    std::ofstream f(o.json_file);
-    f << j.dump(2) << "\n";
-    if (!f) throw Error(Errc::system, "cannot write " + o.json_file);
-  }
-  if (o.json) fmt::print("{}\n", j.dump(2));
-  return o.json;
-}
-
-// "1.23M", "456k", "789" (IOPS); "12.3us", "4.56ms" (ns values).
-std::string human_count(double v);
-std::string human_ns(double ns);
+// The writer and the number formats of every report (src/report), by their perf names.
+using report::emit_json;
+using report::human_count;
+using report::human_ns;
 
 }  // namespace aisio::perf

@@ -7,6 +7,7 @@
 
 #include "perf/latency.hpp"
 #include "perf/options.hpp"
+#include "report/record.hpp"
 
 namespace aisio::perf {
 
@@ -43,21 +44,11 @@ struct DeviceInfo {
   uint64_t capacity = 0;  // bytes
 };
 
-struct MachineInfo {
-  std::string hostname;
-  std::string cpu_model;
-  unsigned cores = 0;  // online CPUs
-  std::string kernel;  // uname -sr
-};
-
 struct RunResult {
   PerfOptions opts;
   std::vector<DeviceInfo> devices;
   std::vector<ThreadResult> threads;
-  MachineInfo machine;
-  std::string commit;
-  std::string started;   // ISO 8601, local time
-  int64_t timestamp = 0; // seconds since the epoch
+  report::Record record;  // machine, commit, command line; started when the I/O starts
   double wall_s = 0;     // from start of I/O to the end, ramp included
   std::vector<std::string> notes;  // adjustments the run made (e.g. psync forces qd 1)
 

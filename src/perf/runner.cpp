@@ -10,14 +10,12 @@
 
 #include <chrono>
 #include <cstring>
-#include <ctime>
 #include <thread>
 
 #include "backends/registry.hpp"
 #include "common/error.hpp"
 #include "target/farm.hpp"
 #include "perf/engines.hpp"
-#include "perf/machine.hpp"
 
 namespace aisio::perf {
 
@@ -108,16 +106,6 @@ KernelDevice open_kernel_device(const PerfOptions& o, const std::string& path, F
   return d;
 }
 
-std::string now_iso(int64_t& epoch) {
-  std::time_t t = std::time(nullptr);
-  epoch = int64_t(t);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tm);
-  return buf;
-}
-
 }  // namespace
 
 RunResult run(const PerfOptions& opts, const RunHooks& hooks) {
@@ -135,9 +123,8 @@ RunResult run(const PerfOptions& opts, const RunHooks& hooks) {
     res.notes.push_back(fmt::format("psync is synchronous: --qd {} runs as 1", o.qd));
     o.qd = 1;
   }
-  res.machine = machine_info();
-  res.commit = build_commit();
-  if (o.command_line.empty()) o.command_line = own_command_line();
+  res.record = report::Record::capture(o.command_line);
+  o.command_line = res.record.command;
 
   // ---- devices ----
   std::vector<backends::UnvmeTarget> udevs;
@@ -197,7 +184,7 @@ RunResult run(const PerfOptions& opts, const RunHooks& hooks) {
   while (ctl.ready.load() < o.threads) std::this_thread::sleep_for(std::chrono::microseconds(200));
 
   using clock = std::chrono::steady_clock;
-  res.started = now_iso(res.timestamp);
+  res.record.stamp();  // the time the I/O starts
   auto t0 = clock::now();
   ctl.go.store(true, std::memory_order_release);
   const double ramp = o.ramp_s, total = o.ios ? 0 : o.ramp_s + o.runtime_s;

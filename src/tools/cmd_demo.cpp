@@ -32,6 +32,8 @@
 #include "fil/run.hpp"
 #include "fil/session.hpp"
 #include "io/engine.hpp"
+#include "report/output.hpp"
+#include "report/record.hpp"
 #include "tools/command.hpp"
 #include "tools/identify_report.hpp"
 
@@ -301,7 +303,7 @@ void demo(const DemoOpts& o) {
              "this process, or in homid for unvme (homid)); proc s/GB: this whole process (for io_uring it includes "
              "the kernel's io-wq workers). posix, posix-direct and io_uring read through the kernel's loop device, "
              "whose worker threads are not counted ('-').\n");
-  fmt::print("machine: {}\n", fil::machine_line());
+  fmt::print("machine: {}\n", report::machine_line(report::machine_info()));
 
   if (!o.json.empty()) {
     fil::RunRecord rec;
@@ -312,8 +314,7 @@ void demo(const DemoOpts& o) {
     rec.results = results;
     rec.unvme_target = "image:" + img->image();
     rec.notes = {"data set made by " + img->mode()};
-    std::ofstream f(o.json);
-    f << fil::run_json(rec).dump(2) << "\n";
+    report::emit_json(fil::run_json(rec), report::Output{.json = false, .json_file = o.json});
   }
 
   homid_proc.reset();

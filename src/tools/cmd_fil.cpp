@@ -8,15 +8,20 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "backends/gpus.hpp"
 #include "common/error.hpp"
 #include "fil/gen.hpp"
+#include "fil/image.hpp"
 #include "fil/report.hpp"
 #include "fil/run.hpp"
 #include "fil/session.hpp"
 #include "io/engine.hpp"
+#include "report/output.hpp"
+#include "report/record.hpp"
 #if defined(AISIO_HAVE_GPU)
 #include "gpu/fil_gpu.hpp"
 #endif
@@ -26,6 +31,8 @@
 
 namespace aisio::tools {
 namespace {
+
+namespace fs = std::filesystem;
 
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
@@ -59,7 +66,7 @@ struct GenOpts {
   uint64_t seed = 1;
 };
 
-void do_gen(const GenOpts& o) {
+fil::GenOptions gen_options(const GenOpts& o) {
   fil::GenOptions g;
   g.count = o.count;
   if (!o.total.empty()) g.total = parse_size(o.total);
@@ -72,7 +79,12 @@ void do_gen(const GenOpts& o) {
   if (g.fragment_piece < 4096 || g.fragment_piece % 4096)
     throw Error(Errc::invalid_argument, "--fragment-piece must be a multiple of 4096");
   g.sync = !o.no_sync;
-  g.generator = fil::command_line();
+  g.generator = report::own_command_line();
+  return g;
+}
+
+void do_gen(const GenOpts& o) {
+  fil::GenOptions g = gen_options(o);
   if (o.progress != "auto" && o.progress != "on" && o.progress != "off")
     throw Error(Errc::invalid_argument, "--progress: use auto, on or off");
   const bool tty = o.progress == "on" || (o.progress == "auto" && !o.json && ::isatty(2));
@@ -106,12 +118,86 @@ void do_gen(const GenOpts& o) {
   if (!r.notes.empty()) fmt::print("note: {}\n", r.notes);
 }
 
+void add_gen_options(CLI::App& c, GenOpts& g) {
+  c.add_option("--count,-n", g.count, "Files (the --mix files included)")->capture_default_str();
+  c.add_option("--total", g.total, "Instead of --count: regular files until their bytes reach SIZE");
+  c.add_option("--size", g.size, "fixed:SIZE | uniform:MIN:MAX | lognormal:MEDIAN:SIGMA[:MAX]")
+      ->capture_default_str();
+  c.add_option("--fanout", g.fanout, "Entries per directory at most")->capture_default_str();
+  c.add_flag("--mix", g.mix,
+                "Add the awkward files: empty, 1-byte, unaligned tails, sparse (holes, unwritten), fragmented");
+  c.add_option("--seed", g.seed, "Same seed, same data set")->capture_default_str();
+  c.add_flag("--block-hashes", g.block_hashes, "Also store an XXH3-64 per 4 KiB block in the manifest");
+  c.add_option("--fragment-piece", g.fragment_piece, "Extent size of fragmented files")->capture_default_str();
+  c.add_flag("--no-sync", g.no_sync, "Do not syncfs() at the end");
+}
+
+// ---- scenario ----------------------------------------------------------------------
+// The data set on an XFS file system, read mounted and then unmounted, for scripts
+// (bench/fil/emu-compare, testbed/suites/fil.sh, bench/gpu/device-run): one
+// fil::DatasetImage (as `aisio demo` uses), then `aisio fil run` commands.
+struct ScenarioOpts : GenOpts {
+  std::string image, image_size = "0", device, mnt, workdir, fs = "xfs", before, between, after;
+  bool keep_xfs = false;
+  std::vector<std::string> mounted, unmounted;
+};
+
+std::string expand(std::string args, const fil::DatasetImage& img, const std::string& manifest) {
+  for (auto [key, value] : {std::pair<std::string, std::string>{"{data}", img.data_dir()},
+                            {"{image}", img.image()},
+                            {"{manifest}", manifest},
+                            {"{mnt}", img.data_dir().empty() ? "" : fs::path(img.data_dir()).parent_path().string()}})
+    for (size_t at; (at = args.find(key)) != std::string::npos;) args.replace(at, key.size(), value);
+  return args;
+}
+
+void do_scenario(const ScenarioOpts& o) {
+  if (o.image.empty() == o.device.empty()) throw Error(Errc::invalid_argument, "give one of --image and --device");
+  fil::ImageOptions io;
+  io.gen = gen_options(o);
+  io.gen.sync = true;
+  io.mode = "mount";
+  io.device = o.device;
+  io.keep_xfs = o.keep_xfs;
+  io.fs = o.fs;
+  io.mount_dir = o.mnt;
+  io.workdir = o.workdir;
+  io.image = o.image;
+  io.image_size = parse_size(o.image_size);
+  auto img = fil::DatasetImage::create(io);  // the image or device named here stays
+  // The manifest outside the file system, for the unmounted runs of a device that is
+  // handed to another driver.
+  const std::string manifest = img->workdir() + "/manifest.json";
+  fs::copy_file(img->data_dir() + "/" + fil::kManifestName, manifest, fs::copy_options::overwrite_existing);
+  fmt::print("fil scenario: {} ({}): {}\n", img->image(), img->mode(), fil::dataset_summary(img->gen().manifest));
+  std::fflush(stdout);
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  std::vector<std::string> failed;
+  auto sh = [&](const std::string& cmd) {
+    if (cmd.empty()) return;
+    fmt::print("fil scenario: {}\n", cmd);
+    std::fflush(stdout);
+    if (std::system(cmd.c_str()) != 0) failed.push_back(cmd);
+  };
+  sh(expand(o.before, *img, manifest));
+  for (const auto& a : o.mounted) sh(report::shell_quote(self) + " fil run " + expand(a, *img, manifest));
+  img->umount();
+  sh(expand(o.between, *img, manifest));
+  for (const auto& a : o.unmounted) sh(report::shell_quote(self) + " fil run " + expand(a, *img, manifest));
+  sh(expand(o.after, *img, manifest));
+  if (!failed.empty()) {
+    std::string list;
+    for (const auto& f : failed) list += "\n  " + f;
+    throw Error(Errc::io, fmt::format("fil scenario: {} of the commands failed:{}", failed.size(), list));
+  }
+}
+
 // ---- run ---------------------------------------------------------------------------
-struct RunOpts {
+struct RunOpts : report::Output {
   std::string dir, paths = "cpu", io_size = "256K", dest = "host", drop = "auto", progress = "auto", poll = "spin";
-  std::string manifest, output, gpus;
+  std::string manifest, gpus;
   uint32_t threads = 1, qd = 32, batch = 16, max_report = 10;
-  bool no_verify = false, json = false;
+  bool no_verify = false;
   fil::UnvmeSpec unvme;
   std::string fs_offset;
 };
@@ -196,15 +282,7 @@ void do_run(const RunOpts& o) {
       bad += r.mismatches + r.errors;
     }
   }
-  auto j = fil::run_json(rec);
-  if (!o.output.empty()) {
-    std::ofstream f(o.output);
-    f << j.dump(2) << "\n";
-    if (!f) throw Error(Errc::system, "cannot write " + o.output);
-  }
-  if (o.json) {
-    fmt::print("{}\n", j.dump(2));
-  } else {
+  if (!report::emit_json(fil::run_json(rec), o)) {
     fmt::print("\n{}", fil::format_table(rec.results));
     for (const auto& r : rec.results)
       for (const auto& p : r.problems)
@@ -220,7 +298,7 @@ void do_run(const RunOpts& o) {
     for (const auto& n : rec.notes) fmt::print("note: {}\n", n);
     fmt::print("CPU s/GB: CPU time of the reading threads per GB read; proc s/GB: of the whole process (an "
                "in-process software controller's threads included)\n");
-    fmt::print("machine: {}\ncommit: {}\n", fil::machine_line(), fil::commit_string());
+    fmt::print("machine: {}\ncommit: {}\n", report::machine_line(report::machine_info()), report::build_commit());
   }
   if (!ok) throw Error(Errc::io, fmt::format("verification failed: {} file(s) bad", bad));
   // Paths named one by one are required: a skipped one fails the command. Only the
@@ -238,23 +316,14 @@ void do_run(const RunOpts& o) {
 }
 
 CommandRegistrar reg(50, [](CLI::App& app) {
-  auto* fil = app.add_subcommand("fil", "File data set benchmark: generate, read through every I/O path, verify");
+  auto* fil = app.add_subcommand(
+      "fil", "fil (file load): a data set of files: generate it, read it through every I/O path, verify every byte");
   fil->require_subcommand(1);
 
   auto g = std::make_shared<GenOpts>();
   auto* gen = fil->add_subcommand("gen", "Create a deterministic data set with a manifest of XXH3-64 hashes");
   gen->add_option("dir", g->dir, "Directory to create (empty, or a previous data set)")->required();
-  gen->add_option("--count,-n", g->count, "Files (the --mix files included)")->capture_default_str();
-  gen->add_option("--total", g->total, "Instead of --count: regular files until their bytes reach SIZE");
-  gen->add_option("--size", g->size, "fixed:SIZE | uniform:MIN:MAX | lognormal:MEDIAN:SIGMA[:MAX]")
-      ->capture_default_str();
-  gen->add_option("--fanout", g->fanout, "Entries per directory at most")->capture_default_str();
-  gen->add_flag("--mix", g->mix,
-                "Add the awkward files: empty, 1-byte, unaligned tails, sparse (holes, unwritten), fragmented");
-  gen->add_option("--seed", g->seed, "Same seed, same data set")->capture_default_str();
-  gen->add_flag("--block-hashes", g->block_hashes, "Also store an XXH3-64 per 4 KiB block in the manifest");
-  gen->add_option("--fragment-piece", g->fragment_piece, "Extent size of fragmented files")->capture_default_str();
-  gen->add_flag("--no-sync", g->no_sync, "Do not syncfs() at the end");
+  add_gen_options(*gen, *g);
   gen->add_flag("--json", g->json, "JSON summary");
   gen->add_option("--progress", g->progress, "auto (on a terminal), on, off")->capture_default_str();
   gen->callback([g] { do_gen(*g); });
@@ -270,8 +339,8 @@ CommandRegistrar reg(50, [](CLI::App& app) {
                   "group cpu (posix,posix-direct,io_uring,unvme) or all, which skip what cannot run; see `aisio "
                   "fil paths`")
       ->capture_default_str();
-  run->add_option("--threads,-t", r->threads, "Reading threads per path")->capture_default_str();
-  run->add_option("--qd", r->qd, "Reads in flight per thread (io_uring, unvme)")->capture_default_str();
+  report::add_threads_option(*run, r->threads, "Reading threads per path");
+  report::add_qd_option(*run, r->qd, "Reads in flight per thread (io_uring, unvme)");
   run->add_option("--io-size", r->io_size, "Bytes per read (a multiple of 4 KiB)")->capture_default_str();
   run->add_option("--batch", r->batch, "Files a thread takes at a time")->capture_default_str();
   run->add_option("--dest", r->dest, "Destination memory: host (gpu comes with the CUDA issue)")
@@ -283,8 +352,7 @@ CommandRegistrar reg(50, [](CLI::App& app) {
   run->add_option("--progress", r->progress, "auto (on a terminal), on, off")->capture_default_str();
   run->add_option("--manifest", r->manifest, "Manifest file (default DIR/manifest.json, or read from the image)");
   run->add_option("--max-report", r->max_report, "Bad files located and reported per path")->capture_default_str();
-  run->add_flag("--json", r->json, "JSON report on stdout");
-  run->add_option("--output,-o", r->output, "Also write the JSON report to FILE");
+  report::add_output_options(*run, *r);
   run->add_option("--target", r->unvme.target,
                   "unvme: image:PATH (in-process software controller over an image file), emu:NAME, embedded, or a "
                   "PCI address; default: the image behind DIR's loop device");
@@ -312,6 +380,30 @@ CommandRegistrar reg(50, [](CLI::App& app) {
   run->add_option("--emu-workers", r->unvme.emu_workers, "image: targets: I/O threads of the software controller")
       ->capture_default_str();
   run->callback([r] { do_run(*r); });
+
+  auto sc = std::make_shared<ScenarioOpts>();
+  sc->mix = true;
+  auto* scn = fil->add_subcommand(
+      "scenario", "A data set on XFS (mkfs, mount, fil gen), `fil run` on it mounted, unmount, `fil run` unmounted");
+  scn->add_option("--image", sc->image, "Create this sparse image file (loop mount)");
+  scn->add_option("--image-size", sc->image_size, "Size of --image (0: from the data set)")->capture_default_str();
+  scn->add_option("--device", sc->device, "Or this block device (or an existing image)");
+  scn->add_option("--fs", sc->fs, "xfs, ext4 (no unmounted runs: the decoder reads XFS) or auto (xfs where "
+                                  "mkfs.xfs is installed)")
+      ->capture_default_str();
+  scn->add_flag("--keep-xfs", sc->keep_xfs, "--device: keep the XFS it holds (a previous data set is replaced)");
+  scn->add_option("--mnt", sc->mnt, "Mount point (default: in the work directory)");
+  scn->add_option("--workdir", sc->workdir, "Where the mount point and the manifest copy go (default: a new one)");
+  add_gen_options(*scn, *sc);
+  scn->add_option("--before", sc->before, "Shell command once the data set is made, before the mounted runs");
+  scn->add_option("--mounted", sc->mounted,
+                  "`fil run` arguments while mounted (repeatable); {data} {mnt} {image} {manifest} are replaced");
+  scn->add_option("--between", sc->between, "Shell command after unmounting (e.g. aisio bind --driver uio BDF)");
+  scn->add_option("--unmounted", sc->unmounted,
+                  "`fil run` arguments after unmounting (repeatable), e.g. '/data --target image:{image} --extents "
+                  "xfs --manifest {manifest}'");
+  scn->add_option("--after", sc->after, "Shell command at the end");
+  scn->callback([sc] { do_scenario(*sc); });
 
   auto* paths = fil->add_subcommand("paths", "List the I/O paths and whether they are built");
   paths->callback([] {

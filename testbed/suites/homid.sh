@@ -7,17 +7,10 @@
 #   testbed/run-guest -c basic -s homid        # or -c vfio
 fail() { echo "homid suite: FAIL: $*"; [ -n "${hpid:-}" ] && kill -TERM "$hpid" 2>/dev/null; exit 1; }
 
-for b in homid homic-verify aisio; do
-  command -v $b >/dev/null || fail "$b is not in the initramfs (see the header of this script)"
-done
-bdf=
-for d in /sys/bus/pci/devices/*; do
-  [ "$(cat "$d/class")" = 0x010802 ] && { bdf=${d##*/}; break; }
-done
-[ -n "$bdf" ] || fail "no NVMe function on the PCI bus"
-driver=uio
-[ "$AISIO_TESTBED_CONFIG" = vfio ] && driver=vfio
-aisio bind --driver $driver "$bdf" || fail "aisio bind --driver $driver $bdf"
+. "$(dirname "$0")/lib.sh"
+need homid homic-verify aisio
+find_nvme
+bind_user "$bdf" vfio
 
 sock=/run/homid/homid.sock
 cat > /tmp/homid.toml <<EOF
@@ -43,15 +36,7 @@ admin = true
 dataset_roots = ["/"]
 EOF
 homid --config /tmp/homid.toml --check || fail "homid --check"
-homid --config /tmp/homid.toml &
-hpid=$!
-i=0
-while [ ! -S $sock ]; do
-  i=$((i + 1))
-  [ $i -gt 150 ] && fail "homid did not create $sock"
-  kill -0 $hpid 2>/dev/null || fail "homid exited"
-  sleep 0.2
-done
+start_homid $sock || fail "homid exited"
 
 # Two clients at once, each on its own LBA range, two queues each, two rounds.
 homic-verify --socket $sock --controller qemu --slot 0 --queues 2 --ios 128 --rounds 2 & p0=$!

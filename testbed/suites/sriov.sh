@@ -17,14 +17,10 @@ fail() {
   [ -n "${hpid:-}" ] && kill -TERM "$hpid" 2>/dev/null
   exit 1
 }
-for b in homid homic-vf aisio; do
-  command -v $b >/dev/null || fail "$b is not in the initramfs"
-done
-pf=
-for d in /sys/bus/pci/devices/*; do
-  [ -f "$d/sriov_totalvfs" ] && [ "$(cat "$d/class")" = 0x010802 ] && { pf=${d##*/}; break; }
-done
-[ -n "$pf" ] || fail "no SR-IOV capable NVMe function"
+. "$(dirname "$0")/lib.sh"
+need homid homic-vf aisio
+find_nvme sriov
+pf=$bdf
 dev=/dev/$(ls /sys/bus/pci/devices/$pf/nvme | head -1)n1
 [ -b "$dev" ] || fail "the PF $pf has no kernel block device ($dev)"
 echo "sriov: PF $pf ($dev), sriov_totalvfs $(cat /sys/bus/pci/devices/$pf/sriov_totalvfs)"
@@ -61,22 +57,12 @@ controllers = ["pf"]
 dataset_roots = ["$mnt"]
 EOT
 }
-start_homid() {
-  homid --config /tmp/homid.toml > /tmp/homid.log 2>&1 &
-  hpid=$!
-  i=0
-  while [ ! -S $sock ]; do
-    i=$((i + 1))
-    kill -0 $hpid 2>/dev/null || { cat /tmp/homid.log; hpid=; return 1; }
-    [ $i -gt 300 ] && fail "homid did not create $sock"
-    sleep 0.2
-  done
-}
+start_pf() { : > /tmp/homid.log; start_homid $sock /tmp/homid.log; }
 numvfs() { cat /sys/bus/pci/devices/$pf/sriov_numvfs; }
 
 # 2. Two VFs, two clients at once, a writer on the PF's file system meanwhile.
 conf '[{ vq = 2, vi = 1 }, { vq = 2, vi = 1 }]'
-start_homid || fail "homid did not start"
+start_pf || fail "homid did not start"
 [ "$(numvfs)" = 2 ] || fail "sriov_numvfs is $(numvfs), not 2"
 aisio homi functions --socket $sock || fail "aisio homi functions"
 aisio devices || fail "aisio devices"
@@ -134,21 +120,21 @@ hpid=
 
 # 5b. Too many flexible resources (VIFRSM is 2 on this PF): clear error, nothing enabled.
 conf '[{ vq = 2, vi = 1 }, { vq = 2, vi = 3 }]'
-start_homid && fail "homid started with 3 VI resources for VF 2"
+start_pf && fail "homid started with 3 VI resources for VF 2"
 grep -q "VF 2 asks 3 VI resources; the primary controller allows at most 2" /tmp/homid.log || fail "resource error text"
 [ "$(numvfs)" = 0 ] || fail "a failed start left $(numvfs) VFs enabled"
 
 # 5c. A VF bound to another driver: homid SIGKILLed leaves its VFs up; the kernel nvme
 # driver takes VF 1; a new homid refuses to take it over and changes nothing.
 conf '[{ vq = 2, vi = 1 }, { vq = 2, vi = 1 }]'
-start_homid || fail "homid did not start again"
+start_pf || fail "homid did not start again"
 kill -KILL $hpid
 wait $hpid 2>/dev/null
 hpid=
 rm -f $sock
 vf1=$(basename "$(readlink /sys/bus/pci/devices/$pf/virtfn0)")
 aisio bind --driver nvme "$vf1" || fail "bind $vf1 to nvme"
-start_homid && fail "homid took over $vf1 from the nvme driver"
+start_pf && fail "homid took over $vf1 from the nvme driver"
 grep -q "is bound to nvme, another driver" /tmp/homid.log || fail "another-driver error text"
 [ "$(basename "$(readlink /sys/bus/pci/devices/$vf1/driver)")" = nvme ] || fail "$vf1 was moved off nvme"
 echo 0 > /sys/bus/pci/devices/$pf/sriov_numvfs

@@ -20,17 +20,10 @@ fail() {
 }
 step() { echo "ublk suite: $*"; }
 
-for b in homid homic-verify aisio mkfs.xfs xfs_repair fio; do
-  command -v $b >/dev/null || fail "$b is not in the initramfs (see the header of this script)"
-done
-bdf=
-for d in /sys/bus/pci/devices/*; do
-  [ "$(cat "$d/class")" = 0x010802 ] && { bdf=${d##*/}; break; }
-done
-[ -n "$bdf" ] || fail "no NVMe function on the PCI bus"
-driver=uio
-[ "$AISIO_TESTBED_CONFIG" = ublkvfio ] && driver=vfio
-aisio bind --driver $driver "$bdf" || fail "aisio bind --driver $driver $bdf"
+. "$(dirname "$0")/lib.sh"
+need homid homic-verify aisio mkfs.xfs xfs_repair fio
+find_nvme
+bind_user "$bdf" ublkvfio
 
 sock=/run/homid/homid.sock
 mnt=/mnt/u
@@ -62,18 +55,8 @@ dataset_roots = ["$mnt"]
 EOF2
 homid --config /tmp/homid.toml --check || fail "homid --check"
 
-start_homid() {
-  homid --config /tmp/homid.toml >> /tmp/homid.log 2>&1 &
-  hpid=$!
-  i=0
-  while [ ! -S $sock ] || [ ! -b /dev/ublkb0 ]; do
-    i=$((i + 1))
-    [ $i -gt 300 ] && fail "homid did not create $sock and /dev/ublkb0"
-    kill -0 $hpid 2>/dev/null || fail "homid exited"
-    sleep 0.2
-  done
-}
-start_homid
+start_ublk() { start_homid $sock /tmp/homid.log /dev/ublkb0 || fail "homid exited"; }
+start_ublk
 grep -E "ublk" /tmp/homid.log
 # A taken device id is refused before anything is touched.
 homid --config /tmp/homid.toml --check > /tmp/check2.out 2>&1 && fail "--check accepted a taken ublk id"
@@ -113,7 +96,7 @@ kill -KILL $hpid
 wait $hpid 2>/dev/null
 step "homid killed; /dev/ublkb0 state: $(ls /dev/ublkb0 2>&1)"
 rm -f $sock
-start_homid
+start_ublk
 grep -q "recovered from the previous homid" /tmp/homid.log || fail "homid did not recover /dev/ublkb0"
 wait $iopid; iorc=$?
 grep -E "err=|verify" /tmp/fio2.out | head -5

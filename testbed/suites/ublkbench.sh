@@ -6,12 +6,9 @@
 # bench/ublk-run runs it and keeps the console under bench/results/ublk/.
 RUNTIME=${UBLK_BENCH_RUNTIME:-10}
 fail() { echo "ublkbench suite: FAIL: $*"; [ -n "${hpid:-}" ] && kill -TERM "$hpid"; exit 1; }
-for b in homid aisio fio; do command -v $b >/dev/null || fail "$b is not in the initramfs"; done
-bdf=
-for d in /sys/bus/pci/devices/*; do
-  [ "$(cat "$d/class")" = 0x010802 ] && { bdf=${d##*/}; break; }
-done
-[ -n "$bdf" ] || fail "no NVMe function"
+. "$(dirname "$0")/lib.sh"
+need homid aisio fio
+find_nvme
 
 busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
 # run LABEL DEVICE QD: prints "LABEL qd=QD iops=N cpu_us_per_io=X"
@@ -50,14 +47,7 @@ ublk_max_io_kib = 128
 name = "root"
 uids = [0]
 EOF2
-homid --config /tmp/homid.toml > /tmp/homid.log 2>&1 &
-hpid=$!
-i=0
-while [ ! -b /dev/ublkb0 ]; do
-  i=$((i + 1)); [ $i -gt 300 ] && { cat /tmp/homid.log; fail "no /dev/ublkb0"; }
-  kill -0 $hpid 2>/dev/null || { cat /tmp/homid.log; fail "homid exited"; }
-  sleep 0.2
-done
+start_homid /run/homid/homid.sock /tmp/homid.log /dev/ublkb0 || fail "homid exited"
 run ublk /dev/ublkb0 1
 run ublk /dev/ublkb0 32
 kill -TERM $hpid; wait $hpid

@@ -323,7 +323,7 @@ TEST(FilCli, GenRunJsonAndTheNotBuiltPaths) {
   auto j = nlohmann::json::parse(out);
   EXPECT_TRUE(j["passed"].get<bool>());
   EXPECT_EQ(j["dataset"]["files"], 25);
-  EXPECT_FALSE(j["machine"]["cpu"].get<std::string>().empty());
+  EXPECT_FALSE(j["machine"]["cpu_model"].get<std::string>().empty());  // report::machine_json, as perf writes it
   EXPECT_FALSE(j["commit"].get<std::string>().empty());
   EXPECT_NE(j["command"].get<std::string>().find("fil run"), std::string::npos);
   for (auto& r : j["results"]) {
@@ -373,4 +373,56 @@ TEST(FilCli, GenRunJsonAndTheNotBuiltPaths) {
   out = run_cmd(std::string(AISIO_BIN) + " fil paths", &rc);
   EXPECT_EQ(rc, 0);
   EXPECT_NE(out.find("cufile"), std::string::npos);
+}
+
+// The scenario scripts use: a data set on a new XFS image, a run while mounted, unmount,
+// a run through the XFS decoder with the manifest copied out; a failing run fails it.
+TEST(FilCli, ScenarioMountedThenUnmounted) {
+  if (!have_tool("mkfs.xfs")) GTEST_SKIP() << "mkfs.xfs not installed (apt-get install xfsprogs)";
+  if (::geteuid() != 0) GTEST_SKIP() << "loop mounting needs root";
+  TempDir d;
+  const std::string img = d / "x.img", mnt = d / "mnt";
+  int rc = 0;
+  std::string out = run_cmd(std::string(AISIO_BIN) + " fil scenario --image " + img + " --mnt " + mnt +
+                                " --workdir " + d.path + " --count 20 --size uniform:1:200K --seed 2" +
+                                " --mounted '{data} --paths posix --progress off --json > " + d / "m.json'" +
+                                " --unmounted '/data --target image:{image} --extents xfs --manifest {manifest}" +
+                                " --paths unvme --progress off --json > " + d / "u.json'",
+                            &rc);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("(loop mount): "), std::string::npos) << out;
+  std::string m, u;
+  run_shell("cat " + d / "m.json", &m);
+  run_shell("cat " + d / "u.json", &u);
+  auto jm = nlohmann::json::parse(m), ju = nlohmann::json::parse(u);
+  EXPECT_TRUE(jm["passed"].get<bool>());
+  EXPECT_EQ(jm["results"][0]["path"], "posix");
+  EXPECT_GE(jm["results"][0]["files"].get<int>(), 20);  // --mix adds its awkward files
+  EXPECT_EQ(jm["results"][0]["files"], jm["dataset"]["files"]);
+  EXPECT_TRUE(ju["passed"].get<bool>());
+  EXPECT_EQ(ju["results"][0]["files"], jm["dataset"]["files"]);
+  EXPECT_EQ(ju["unvme"]["extents"].get<std::string>().rfind("XFS on-disk decoder", 0), 0u) << ju["unvme"].dump();
+  EXPECT_NE(run_shell("mountpoint -q " + mnt), 0) << "left mounted";
+  EXPECT_TRUE(std::filesystem::exists(img)) << "the image named by the caller is the caller's";
+
+  // A run that fails (a path that does not exist) fails the scenario, which names it.
+  out = run_cmd(std::string(AISIO_BIN) + " fil scenario --image " + img + " --mnt " + mnt + " --count 3" +
+                    " --mounted '{data} --paths no-such-path --progress off'",
+                &rc);
+  EXPECT_NE(rc, 0) << out;
+  EXPECT_NE(out.find("1 of the commands failed"), std::string::npos) << out;
+  EXPECT_NE(run_shell("mountpoint -q " + mnt), 0) << "left mounted after a failure";
+
+  // ext4 (where the GPU machines have no mkfs.xfs), with a command before the runs.
+  if (have_tool("mkfs.ext4")) {
+    out = run_cmd(std::string(AISIO_BIN) + " fil scenario --fs ext4 --image " + img + " --mnt " + mnt +
+                      " --count 3 --before 'findmnt -n -o FSTYPE {mnt}' --mounted '{data} --paths posix --progress off'",
+                  &rc);
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("(loop mount (ext4))"), std::string::npos) << out;
+    EXPECT_NE(out.find("\next4\n"), std::string::npos) << out;
+  }
+  out = run_cmd(std::string(AISIO_BIN) + " fil scenario --fs btrfs --image " + img, &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("file system 'btrfs': use xfs, ext4 or auto"), std::string::npos) << out;
 }

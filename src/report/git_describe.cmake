@@ -1,11 +1,11 @@
-# Writes OUT (a .cpp defining aisio::perf::kBuildCommit) from `git describe` of SRC,
+# Writes OUT (a .cpp defining aisio::report::kBuildCommit) from `git describe` of SRC,
 # touching it only when the text changes (so an unchanged commit rebuilds nothing).
 execute_process(COMMAND git -C "${SRC}" describe --always --dirty --tags
                 OUTPUT_VARIABLE desc OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0 OR desc STREQUAL "")
   set(desc "unknown")
 endif()
-set(text "namespace aisio::perf { extern const char* const kBuildCommit; const char* const kBuildCommit = \"${desc}\"; }\n")
+set(text "namespace aisio::report { extern const char* const kBuildCommit; const char* const kBuildCommit = \"${desc}\"; }\n")
 if(EXISTS "${OUT}")
   file(READ "${OUT}" old)
 else()

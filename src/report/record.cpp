@@ -1,18 +1,21 @@
-#include "perf/machine.hpp"
+#include "report/record.hpp"
 
+#include <fmt/format.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
-namespace aisio::perf {
+namespace aisio::report {
 
 extern const char* const kBuildCommit;  // generated: git_describe.cpp
 
-MachineInfo machine_info() {
-  MachineInfo m;
+Machine machine_info() {
+  Machine m;
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) == 0) m.hostname = host;
   std::ifstream cpuinfo("/proc/cpuinfo");
@@ -32,6 +35,26 @@ MachineInfo machine_info() {
   utsname u{};
   if (uname(&u) == 0) m.kernel = std::string(u.sysname) + " " + u.release;
   return m;
+}
+
+Record Record::capture(std::string command) {
+  Record r;
+  r.command = command.empty() ? own_command_line() : std::move(command);
+  r.commit = build_commit();
+  r.machine = machine_info();
+  r.stamp();
+  return r;
+}
+
+void Record::stamp() {
+  auto now = std::chrono::system_clock::now();
+  timestamp = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tm);
+  started = buf;
 }
 
 std::string build_commit() { return kBuildCommit; }
@@ -76,4 +99,8 @@ std::string own_command_line() {
   return join_command(argv);
 }
 
-}  // namespace aisio::perf
+std::string machine_line(const Machine& m) {
+  return fmt::format("{}, {}, {} CPUs, {}", m.hostname, m.cpu_model, m.cores, m.kernel);
+}
+
+}  // namespace aisio::report
