@@ -4,7 +4,8 @@
 // The queue takes a narrow description of where it runs (UnvmeTarget: a queue-pair
 // factory, a DMA heap and the namespace), so a controller owned by this process and a
 // queue pair lent by homid look the same to it. Completions arrive through the
-// driver's callback from QueuePair::poll, which calls H::done at once: a handler may
+// driver's callback from QueuePair::poll, which calls H::done at once (a direct call,
+// inlined into the driver's reaping loop, for this queue's own requests): a handler may
 // resubmit its request from there and the next flush() rings one doorbell for the
 // batch. Per I/O: no allocation, lock, system call or virtual call (queue_pair.hpp).
 #pragma once
@@ -51,6 +52,7 @@ UnvmeTarget target_of(std::shared_ptr<nvme::Controller> ctrl, uint32_t nsid = 1)
 struct UnvmeRequest {
   nvme::Sqe sqe;        // submit(): the whole command, DPTR included (built once by the caller)
   uint8_t op = kRead;   // the caller's record of the direction (submit() sends sqe.opc)
+  nvme::QueuePair::Slot* slot = nullptr;  // the command slot hold() gave it
 };
 
 class UnvmeQueue {
@@ -67,6 +69,19 @@ class UnvmeQueue {
   [[gnu::always_inline]] bool submit(Request& r) {
     return qp_->submit(r.sqe, &on_cqe<H>, &r);
   }
+  // Holds a command slot of the queue pair for r, with H's callback (QueuePair::hold):
+  // submit_held<H>(r) then queues r.sqe on that slot. r must stay put while the queue
+  // lives. Throws Error(no_memory) when no slot is free.
+  template <class H>
+  void hold(Request& r) {
+    r.slot = qp_->hold(&on_cqe<H>, &r);
+  }
+  // r's prebuilt command on its held slot. Returns false when r's previous command has
+  // not ended (it timed out and its CQE has not come).
+  template <class H>
+  [[gnu::always_inline]] bool submit_held(Request& r) {
+    return qp_->submit_held(r.slot, r.sqe);
+  }
   // A Read/Write of nlb blocks at slba into bytes [off, ...) of buf, PRPs built here
   // (split when larger than a command may move). H::done runs once per call.
   template <class H>
@@ -78,16 +93,18 @@ class UnvmeQueue {
     qp_->ring();
     return 0;
   }
+  // The requests' own callback (on_cqe<H>) is named to poll(), which then calls it
+  // directly, H::done inlined into the reaping loop (queue_pair.hpp).
   template <class H>
   [[gnu::always_inline]] unsigned reap() {
-    return qp_->poll();
+    return qp_->template poll<&on_cqe<H>>();
   }
   uint32_t in_flight() const { return qp_->in_flight(); }
   nvme::QueuePair& queue_pair() { return *qp_; }
 
  private:
   template <class H>
-  static void on_cqe(void* arg, nvme::Completion c) {  // H::done inlined here
+  [[gnu::always_inline]] static void on_cqe(void* arg, nvme::Completion c) {  // H::done inlined here
     H::done(*static_cast<Request*>(arg), c);
   }
 

@@ -45,7 +45,9 @@ void QueuePair::allocate(DmaHeap& dma) {
   }
   lists_mem_ = dma.alloc(size_t(capacity()) * list_pages_ * page, page);
 
-  slots_.assign(depth_, Slot{nullptr, nullptr, 0, SlotState::free});
+  slots_.assign(depth_, Slot{nullptr, nullptr, 0, kFree, 0});
+  for (uint32_t i = 0; i < depth_; ++i) slots_[i].cid = uint16_t(i);
+  held_ = 0;
   free_.resize(capacity());
   splits_.resize(capacity());
   free_splits_.resize(capacity());
@@ -74,7 +76,12 @@ void QueuePair::reset_state() {
   phase_ = 1;  // the controller's first pass writes phase 1 over zeroed entries
   nfree_ = 0;
   for (uint32_t i = capacity(); i-- > 0;) {
-    slots_[i].state = SlotState::free;
+    // Nothing is outstanding on fresh queues; held slots stay with their holders.
+    if (slots_[i].state & kHeld) {
+      slots_[i].state = kHeld;
+      continue;
+    }
+    slots_[i].state = kFree;
     free_[nfree_++] = uint16_t(i);
   }
   free_splits_.resize(capacity());
@@ -142,59 +149,48 @@ bool QueuePair::submit_io(uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nl
   return true;
 }
 
-uint32_t QueuePair::reap(uint32_t max) {
-  assert(!in_poll_ && "a completion callback polled its own queue pair");
-  // The CQ state lives in locals for the loop: callbacks may submit (SQ side) but do
-  // not poll, so nothing else moves the head or the phase meanwhile.
-  volatile Cqe* const cq = cq_;
-  const uint32_t depth = depth_;
-  uint32_t head = cq_head_;
-  uint32_t phase = phase_;
-  uint32_t n = 0;
-#ifndef NDEBUG
-  in_poll_ = true;
-#endif
-  while (n < max) {
-    volatile Cqe& e = cq[head];
-    const uint16_t st = e.status;
-    if ((st & 1u) != phase) break;
-    // The phase tag is the controller's last store to the entry: read the rest only
-    // after seeing it (barrier.hpp).
-    dma_rmb();
-    const uint16_t cid = e.cid;
-    const uint32_t dw0 = e.dw0;
-    if (++head == depth) [[unlikely]] {
-      head = 0;
-      phase ^= 1u;
-    }
-    ++n;
-    complete(cid, uint16_t(st >> 1), dw0);
-  }
-#ifndef NDEBUG
-  in_poll_ = false;
-#endif
-  if (n) {
-    cq_head_ = head;
-    phase_ = uint16_t(phase);
-    reaped_ += n;
-    // Entries up to head are consumed; the controller may reuse them now.
-    *cq_db_ = head;
-  }
-  // A queue that always has completions is still scanned for timeouts, less often.
-  if (++polls_since_tick_ >= 256) [[unlikely]] tick_if_busy();
-  return n;
-}
+template uint32_t QueuePair::reap<nullptr>(uint32_t);
 
 void QueuePair::tick_if_busy() {
   polls_since_tick_ = 0;
-  if (in_flight()) tick();
+  // Any slot off the free stack (a command outstanding, or a held slot): tick() reads
+  // the clock and scans at most once per scan interval.
+  if (nfree_ < capacity()) tick();
+}
+
+uint32_t QueuePair::count_outstanding() const {
+  uint32_t n = 0;
+  for (const Slot& s : slots_) n += (s.state & (kBusy | kOrphan)) != 0;
+  return n;
+}
+
+QueuePair::Slot* QueuePair::hold(IoCallback cb, void* arg) {
+  if (nfree_ == 0)
+    throw Error(Errc::no_memory, "queue pair " + std::to_string(qid_) + ": no free command slot to hold");
+  const uint16_t cid = free_[--nfree_];
+  Slot& s = slots_[cid];
+  s.cb = cb;
+  s.arg = arg;
+  s.state = kHeld;
+  ++held_;
+  return &s;
+}
+
+void QueuePair::release(Slot* held) {
+  if (held < slots_.data() || held >= slots_.data() + depth_ || !(held->state & kHeld))
+    throw Error(Errc::invalid_argument, "queue pair " + std::to_string(qid_) + ": release of a slot it does not hold");
+  Slot& s = *held;
+  s.state &= uint8_t(~kHeld);  // an outstanding command ends as an unheld one would
+  --held_;
+  if (s.state == kFree) free_[nfree_++] = s.cid;
 }
 
 void QueuePair::complete_unusual(uint16_t cid) {
-  if (cid < depth_ && slots_[cid].state == SlotState::orphan) {
+  if (cid < depth_ && (slots_[cid].state & kOrphan)) {
     // Its timeout was reported already; the slot is safe to reuse only now.
-    slots_[cid].state = SlotState::free;
-    free_[nfree_++] = cid;
+    Slot& s = slots_[cid];
+    s.state &= kHeld;
+    if (s.state == kFree) free_[nfree_++] = cid;
     ++stats_.late_completions;
     return;
   }
@@ -217,10 +213,10 @@ void QueuePair::tick() {
   }
   for (uint32_t cid = 0; cid < depth_; ++cid) {
     Slot& s = slots_[cid];
-    if (s.state != SlotState::busy || scan_epoch_ - s.epoch <= timeout_scans_) continue;
+    if (!(s.state & kBusy) || scan_epoch_ - s.epoch <= timeout_scans_) continue;
     // The command stays "orphan": its slot is not reused until its CQE arrives or the
     // controller is reset, because the device may still DMA into its buffer.
-    s.state = SlotState::orphan;
+    s.state = uint8_t((s.state & kHeld) | kOrphan);
     ++stats_.timeouts;
     s.cb(s.arg, Completion{Status{}, 0, HostStatus::timeout});
   }
@@ -229,8 +225,8 @@ void QueuePair::tick() {
 void QueuePair::abort_outstanding(HostStatus why) {
   for (uint32_t cid = 0; cid < depth_; ++cid) {
     Slot& s = slots_[cid];
-    if (s.state != SlotState::busy) continue;
-    s.state = SlotState::orphan;
+    if (!(s.state & kBusy)) continue;
+    s.state = uint8_t((s.state & kHeld) | kOrphan);
     s.cb(s.arg, Completion{Status{}, 0, why});
   }
 }

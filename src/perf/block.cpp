@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <deque>
 #include <optional>
@@ -99,11 +100,18 @@ inline bool ok(const Slot<Q>& s, int64_t res) {
   return res == int64_t(s.len);
 }
 
-[[gnu::cold, gnu::noinline]] void io_failed(Slot<UnvmeQueue>& s, Completion c) {
+[[gnu::cold, gnu::noinline]] void unvme_failed(Slot<UnvmeQueue>& s, uint16_t status, uint32_t dw0,
+                                               nvme::HostStatus host) {
+  const Completion c{nvme::Status(status), dw0, host};
   Dev& d = *s.dev;
   uint64_t lba = s.lba ? s.lba : (uint64_t(s.sqe.cdw11) << 32 | s.sqe.cdw10);
   s.t->fail(fmt::format("{} on {} nsid {} {} lba {} ({} blocks)", c.describe(), d.name, d.nsid,
                         s.op ? "write" : "read", lba, d.nlb));
+}
+// The fields as scalars: a Completion passed by value to a function that is not inlined
+// made the compiler build it on the stack on every I/O, failed or not.
+[[gnu::always_inline]] inline void io_failed(Slot<UnvmeQueue>& s, const Completion& c) {
+  unvme_failed(s, c.status.field, c.dw0, c.host);
 }
 template <class Q>
 [[gnu::cold, gnu::noinline]] void io_failed(Slot<Q>& s, int64_t res) {
@@ -120,10 +128,14 @@ template <bool kMixed, bool kPre, class H>
   uint64_t lba = d.region + idx * d.nlb;
   if constexpr (kPre) {
     if constexpr (kMixed) s.sqe.opc = kOpc[s.op];
-    s.sqe.cdw10 = uint32_t(lba);
-    s.sqe.cdw11 = uint32_t(lba >> 32);
-    // Cannot fail: each slot has one command, and the queue holds qd of them.
-    d.uq->template submit<H>(s);
+    // SLBA is CDW10 (low) and CDW11 (high), adjacent: one 64-bit store (little endian).
+    static_assert(offsetof(nvme::Sqe, cdw11) == offsetof(nvme::Sqe, cdw10) + 4 &&
+                  __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__);
+    std::memcpy(reinterpret_cast<char*>(&s.sqe) + offsetof(nvme::Sqe, cdw10), &lba, sizeof lba);
+    // Each slot holds a command slot of the queue pair (Hot::loop): fails only while
+    // the slot's previous command timed out and has not ended, after the run failed.
+    if (!d.uq->template submit_held<H>(s)) [[unlikely]]
+      no_slot(s);
   } else {
     s.lba = lba;
     if (!d.uq->template submit_io<H>(s, s.op, lba, d.nlb, d.data, s.buf_off)) [[unlikely]]
@@ -161,20 +173,23 @@ struct Hot {
     }
     ++t.done[s.op];
     // Resubmitted from the completion, which every backend allows (it must not reap);
-    // the loop flushes once per pass. remaining is 0 after a stop, an error or --ios.
-    if (t.remaining) [[likely]] {
-      --t.remaining;
-      issue(s);
-    }
+    // the loop flushes once per pass. remaining is <= 0 after a stop, an error or --ios.
+    if (--t.remaining >= 0) [[likely]] issue(s);
   }
 
   static void loop(std::vector<Lane<Q>*>& lanes, ThreadCtx& t) {
     Lane<Q>* const* lv = lanes.data();
     const size_t n = lanes.size();
+    // unvme, prebuilt SQEs: each slot keeps one command slot of its queue pair for the
+    // run, so a resubmission touches no free stack and stores no callback.
+    if constexpr (std::is_same_v<Q, UnvmeQueue> && kPre) {
+      for (size_t i = 0; i < n; ++i)
+        for (auto& s : lv[i]->slots) lv[i]->q->template hold<Hot>(s);
+    }
     // Fill: qd requests per lane (fewer when --ios is smaller).
     for (size_t i = 0; i < n; ++i) {
       for (auto& s : lv[i]->slots) {
-        if (t.remaining == 0) break;
+        if (t.remaining <= 0) break;
         --t.remaining;
         issue(s);
       }
@@ -190,7 +205,7 @@ struct Hot {
       }
       t.idle_loops += got == 0;  // passes that found nothing (the device is behind)
       t.tick();
-      if (t.remaining == 0) [[unlikely]] {
+      if (t.remaining <= 0) [[unlikely]] {
         uint32_t busy = 0;
         for (size_t i = 0; i < n; ++i) busy += lv[i]->q->in_flight();
         if (busy == 0) break;

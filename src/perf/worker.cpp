@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "nvme/ticks.hpp"
@@ -49,7 +50,7 @@ void ThreadCtx::init(const PerfOptions& opts, uint32_t idx, int core, Control& c
   read_thresh = Lcg::threshold(rp);
   fixed_op = rp == 0 ? 1 : 0;
   mix = Lcg(opts.seed * 31 + idx + 0xA5A5);
-  remaining = opts.ios ? opts.ios : UINT64_MAX;
+  remaining = opts.ios ? int64_t(std::min<uint64_t>(opts.ios, INT64_MAX)) : INT64_MAX;
 }
 
 void ThreadCtx::begin() {

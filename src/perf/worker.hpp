@@ -39,7 +39,9 @@ struct alignas(64) Progress {
 struct ThreadCtx {
   // ---- hot: touched per I/O ----
   uint64_t done[2] = {0, 0};       // completions per direction in the current phase
-  uint64_t remaining = UINT64_MAX; // I/Os still to issue; 0: stop issuing (stop, error, --ios)
+  // I/Os still to issue; <= 0: stop issuing (stop, error, --ios). Signed, so that the
+  // per-I/O test is one decrement and its sign (it never wraps back to positive).
+  int64_t remaining = INT64_MAX;
   uint32_t countdown = 1;          // I/Os until the next latency sample
   uint32_t sample_every = 64;
   double ns_per_tick = 1;
@@ -70,7 +72,7 @@ struct ThreadCtx {
   // start the first phase.
   void begin();
   // Once per loop iteration: follows the phase, publishes progress. After it, the loop
-  // ends when remaining == 0 and nothing is in flight.
+  // ends when remaining <= 0 and nothing is in flight.
   [[gnu::always_inline]] void tick() {
     int ph = ctl->phase.load(std::memory_order_relaxed);
     if (ph != phase) [[unlikely]] change_phase(ph);

@@ -312,3 +312,192 @@ TEST(Driver, ErrorAndSmartLogs) {
   EXPECT_GE(reads, 5u);
   EXPECT_NO_THROW(r.ctrl->error_log(4));
 }
+
+namespace {
+// Two kinds of command on one queue pair: "hot" ones, whose callback is named to
+// poll<>() (called directly), and others (called through the slot's pointer). Each
+// records which command ended and how; hot ones resubmit themselves a few times from
+// their own completion, as the benchmark's loop does.
+struct Tally {
+  QueuePair* qp = nullptr;
+  const DmaBuffer* buf = nullptr;
+  uint32_t id = 0;
+  int resubmits = 0;
+  int hot_calls = 0, cold_calls = 0, errors = 0;
+  bool ok_last = true;
+};
+void hot_cb(void* a, Completion c) {
+  auto* t = static_cast<Tally*>(a);
+  ++t->hot_calls;
+  t->ok_last = c.ok();
+  t->errors += !c.ok();
+  if (t->resubmits > 0) {
+    --t->resubmits;
+    EXPECT_TRUE(t->qp->submit(cmd::rw(nvm::READ, 1, t->id, 1), *t->buf, size_t(t->id) * 4096, 4096, hot_cb, t));
+  }
+}
+void cold_cb(void* a, Completion c) {
+  auto* t = static_cast<Tally*>(a);
+  ++t->cold_calls;
+  t->ok_last = c.ok();
+  t->errors += !c.ok();
+}
+}  // namespace
+
+TEST(Driver, HotPollCallsEachCommandsOwnCallback) {
+  Rig r(small_config());
+  auto qp = r.ctrl->create_queue_pair({.depth = 32});
+  auto buf = r.ctrl->dma()->alloc(4096 * 16, 4096);
+  // The 3rd read the controller sees fails: whichever kind it is, its own callback gets it.
+  r.dev.faults().fail_next(1, Status::make(sct::MEDIA, sc::UNRECOVERED_READ_ERROR), {.opcode = nvm::READ});
+  std::vector<Tally> t(16);
+  for (uint32_t i = 0; i < 16; ++i) {
+    t[i] = Tally{qp.get(), &buf, i, i % 2 ? 0 : 5};
+    ASSERT_TRUE(qp->submit_io(nvm::READ, 1, i, 1, buf, size_t(i) * 4096, i % 2 ? cold_cb : hot_cb, &t[i]));
+  }
+  qp->ring();
+  uint32_t reaped = 0;
+  while (qp->in_flight()) {
+    reaped += qp->poll<&hot_cb>();
+    qp->ring();
+  }
+  int errors = 0;
+  for (uint32_t i = 0; i < 16; ++i) {
+    if (i % 2) {
+      EXPECT_EQ(t[i].cold_calls, 1) << i;
+      EXPECT_EQ(t[i].hot_calls, 0) << i;
+    } else {
+      EXPECT_EQ(t[i].hot_calls, 6) << i << ": the first command and 5 resubmitted from its completion";
+      EXPECT_EQ(t[i].cold_calls, 0) << i;
+    }
+    errors += t[i].errors;
+  }
+  EXPECT_EQ(errors, 1) << "the injected error reaches exactly one callback";
+  EXPECT_EQ(reaped, 8u * 6 + 8);
+  EXPECT_EQ(qp->stats().completed, 8u * 6 + 8);
+  EXPECT_EQ(qp->stats().spurious, 0u);
+}
+
+TEST(Driver, HotPollTimeoutStillEndsTheCommand) {
+  Rig r(small_config());
+  auto qp = r.ctrl->create_queue_pair({.depth = 8, .timeout = 150ms});
+  auto buf = r.ctrl->dma()->alloc(4096, 4096);
+  r.dev.faults().drop_completions(1, {.opcode = nvm::READ, .qid = qp->qid()});
+  Tally t{qp.get(), &buf, 0, 0};
+  ASSERT_TRUE(qp->submit_io(nvm::READ, 1, 0, 1, buf, 0, hot_cb, &t));
+  qp->ring();
+  auto t0 = std::chrono::steady_clock::now();
+  while (t.hot_calls == 0 && std::chrono::steady_clock::now() - t0 < 5s) qp->poll<&hot_cb>();
+  EXPECT_EQ(t.hot_calls, 1);
+  EXPECT_FALSE(t.ok_last);
+  EXPECT_EQ(qp->stats().timeouts, 1u);
+}
+
+namespace {
+// A request on a held slot that resubmits itself from its own completion.
+struct HeldReq {
+  QueuePair* qp = nullptr;
+  QueuePair::Slot* slot = nullptr;
+  Sqe sqe{};
+  int again = 0;  // resubmissions still to make
+  int calls = 0, errors = 0;
+  HostStatus last_host = HostStatus::none;
+};
+void held_cb(void* a, Completion c) {
+  auto* r = static_cast<HeldReq*>(a);
+  ++r->calls;
+  r->errors += !c.ok();
+  r->last_host = c.host;
+  if (c.ok() && r->again > 0) {
+    --r->again;
+    r->sqe.cdw10 += 1;  // the next block
+    EXPECT_TRUE(r->qp->submit_held(r->slot, r->sqe));
+  }
+}
+Sqe held_read(const DmaBuffer& buf, uint32_t i, uint64_t slba) {
+  Sqe s = cmd::rw(nvm::READ, 1, slba, 1);
+  EXPECT_EQ(build_prp(s, buf, size_t(i) * 4096, 4096, 12, ListSpace{}), DptrResult::ok);
+  return s;
+}
+}  // namespace
+
+TEST(Driver, HeldSlotsResubmitAndShareTheQueue) {
+  Rig r(small_config());
+  auto qp = r.ctrl->create_queue_pair({.depth = 8});
+  auto buf = r.ctrl->dma()->alloc(4096 * 8, 4096);
+  std::vector<HeldReq> req(3);
+  for (uint32_t i = 0; i < 3; ++i) {
+    req[i].qp = qp.get();
+    req[i].slot = qp->hold(held_cb, &req[i]);
+    req[i].sqe = held_read(buf, i, 100 * i);
+    req[i].again = 10;
+  }
+  EXPECT_EQ(qp->in_flight(), 0u) << "a held slot without a command is not in flight";
+  // 7 slots: 3 held, so ordinary commands get 4.
+  std::atomic<int> plain{0};
+  auto cb = +[](void* a, Completion c) {
+    EXPECT_TRUE(c.ok()) << c.describe();
+    ++*static_cast<std::atomic<int>*>(a);
+  };
+  int queued = 0;
+  while (qp->submit_io(nvm::READ, 1, queued, 1, buf, size_t(3 + queued) * 4096, cb, &plain)) ++queued;
+  EXPECT_EQ(queued, 4);
+  for (auto& x : req) ASSERT_TRUE(qp->submit_held(x.slot, x.sqe));
+  EXPECT_FALSE(qp->submit_held(req[0].slot, req[0].sqe)) << "its command has not ended";
+  EXPECT_EQ(qp->in_flight(), 7u);
+  qp->ring();
+  while (qp->in_flight()) {
+    qp->poll<&held_cb>();
+    qp->ring();
+  }
+  EXPECT_EQ(plain, 4);
+  for (auto& x : req) {
+    EXPECT_EQ(x.calls, 11);
+    EXPECT_EQ(x.errors, 0);
+  }
+  EXPECT_EQ(qp->stats().completed, 4u + 33u);
+  // Released, a slot returns to the free stack; a second release is a clear error.
+  qp->release(req[2].slot);
+  queued = 0;
+  while (qp->submit_io(nvm::READ, 1, queued, 1, buf, size_t(3 + queued) * 4096, cb, &plain)) ++queued;
+  EXPECT_EQ(queued, 5);
+  expect_error([&] { qp->release(req[2].slot); }, Errc::invalid_argument, "release of a slot it does not hold");
+  qp->ring();
+  while (qp->in_flight()) qp->poll();
+  EXPECT_EQ(plain, 9);
+}
+
+TEST(Driver, HeldSlotTimesOutAndComesBackAfterReset) {
+  Rig r(small_config());
+  auto qp = r.ctrl->create_queue_pair({.depth = 4, .timeout = 150ms});
+  auto buf = r.ctrl->dma()->alloc(4096, 4096);
+  HeldReq x;
+  x.qp = qp.get();
+  x.slot = qp->hold(held_cb, &x);
+  x.sqe = held_read(buf, 0, 7);
+  r.dev.faults().drop_completions(1, {.opcode = nvm::READ, .qid = qp->qid()});
+  ASSERT_TRUE(qp->submit_held(x.slot, x.sqe));
+  qp->ring();
+  auto t0 = std::chrono::steady_clock::now();
+  while (x.calls == 0 && std::chrono::steady_clock::now() - t0 < 5s) qp->poll<&held_cb>();
+  EXPECT_EQ(x.calls, 1);
+  EXPECT_EQ(x.last_host, HostStatus::timeout);
+  // The device may still DMA into the command's buffer: the slot is not reused.
+  EXPECT_FALSE(qp->submit_held(x.slot, x.sqe));
+  EXPECT_EQ(qp->in_flight(), 1u);
+  EXPECT_EQ(qp->stats().timeouts, 1u);
+  // Holding takes slots off the free stack: 3 slots, 1 held, so 2 more can be held.
+  qp->hold(held_cb, &x);
+  qp->hold(held_cb, &x);
+  expect_error([&] { qp->hold(held_cb, &x); }, Errc::no_memory, "no free command slot to hold");
+  // A reset re-creates the queues: the slot is the holder's again, and works.
+  r.ctrl->reset();
+  EXPECT_EQ(qp->in_flight(), 0u);
+  ASSERT_TRUE(qp->submit_held(x.slot, x.sqe));
+  qp->ring();
+  t0 = std::chrono::steady_clock::now();
+  while (x.calls == 1 && std::chrono::steady_clock::now() - t0 < 5s) qp->poll();
+  EXPECT_EQ(x.calls, 2);
+  EXPECT_EQ(x.errors, 1);
+  EXPECT_EQ(x.last_host, HostStatus::none);
+}
