@@ -7,6 +7,7 @@
 #include <chrono>
 #include <exception>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -91,7 +92,12 @@ class SlotRun {
     if constexpr (kWholeFiles) {
       AISIO_CUDA(cudaMalloc(&plain_, sh.cap));
       staging_ptr_ = static_cast<uint8_t*>(plain_);
-      sh.cufile->register_buffer(plain_, sh.cap);
+      try {
+        sh.cufile->register_buffer(plain_, sh.cap);
+      } catch (...) {  // the destructor does not run for a constructor that throws
+        cudaFree(plain_);
+        throw;
+      }
       q_.emplace(sh.cufile, plain_);
       describe_ = "cuFileRead of each file into GPU memory; " + sh.cufile->describe();
     } else {
@@ -408,19 +414,30 @@ fil::PathResult run_slots(Shared& sh, const std::vector<int>& gpus) {
   r.cache = fil::drop_cache(sh.o.drop, sh.m, sh.o);
   double p0 = cpu_seconds(RUSAGE_SELF);
   auto t0 = Clock::now();
-  if (slots.size() == 1) {
-    slots[0]->run(lists[0]);
+  // One host thread per GPU; the slots of one GPU one after another on it. Slots of one
+  // GPU share its context: a cudaFree (device-wide sync) in one while the other's reads
+  // wait for the in-process controller's CUDA copies could stall both.
+  std::map<int, std::vector<size_t>> by_gpu;
+  for (size_t i = 0; i < slots.size(); ++i) by_gpu[gpus[i]].push_back(i);
+  auto run_gpu = [&](const std::vector<size_t>& mine) {
+    for (size_t i : mine) slots[i]->run(lists[i]);
+  };
+  if (by_gpu.size() == 1) {
+    run_gpu(by_gpu.begin()->second);
   } else {
-    std::vector<std::exception_ptr> failed(slots.size());
+    std::vector<std::exception_ptr> failed(by_gpu.size());
     std::vector<std::thread> th;
-    for (size_t i = 0; i < slots.size(); ++i)
-      th.emplace_back([&, i] {
+    size_t k = 0;
+    for (auto& [g, mine] : by_gpu) {
+      th.emplace_back([&, k, m = &mine] {
         try {
-          slots[i]->run(lists[i]);
+          run_gpu(*m);
         } catch (...) {
-          failed[i] = std::current_exception();
+          failed[k] = std::current_exception();
         }
       });
+      ++k;
+    }
     for (auto& t : th) t.join();
     for (auto& f : failed)
       if (f) std::rethrow_exception(f);

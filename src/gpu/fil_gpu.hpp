@@ -15,8 +15,9 @@
 // before every batch; holes and unwritten extents are zero-filled on the GPU.
 //
 // Several GPUs (--gpus 0,1): the files are spread over the list (backends/gpus.hpp),
-// each entry with its own staging buffer and queues on its GPU, driven by its own host
-// thread; the results add up into one PathResult.
+// each entry (slot) with its own staging buffer and queues on its GPU; one host thread
+// per GPU drives its slots (those of one GPU one after another); the results add up into
+// one PathResult.
 #pragma once
 #include <string>
 #include <vector>
