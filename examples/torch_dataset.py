@@ -10,7 +10,9 @@ into tensors, every file checked against the manifest's XXH3-64 hash.
   # make a demo image first (mkfs.xfs, no mount), then read it
   python3 examples/torch_dataset.py --make-image /tmp/aisio-ds
 
-Each item is (uint8 tensor, relative path). --batch N also reads N files at a time
+Each item is (uint8 tensor, relative path). With DataLoader(num_workers > 0) each worker
+process opens its own controller (a handle string is opened once per process; an
+in-process software controller does not survive fork, so pass handles, not Controllers). --batch N also reads N files at a time
 with aisio.read_files (all queues busy) and hands them to torch.from_dlpack (no copy).
 """
 import argparse
@@ -91,6 +93,7 @@ def main():
     ap.add_argument("--controller", help="a controller handle: image:PATH, a PCI address, emu:NAME, homid...")
     ap.add_argument("--via", default="auto", help="auto, fiemap, xfs or homid")
     ap.add_argument("--batch", type=int, default=0, help="also read batches of N files with read_files")
+    ap.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     ap.add_argument("--make-image", metavar="WORKDIR", help="first create an XFS image with a mixed data set")
     a = ap.parse_args()
     if a.make_image:
@@ -101,13 +104,13 @@ def main():
         ap.error("give the data set directory, or --make-image")
 
     ds = FilDataset(a.root, controller=a.controller, via=a.via)
-    loader = torch.utils.data.DataLoader(ds, batch_size=None, shuffle=True, num_workers=0)
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, shuffle=True, num_workers=a.workers)
     t0 = time.monotonic()
     nbytes = 0
     for tensor, _ in loader:
         nbytes += tensor.numel()
     dt = time.monotonic() - t0
-    print(f"Dataset: {len(ds)} files, {nbytes} bytes in {dt:.3f} s ({nbytes / 1e9 / dt:.3f} GB/s), "
+    print(f"Dataset ({a.workers} workers): {len(ds)} files, {nbytes} bytes in {dt:.3f} s ({nbytes / 1e9 / dt:.3f} GB/s), "
           f"every XXH3-64 matches the manifest")
     if a.batch:
         t0 = time.monotonic()

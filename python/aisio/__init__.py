@@ -120,6 +120,22 @@ def open(handle, *, lba_size=512, emu_workers=1, client_name=""):
 _controllers = {}   # handle string -> Controller, opened once per process
 _volumes = {}       # (controller, via, dir, options) -> _aisio._Volume
 _cache_lock = threading.Lock()
+_forked_away = []   # what a forked child inherited: never used, never torn down
+
+
+def _after_fork_in_child():
+    """A forked child (a DataLoader worker) has none of the parent's threads: its
+    in-process controllers and pools are dead. Handles are opened afresh there; what
+    was inherited is kept, untouched (tearing it down would wait on threads that are
+    gone)."""
+    global _controllers, _volumes, _cache_lock, _executor, _executor_lock
+    _forked_away.append((_controllers, _volumes, _executor))
+    _controllers, _volumes = {}, {}
+    _cache_lock = threading.Lock()
+    _executor, _executor_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _controller(c):

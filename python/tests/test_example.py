@@ -11,10 +11,11 @@ EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "torch
 
 def test_torch_dataset_example(tmp_path, dataset):
     pytest.importorskip("torch", reason="PyTorch is not importable (apt-get install python3-torch)")
-    r = subprocess.run([sys.executable, EXAMPLE, "--make-image", str(tmp_path / "ds"), "--batch", "8"],
+    # Two DataLoader worker processes: forked after the parent opened the controller.
+    r = subprocess.run([sys.executable, EXAMPLE, "--make-image", str(tmp_path / "ds"), "--batch", "8", "--workers", "2"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "every XXH3-64 matches the manifest" in r.stdout
+    assert "Dataset (2 workers): 64 files" in r.stdout and "every XXH3-64 matches the manifest" in r.stdout
     assert "read_files in batches of 8" in r.stdout
 
 
