@@ -32,6 +32,17 @@ def test_file_on_a_file_system_the_controller_does_not_hold(image_ctrl, tmp_path
     assert "elsewhere" in msg or str(tmp_path) in msg or "namespace" in msg, msg
 
 
+def test_file_on_a_disk_no_controller_of_ours_serves(tmp_path):
+    """No controller given: aisio looks for the image behind the file's loop device; a
+    file on a plain disk (or overlay) has none, and says so."""
+    p = tmp_path / "plain.bin"
+    p.write_bytes(b"y" * 4096)
+    with pytest.raises(aisio.Error) as e:
+        aisio.File(str(p), via="fiemap")
+    assert e.value.category in ("not supported", "invalid argument"), str(e.value)
+    assert "controller" in str(e.value) or "block device" in str(e.value), str(e.value)
+
+
 def test_xfs_needs_a_controller(dataset):
     with pytest.raises(aisio.Error) as e:
         aisio.File(dataset["fs_dir"] + "/x", via="xfs")
