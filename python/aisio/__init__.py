@@ -167,8 +167,13 @@ def _volume(ctrl, via, dir, nsid, fs_offset, qd, io_size, poll, homid_socket, ho
     with _cache_lock:
         v = _volumes.get(key)
         if v is None:
-            v = _aisio._Volume(ctrl, via, dir, nsid=nsid, fs_offset=fs_offset, qd=qd, io_size=io_size, poll=poll,
-                               homid_socket=homid_socket, homid_controller=homid_controller)
+            try:
+                v = _aisio._Volume(ctrl, via, dir, nsid=nsid, fs_offset=fs_offset, qd=qd, io_size=io_size,
+                                   poll=poll, homid_socket=homid_socket, homid_controller=homid_controller)
+            except Error as e:  # the engine speaks the CLI's option names
+                if "--target" not in str(e):
+                    raise
+                raise _error(e.category, str(e).replace("--target", "controller=")) from e
             _volumes[key] = (v, ctrl)  # the controller lives as long as its volumes
         else:
             v = v[0]
