@@ -8,6 +8,8 @@
 // queue depth), and hands every file's bytes to a FileSink in file order:
 //
 //   sink.begin(f, size)  then  sink.data(f, off, p, n) for off = 0, n0, n0+n1, ...
+//   (off starts at f.offset, and size counts only the bytes of that range, for a task
+//   that asks for a part of its file)
 //   then sink.end(f, error)   (error empty: the whole file was delivered)
 //
 // Bytes passed to data() are valid only during the call. The sink is the reader's
@@ -28,6 +30,11 @@ struct FileTask {
   uint32_t id = 0;     // caller's index (the manifest entry)
   std::string rel;     // path relative to the data set root, "d00/f000001.bin"
   uint64_t size = 0;   // expected size (the engines read to the real EOF)
+  // The bytes wanted: [offset, offset + length) clipped at the real EOF (a pread);
+  // the whole file by default. begin() is told how many bytes will be delivered. The
+  // O_DIRECT paths (posix-direct, io_uring) need a 4 KiB aligned offset.
+  uint64_t offset = 0;
+  uint64_t length = UINT64_MAX;
 };
 
 class FileSink {

@@ -1,5 +1,7 @@
 #include "io/pipeline.hpp"
 
+#include <algorithm>
+
 namespace aisio::io {
 
 void PipelineReader::end_file(PipeFile& f, FileSink& sink) {
@@ -18,13 +20,18 @@ void PipelineReader::read(std::span<const FileTask> files, FileSink& sink) {
     // Issue chunks while there are free slots.
     bool issued = false;
     while (inflight < qd_) {
-      if (!cur || cur->failed || cur->next_off >= cur->size) {
+      if (!cur || cur->failed || cur->next_off >= cur->end) {
         if (next_file == files.size()) break;
         cur = &state.emplace_back();
         cur->task = &files[next_file++];
         open_file(*cur);
-        sink.begin(*cur->task, cur->failed ? 0 : cur->size);
-        if (cur->failed || cur->size == 0) {
+        if (!cur->failed) {  // the task's range, clipped at EOF
+          const FileTask& t = *cur->task;
+          cur->next_off = std::min(t.offset, cur->size);
+          cur->end = t.length >= cur->size - cur->next_off ? cur->size : cur->next_off + t.length;
+        }
+        sink.begin(*cur->task, cur->failed ? 0 : cur->end - cur->next_off);
+        if (cur->failed || cur->next_off == cur->end) {
           end_file(*cur, sink);
           cur = nullptr;
         }
@@ -33,7 +40,7 @@ void PipelineReader::read(std::span<const FileTask> files, FileSink& sink) {
       Chunk& s = slots_[tail];
       s.file = cur;
       s.off = cur->next_off;
-      s.len = size_t(std::min<uint64_t>(io_size_, cur->size - cur->next_off));
+      s.len = size_t(std::min<uint64_t>(io_size_, cur->end - cur->next_off));
       s.done = false;
       s.pending = 0;
       s.res = 0;
@@ -47,7 +54,7 @@ void PipelineReader::read(std::span<const FileTask> files, FileSink& sink) {
     }
     if (issued) flush();
     if (inflight == 0) {
-      if (next_file == files.size() && (!cur || cur->failed || cur->next_off >= cur->size)) break;
+      if (next_file == files.size() && (!cur || cur->failed || cur->next_off >= cur->end)) break;
       continue;
     }
     if (!slots_[head].done) reap(true);
@@ -66,7 +73,7 @@ void PipelineReader::read(std::span<const FileTask> files, FileSink& sink) {
       }
       head = (head + 1) % qd_;
       --inflight;
-      if (--f.outstanding == 0 && (f.failed || f.next_off >= f.size)) {
+      if (--f.outstanding == 0 && (f.failed || f.next_off >= f.end)) {
         if (&f == cur) cur = nullptr;
         end_file(f, sink);
       }

@@ -20,6 +20,7 @@ struct PipeFile {
   const FileTask* task = nullptr;
   uint64_t size = 0;
   uint64_t next_off = 0;     // next byte to issue
+  uint64_t end = 0;          // one past the last byte wanted (task range clipped at size)
   uint32_t outstanding = 0;  // chunks issued and not yet delivered
   bool failed = false;
   bool opened = false;       // open_file() succeeded
