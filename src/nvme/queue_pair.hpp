@@ -6,14 +6,16 @@
 // same queues in place; commands outstanding at that moment end with aborted_reset.
 //
 // The I/O path (submit, ring, poll) makes no allocation, takes no lock, makes no system
-// call and no virtual call: a command slot is popped from a free stack, the SQE is
-// stored, one doorbell write covers a batch, and completions are reaped by phase tag
-// with one CQ head doorbell write per poll. A QueuePair belongs to one thread at a time.
-// Completion callbacks may submit() and ring() on their queue pair; they must not
-// poll() it and must not throw (poll keeps the CQ state in registers while it runs).
+// call and no virtual call: a command slot is popped from a free stack (or, held by the
+// caller with hold(), reused as it is), the SQE is stored, one doorbell write covers a
+// batch, and completions are reaped by phase tag with one CQ head doorbell write per
+// poll. A QueuePair belongs to one thread at a time. Completion callbacks may submit(),
+// submit_held() and ring() on their queue pair; they must not poll() it and must not
+// throw (poll keeps the CQ state in registers while it runs).
 //
-// Evidence (bench/driver-cost): submit and reap take about 72 host instructions per
-// command, and the measured window calls nothing but poll/reap, the callback and the
+// Evidence (bench/driver-cost): with held slots and poll<kHot>(), submit and reap take
+// about 50 host instructions per command (67 with the benchmark's loop and handler), and
+// the measured window calls nothing but reap with the inlined handler and the
 // rate-limited tick: bench/results/driver-cost/callgrind-qd128-flat.txt (every function
 // that ran) and callgrind-qd128-source.txt (per source line).
 #pragma once
