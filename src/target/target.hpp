@@ -12,9 +12,10 @@
 //                     $HOMID_SOCKET or /run/homid/homid.sock; controller: name or index, 0)
 //   homid-vf[:SOCKET][/PF]   an SR-IOV virtual function granted by homid, which this
 //                     process drives whole (PF: the sriov-pf controller; any when absent)
-//   tcp://HOST[:PORT]/NQN   a controller of an NVMe over TCP subsystem (port 4420 by
-//                     default; hostnqn from /etc/nvme/hostnqn, else generated): its
-//                     queues are tcp::QueuePairs (tcp()), data in host memory
+//   tcp://HOST[:PORT]/NQN[?ctrl_loss_tmo=S]   a controller of an NVMe over TCP subsystem
+//                     (port 4420 by default; hostnqn from /etc/nvme/hostnqn, else
+//                     generated; broken connections re-made for S seconds, 10 by
+//                     default): queues are tcp::QueuePairs (tcp()), data in host memory
 //
 //   auto t  = aisio::target::open("emu:demo");
 //   auto qp = t->create_queue_pair({.depth = 128}, /*nsid*/ 1);

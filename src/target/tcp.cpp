@@ -46,7 +46,9 @@ std::shared_ptr<Target> open_tcp(const std::string& url, const OpenOptions& o) {
   co.admin_timeout = o.controller.admin_timeout;
   co.io_timeout = o.controller.io_timeout;
   co.io_queues = o.controller.io_queues;
-  auto c = tcp::Controller::connect(tcp::parse_address(url), co);
+  const tcp::Address a = tcp::parse_address(url);
+  if (a.ctrl_loss_tmo_s >= 0) co.ctrl_loss_timeout = std::chrono::seconds(a.ctrl_loss_tmo_s);
+  auto c = tcp::Controller::connect(a, co);
   return std::make_shared<TcpTarget>(std::move(c), url);
 }
 

@@ -21,10 +21,31 @@ std::unique_ptr<Controller> Controller::connect(const Address& a, const Controll
 }
 
 Controller::Controller(const Address& a, const ControllerOptions& o) : addr_(a), opt_(o), host_(host_identity(o.etc_nvme)) {
+  connect_admin();
+}
+
+void Controller::connect_admin() {
   ConnectTarget t{addr_, host_, 0, fabrics::DYNAMIC_CNTLID};
-  admin_ = QueuePair::connect(t, {.depth = o.admin_depth, .timeout = o.admin_timeout, .digests = o.digests,
-                                  .kato_ms = o.kato_ms, .in_capsule_max = 8192, .max_transfer = 64u << 10});
+  admin_ = QueuePair::connect(t, {.depth = opt_.admin_depth, .timeout = opt_.admin_timeout, .digests = opt_.digests,
+                                  .kato_ms = opt_.kato_ms, .in_capsule_max = 8192, .max_transfer = 64u << 10});
   cntlid_ = admin_->cntlid();
+}
+
+uint16_t Controller::reassociate() {
+  std::lock_guard serial(reassoc_mu_);  // one thread re-associates; the others then find it done
+  try {
+    if (admin(nvme::cmd::make(nvme::admin::KEEP_ALIVE)).ok()) return cntlid_;
+  } catch (const Error&) {
+  }
+  // The association is gone (a target restart, a port taken down): a new admin queue,
+  // a new controller, enabled as at first (the Identify data is kept).
+  {
+    std::lock_guard g(admin_mu_);
+    connect_admin();
+  }
+  enable();
+  ++reassociations_;
+  return cntlid_;
 }
 
 Controller::~Controller() {
@@ -152,7 +173,19 @@ std::unique_ptr<QueuePair> Controller::create_queue_pair(QueueOptions o) {
   const size_t limit = mdts_bytes_ ? mdts_bytes_ : size_t(1) << 20;
   o.max_transfer = o.max_transfer ? std::min(o.max_transfer, limit) : limit;
   try {
-    return QueuePair::connect(ConnectTarget{addr_, host_, qid, cntlid_}, o);
+    auto q = QueuePair::connect(ConnectTarget{addr_, host_, qid, cntlid_}, o);
+    if (opt_.ctrl_loss_timeout.count() > 0) {
+      Recovery r;
+      r.loss_timeout = opt_.ctrl_loss_timeout;
+      r.first_delay = opt_.reconnect_delay;
+      r.reconnect = [this](QueuePair& qp) {
+        const uint16_t cntlid = reassociate();
+        qp.reattach(connect_tcp(addr_.host, addr_.port, Clock::now() + qp.options().timeout),
+                    ConnectTarget{addr_, host_, qp.qid(), cntlid});
+      };
+      q->set_recovery(std::move(r));
+    }
+    return q;
   } catch (...) {
     release_qid(qid);
     throw;
@@ -172,7 +205,12 @@ void Controller::keep_alive_loop() {
     try {
       if (admin(nvme::cmd::make(nvme::admin::KEEP_ALIVE)).ok()) ++keep_alives_;
     } catch (const std::exception&) {
-      // The admin connection is gone; the I/O queues find out for themselves.
+      // The admin connection is gone: re-associate now (the I/O queues do it too when
+      // theirs break), and again at the next period if the target is not back yet.
+      try {
+        if (opt_.ctrl_loss_timeout.count() > 0) reassociate();
+      } catch (const std::exception&) {
+      }
     }
     lk.lock();
   }

@@ -33,6 +33,12 @@ struct ControllerOptions {
   std::chrono::milliseconds io_timeout{30000};
   Digests digests;                              // asked for on every queue
   uint16_t io_queues = 64;                      // asked for with Number of Queues
+  // Faults: a broken I/O connection is re-made (with the admin queue and controller
+  // association when those broke too), first after reconnect_delay, doubling up to 2 s,
+  // until ctrl_loss_timeout has passed; commands outstanding meanwhile are sent again,
+  // or end with HostStatus::transport when it passes. 0: no reconnect.
+  std::chrono::milliseconds ctrl_loss_timeout{10000};
+  std::chrono::milliseconds reconnect_delay{100};
   std::string etc_nvme = "/etc/nvme";           // where hostnqn / hostid are read
 };
 
@@ -57,6 +63,7 @@ class Controller {
   uint16_t io_queue_limit() const { return io_queue_limit_; }
   uint32_t max_queue_entries() const { return cap_.mqes() + 1u; }
   uint64_t keep_alives() const { return keep_alives_; }
+  uint64_t reassociations() const { return reassociations_; }
 
   // A connected I/O queue with the lowest free QID. depth and timeout from o (0: the
   // controller options' io_timeout); max_transfer capped by MDTS.
@@ -74,13 +81,18 @@ class Controller {
   void enable();
   void identify();
   void keep_alive_loop();
+  // Makes sure the admin queue and the controller association stand (a Keep Alive),
+  // re-connecting and re-enabling when they do not; returns the CNTLID to use.
+  uint16_t reassociate();
+  void connect_admin();
 
   Address addr_;
   ControllerOptions opt_;
   HostIdentity host_;
-  std::mutex admin_mu_;
+  std::mutex admin_mu_;     // one admin command at a time
+  std::mutex reassoc_mu_;   // one re-association at a time
   std::unique_ptr<QueuePair> admin_;
-  uint16_t cntlid_ = 0;
+  std::atomic<uint16_t> cntlid_{0};  // changes when a re-association makes a new controller
   nvme::Cap cap_;
   nvme::Version vs_;
   std::unique_ptr<nvme::IdentifyController> id_;
@@ -95,6 +107,7 @@ class Controller {
   std::condition_variable ka_cv_;
   bool stop_ = false;
   std::atomic<uint64_t> keep_alives_{0};
+  std::atomic<uint64_t> reassociations_{0};
   std::thread ka_;
 };
 

@@ -71,6 +71,17 @@ Address parse_address(const std::string& url) {
     throw Error(Errc::invalid_argument, usage + " (the subsystem NQN is missing)");
   Address a;
   a.subnqn = rest.substr(slash + 1);
+  if (const size_t q = a.subnqn.find('?'); q != std::string::npos) {
+    const std::string query = a.subnqn.substr(q + 1);
+    a.subnqn.resize(q);
+    const std::string key = "ctrl_loss_tmo=";
+    char* end = nullptr;
+    const long v = query.rfind(key, 0) == 0 ? std::strtol(query.c_str() + key.size(), &end, 10) : -1;
+    if (v < 0 || v > 86400 || !end || *end)
+      throw Error(Errc::invalid_argument, usage + " (unknown option '" + query + "': only ctrl_loss_tmo=SECONDS)");
+    a.ctrl_loss_tmo_s = int(v);
+  }
+  if (a.subnqn.empty()) throw Error(Errc::invalid_argument, usage + " (the subsystem NQN is missing)");
   std::string hp = rest.substr(0, slash);
   std::string port;
   if (!hp.empty() && hp[0] == '[') {

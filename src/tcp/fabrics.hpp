@@ -38,12 +38,15 @@ ConnectData connect_data(const std::array<uint8_t, 16>& hostid, uint16_t cntlid,
                          const std::string& hostnqn);
 }  // namespace fabrics
 
-// tcp://HOST[:PORT]/SUBNQN; HOST may be [IPv6]. Throws Error(invalid_argument) saying
-// what is missing.
+// tcp://HOST[:PORT]/SUBNQN[?ctrl_loss_tmo=SECONDS]; HOST may be [IPv6]. ctrl_loss_tmo (as
+// nvme-cli names it): how long to keep reconnecting after a connection breaks (0: never
+// reconnect; absent: the controller options' default). Throws Error(invalid_argument)
+// saying what is missing or wrong.
 struct Address {
   std::string host;
   uint16_t port = 4420;
   std::string subnqn;
+  int ctrl_loss_tmo_s = -1;  // -1: not given
   std::string describe() const;  // tcp://host:port/subnqn
 };
 Address parse_address(const std::string& url);

@@ -5,6 +5,7 @@
 #include <bit>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -103,6 +104,7 @@ QueuePair::QueuePair(Fd fd, const ConnectTarget& t, const QueueOptions& o)
       max_transfer_(o.max_transfer),
       in_capsule_max_(o.in_capsule_max),
       timeout_(o.timeout),
+      o_(o),
       rx_(Role::host, uint32_t(o.max_transfer)) {
   if (depth_ < 2 || depth_ > 65535) throw Error(Errc::invalid_argument, fmt::format("NVMe/TCP: queue depth {} (2..65535)", depth_));
   if (max_transfer_ == 0 || max_transfer_ > (64u << 20)) throw Error(Errc::invalid_argument, "NVMe/TCP: max_transfer out of range");
@@ -125,11 +127,12 @@ std::unique_ptr<QueuePair> QueuePair::connect(const ConnectTarget& t, const Queu
 
 std::unique_ptr<QueuePair> QueuePair::over(Fd fd, const ConnectTarget& t, const QueueOptions& o) {
   std::unique_ptr<QueuePair> q(new QueuePair(std::move(fd), t, o));
-  q->handshake(t, o);
+  q->handshake(t);
   return q;
 }
 
-void QueuePair::handshake(const ConnectTarget& t, const QueueOptions& o) {
+void QueuePair::handshake(const ConnectTarget& t) {
+  const QueueOptions& o = o_;
   const auto deadline = Clock::now() + timeout_;
   const std::string where = t.addr.describe();
   alignas(8) uint8_t ic[pdu::IC_HLEN];
@@ -163,21 +166,93 @@ void QueuePair::handshake(const ConnectTarget& t, const QueueOptions& o) {
   maxh2cdata_ = r.maxr2t;
   rx_.set_digests(dg_);
 
-  // Fabrics Connect; its 1 KiB of data travels in the capsule.
+  // Fabrics Connect; its 1 KiB of data travels in the capsule, on the spare CID (every
+  // other slot may hold a command waiting to be sent again after a reconnect).
   const uint16_t sqsize = uint16_t(depth_ - 1);
   fabrics::ConnectData cd = fabrics::connect_data(t.host.id, t.cntlid, t.addr.subnqn, t.host.nqn);
+  struct Wait {
+    bool done = false;
+    nvme::Completion c;
+  } w;
+  const uint16_t cid = spare_cid();
   const uint32_t keep = in_capsule_max_;
   in_capsule_max_ = std::max<uint32_t>(in_capsule_max_, fabrics::CONNECT_DATA_LEN);
-  nvme::Completion c;
-  try {
-    c = execute(fabrics::connect(qid_, sqsize, qid_ == 0 ? o.kato_ms : 0), &cd, sizeof cd);
-  } catch (...) {
-    in_capsule_max_ = keep;
-    throw;
-  }
+  prepare(cid, fabrics::connect(qid_, sqsize, qid_ == 0 ? o.kato_ms : 0), reinterpret_cast<uint8_t*>(&cd), sizeof cd,
+          [](void* a, nvme::Completion c) {
+            auto* w = static_cast<Wait*>(a);
+            w->c = c;
+            w->done = true;
+          },
+          &w);
   in_capsule_max_ = keep;
-  if (!c.ok()) throw Error(c.status, fmt::format("NVMe/TCP: {} refused Connect for queue {}", where, qid_));
-  cntlid_ = uint16_t(c.dw0);
+  tx_push(cid, kTxCapsule);
+  pump_tx();
+  while (!w.done && fd_ && !dead_) {
+    if (poll_io() || w.done || !fd_) continue;
+    if (!wait_readable(fd_.get(), std::min(deadline, Clock::now() + milliseconds(50))) && Clock::now() >= deadline)
+      fail(Error(Errc::timeout, fmt::format("NVMe/TCP: no answer to Connect for queue {} from {}", qid_, where)));
+  }
+  slots_[cid].state = kFree;  // the spare slot never enters the free list
+  if (!w.done || w.c.host != nvme::HostStatus::none) {
+    if (error_) throw *error_;
+    throw Error(Errc::io, fmt::format("NVMe/TCP: Connect for queue {} to {} failed", qid_, where));
+  }
+  if (!w.c.ok()) throw Error(w.c.status, fmt::format("NVMe/TCP: {} refused Connect for queue {}", where, qid_));
+  cntlid_ = uint16_t(w.c.dw0);
+}
+
+void QueuePair::reattach(Fd fd, const ConnectTarget& t) {
+  fd_ = std::move(fd);
+  rx_ = Decoder(Role::host, uint32_t(max_transfer_));
+  tx_head_ = tx_tail_ = 0;
+  tx_sent_ = 0;
+  handshake(t);  // throws; the queue stays recovering
+  completed_now_ = 0;  // Connect's completion is not one of the caller's commands
+  recovering_ = false;
+  error_.reset();
+  ++reconnects_;
+  // Every command still outstanding goes again, re-encoded for this connection's
+  // digests and alignment, with its transfer state and timeout clock reset.
+  for (uint32_t cid = 0; cid + 1 < depth_; ++cid) {
+    Slot& s = slots_[cid];
+    if (s.state != kBusy) continue;
+    nvme::Sqe cmd;
+    std::memcpy(&cmd, s.hdr + sizeof(CommonHeader), sizeof cmd);
+    s.received = 0, s.r2t_left = 0, s.h2c_len = 0;
+    s.epoch = scan_epoch_;
+    s.hdr_len = encode_capsule_cmd(s.hdr, cmd, s.inline_len, dg_, cpda_);
+    if (s.inline_len && dg_.data) s.ddgst = crc32c(s.data, s.inline_len);
+    tx_push(uint16_t(cid), kTxCapsule);
+  }
+  pump_tx();
+}
+
+void QueuePair::recover() {
+  const auto now = Clock::now();
+  if (now < next_try_) return;
+  try {
+    recovery_.reconnect(*this);
+    return;
+  } catch (const Error& e) {
+    fd_.reset();
+    error_ = e;
+  }
+  if (Clock::now() >= loss_deadline_) return give_up();
+  delay_ = std::min(delay_ * 2, recovery_.max_delay);
+  next_try_ = Clock::now() + delay_;
+}
+
+void QueuePair::give_up() {
+  recovering_ = false;
+  dead_ = true;
+  fd_.reset();
+  tx_head_ = tx_tail_ = 0;
+  tx_sent_ = 0;
+  error_ = Error(error_ ? error_->code() : Errc::io,
+                 fmt::format("NVMe/TCP queue {}: no connection within the controller-loss timeout ({} ms); last "
+                             "error: {}", qid_, recovery_.loss_timeout.count(), error_ ? error_->what() : "none"));
+  for (uint32_t cid = 0; cid + 1 < depth_; ++cid)
+    if (slots_[cid].state == kBusy) complete(uint16_t(cid), nvme::Completion{{}, 0, nvme::HostStatus::transport});
 }
 
 void QueuePair::prepare(uint16_t cid, const nvme::Sqe& sqe, uint8_t* data, uint32_t len, nvme::IoCallback cb, void* arg) {
@@ -297,6 +372,15 @@ uint32_t QueuePair::pump_rx() {
 
 uint32_t QueuePair::poll() {
   if (dead_) [[unlikely]] return 0;
+  if (recovering_) [[unlikely]] {
+    completed_now_ = 0;
+    recover();
+    return completed_now_;
+  }
+  return poll_io();
+}
+
+uint32_t QueuePair::poll_io() {
   completed_now_ = 0;
   if (tx_head_ != tx_tail_) pump_tx();
   try {
@@ -317,7 +401,7 @@ uint32_t QueuePair::poll() {
 void QueuePair::complete(uint16_t cid, nvme::Completion c) {
   Slot& s = slots_[cid];
   s.state = kFree;
-  free_[nfree_++] = cid;
+  if (cid != spare_cid()) [[likely]] free_[nfree_++] = cid;
   ++stats_.completed;
   ++completed_now_;
   s.cb(s.arg, c);
@@ -349,11 +433,22 @@ void QueuePair::tick() {
 
 void QueuePair::fail(const Error& why) {
   if (dead_) return;
-  dead_ = true;
   error_ = why;
   fd_.reset();
   tx_head_ = tx_tail_ = 0;
   tx_sent_ = 0;
+  if (recovery_.reconnect) {
+    // Keep the commands; poll() reconnects. A failure while reconnecting keeps the
+    // first break's deadline.
+    if (!recovering_) {
+      recovering_ = true;
+      loss_deadline_ = Clock::now() + recovery_.loss_timeout;
+      delay_ = recovery_.first_delay;
+      next_try_ = Clock::now() + delay_;
+    }
+    return;
+  }
+  dead_ = true;
   for (uint32_t cid = 0; cid < depth_; ++cid)
     if (slots_[cid].state == kBusy) complete(uint16_t(cid), nvme::Completion{{}, 0, nvme::HostStatus::transport});
 }
@@ -375,11 +470,24 @@ nvme::Completion QueuePair::execute(const nvme::Sqe& sqe, void* data, uint32_t l
   };
   if (dead_) throw_dead();
   while (!submit(sqe, data, len, cb, &w)) poll();
+  if (recovering_) {  // wait for the reconnect (or the controller-loss timeout)
+    while (!w.done) {
+      poll();
+      if (!w.done && recovering_) std::this_thread::sleep_for(milliseconds(1));
+    }
+    if (w.c.host == nvme::HostStatus::transport || w.c.host == nvme::HostStatus::timeout) throw_dead();
+    if (dw1) *dw1 = last_cqe_.dw1;
+    return w.c;
+  }
   ring();
   const auto deadline = Clock::now() + (timeout_.count() ? timeout_ : milliseconds(3600000));
   while (!w.done) {
     if (poll()) continue;
     if (w.done) break;
+    if (recovering_) {
+      std::this_thread::sleep_for(milliseconds(1));
+      continue;
+    }
     // Sleep in poll(2) rather than spin: the synchronous path is the control path.
     if (!dead_ && !wait_readable(fd_.get(), std::min(deadline, Clock::now() + milliseconds(50)))) {
       if (Clock::now() >= deadline) {

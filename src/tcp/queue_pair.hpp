@@ -20,12 +20,16 @@
 // A broken connection (reset, EOF, a malformed PDU, a termination request, a command
 // past its timeout) ends the queue: the socket is closed, every outstanding command
 // ends with HostStatus::transport (the one that timed out with HostStatus::timeout),
-// and error() tells why. A queue pair belongs to one thread at a time.
+// and error() tells why. With a Recovery (the Controller sets one on its I/O queues)
+// the commands are kept instead and sent again once poll() has reconnected, with
+// backoff, until the controller-loss timeout. A queue pair belongs to one thread at a
+// time.
 #pragma once
 #include <sys/uio.h>
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,6 +64,14 @@ struct QueueStats {
   uint64_t c2h_pdus = 0;
 };
 
+// What a queue does when its connection breaks (set_recovery).
+struct Recovery {
+  std::function<void(class QueuePair&)> reconnect;  // reattach()es the queue, or throws
+  std::chrono::milliseconds loss_timeout{0};        // give up this long after the break
+  std::chrono::milliseconds first_delay{100};       // before the first attempt; doubles
+  std::chrono::milliseconds max_delay{2000};
+};
+
 // Who to connect to, as whom.
 struct ConnectTarget {
   Address addr;
@@ -90,7 +102,10 @@ class QueuePair {
   uint32_t in_capsule_max() const { return in_capsule_max_; }
   uint32_t maxh2cdata() const { return maxh2cdata_; }
   Digests digests() const { return dg_; }
-  bool connected() const { return fd_ && !dead_; }
+  bool connected() const { return fd_ && !dead_ && !recovering_; }
+  bool recovering() const { return recovering_; }
+  uint64_t reconnects() const { return reconnects_; }
+  const QueueOptions& options() const { return o_; }
   // Why the connection ended (Errc and message), when it has.
   const std::optional<Error>& error() const { return error_; }
   const QueueStats& stats() const { return stats_; }
@@ -131,6 +146,11 @@ class QueuePair {
 
   // Closes the connection as a failure would (tests, fault handling).
   void fail(const Error& why);
+  // Keep outstanding commands across a broken connection (see Recovery).
+  void set_recovery(Recovery r) { recovery_ = std::move(r); }
+  // Re-establishes the queue on a new connection (ICReq, Connect with t.cntlid), then
+  // sends every outstanding command again. Throws as connect() does.
+  void reattach(Fd fd, const ConnectTarget& t);
 
  private:
   enum SlotState : uint8_t { kFree, kBusy };
@@ -160,7 +180,10 @@ class QueuePair {
   struct Rx;  // the decoder's handler
 
   QueuePair(Fd fd, const ConnectTarget& t, const QueueOptions& o);
-  void handshake(const ConnectTarget& t, const QueueOptions& o);
+  void handshake(const ConnectTarget& t);
+  uint32_t poll_io();            // poll() without the recovery step
+  void recover();                // poll() while recovering: a reconnect attempt when due
+  void give_up();                // end every outstanding command (HostStatus::transport)
   void prepare(uint16_t cid, const nvme::Sqe& sqe, uint8_t* data, uint32_t len, nvme::IoCallback cb, void* arg);
   void tx_push(uint16_t cid, TxKind k) {
     tx_[tx_tail_ & tx_mask_] = {cid, k};
@@ -171,6 +194,7 @@ class QueuePair {
   void pump_tx();                // one sendmsg over the queued PDUs
   uint32_t pump_rx();            // one recv, decoded
   void complete(uint16_t cid, nvme::Completion c);
+  uint16_t spare_cid() const { return uint16_t(depth_ - 1); }  // never handed out: Connect's
   void tick();                   // command timeouts, rate limited
   [[noreturn]] void throw_dead() const;
 
@@ -186,6 +210,12 @@ class QueuePair {
   std::chrono::milliseconds timeout_;
   bool dead_ = false;
   std::optional<Error> error_;
+  QueueOptions o_;
+  Recovery recovery_;
+  bool recovering_ = false;
+  Clock::time_point loss_deadline_{}, next_try_{};
+  std::chrono::milliseconds delay_{0};
+  uint64_t reconnects_ = 0;
 
   Decoder rx_;
   std::vector<uint8_t> rx_buf_;

@@ -33,6 +33,7 @@ struct PeerOptions {
   enum class Fault { none, silent, bad_hlen, bad_hdgst, unknown_type, bad_ddgst, term_req, close };
   Fault fault = Fault::none;
   uint32_t fault_after = 0;
+  bool io_only = false;         // faults on I/O queues only (the admin queue answers)
 };
 
 class Peer {
@@ -52,6 +53,8 @@ class Peer {
     ::close(fd_);
   }
   std::vector<uint8_t>& ns() { return ns_; }
+  // Breaks the connection from the controller's side (a target restart).
+  void drop() { ::shutdown(fd_, SHUT_RDWR); }
   static std::shared_ptr<std::vector<uint8_t>> make_ns() {
     auto v = std::make_shared<std::vector<uint8_t>>(kBlocks * kLba);
     for (size_t i = 0; i < v->size(); ++i) (*v)[i] = uint8_t(i * 7 + 3);
@@ -156,7 +159,9 @@ class Peer {
     }
     put(out, n);
   }
-  bool fault_now() const { return o_.fault != PeerOptions::Fault::none && commands > o_.fault_after; }
+  bool fault_now() const {
+    return o_.fault != PeerOptions::Fault::none && commands > o_.fault_after && !(o_.io_only && connected_qid == 0);
+  }
   void command() {
     const nvme::Sqe& s = sqe_;
     if (s.opc == fabrics::OPC) {
@@ -294,7 +299,7 @@ class Listener {
         int c = ::accept(fd_, nullptr, nullptr);
         if (c < 0) return;
         std::lock_guard g(mu_);
-        peers_.push_back(std::make_unique<Peer>(c, o_, ns_));
+        peers_.push_back(std::make_unique<Peer>(c, o_, ns_));  // (o_ under mu_)
       }
     });
   }
@@ -305,6 +310,16 @@ class Listener {
   }
   uint16_t port() const { return port_; }
   std::vector<uint8_t>& ns() { return *ns_; }
+  // Options for connections accepted from now on.
+  void set_options(PeerOptions o) {
+    std::lock_guard g(mu_);
+    o_ = o;
+  }
+  // Breaks every connection so far, as a target restart does; new ones are accepted.
+  void drop_all() {
+    std::lock_guard g(mu_);
+    for (auto& p : peers_) p->drop();
+  }
   uint32_t keep_alives() {
     std::lock_guard g(mu_);
     uint32_t n = 0;

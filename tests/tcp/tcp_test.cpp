@@ -426,6 +426,109 @@ TEST(Controller, RefusedConnectionIsASystemError) {
   }
 }
 
+// Commands outstanding when every connection breaks (a target restart) are sent again
+// on new connections, after a new controller association, and complete once each.
+TEST(Recovery, OutstandingCommandsAreRetriedAfterTheTargetComesBack) {
+  PeerOptions silent;
+  silent.fault = PeerOptions::Fault::silent;  // I/O commands get no answer...
+  silent.fault_after = 1;                     // ...after Connect
+  silent.io_only = true;
+  test::Listener l(silent);
+  ControllerOptions o;
+  o.kato_ms = 0;
+  o.ctrl_loss_timeout = std::chrono::milliseconds(5000);
+  o.reconnect_delay = std::chrono::milliseconds(20);
+  o.etc_nvme = "/nonexistent";
+  auto c = Controller::connect(parse_address("tcp://127.0.0.1:" + std::to_string(l.port()) + "/nqn.test:peer"), o);
+  auto q = c->create_queue_pair({.depth = 32});
+  struct Io {
+    int done = 0;
+    nvme::Completion c;
+    std::vector<uint8_t> buf = std::vector<uint8_t>(8192);
+  };
+  std::vector<Io> ios(12);
+  auto cb = [](void* a, nvme::Completion c) {
+    auto* io = static_cast<Io*>(a);
+    ++io->done;
+    io->c = c;
+  };
+  for (uint32_t i = 0; i < ios.size(); ++i) {
+    const bool write = i % 3 == 0;
+    const uint32_t len = i % 2 ? 8192 : 2048;  // R2T and in-capsule writes
+    for (size_t b = 0; b < len; ++b) ios[i].buf[b] = write ? uint8_t(b * 5 + i) : 0;
+    ASSERT_TRUE(q->submit(rw(write ? nvme::nvm::WRITE : nvme::nvm::READ, 100 + i * 16, len / 512), ios[i].buf.data(),
+                          len, cb, &ios[i]));
+  }
+  q->ring();
+  for (int i = 0; i < 20; ++i) q->poll();  // the target swallows them
+  EXPECT_EQ(q->in_flight(), ios.size());
+  l.set_options({});
+  l.drop_all();
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  uint32_t done = 0;
+  while (done < ios.size() && Clock::now() < deadline) done += q->poll();
+  ASSERT_EQ(done, ios.size());
+  for (uint32_t i = 0; i < ios.size(); ++i) {
+    EXPECT_EQ(ios[i].done, 1) << i;
+    EXPECT_TRUE(ios[i].c.ok()) << i << ": " << ios[i].c.describe();
+    const uint32_t len = i % 2 ? 8192 : 2048;
+    EXPECT_EQ(0, std::memcmp(ios[i].buf.data(), l.ns().data() + (100 + i * 16) * 512, len)) << i;
+  }
+  EXPECT_EQ(q->reconnects(), 1u);
+  EXPECT_GE(c->reassociations(), 1u);
+  EXPECT_TRUE(q->connected());
+  // And the queue goes on working.
+  std::vector<uint8_t> r(4096);
+  EXPECT_TRUE(q->execute(rw(nvme::nvm::READ, 0, 8), r.data(), 4096).ok());
+}
+
+// A target that does not come back: the commands end with HostStatus::transport once
+// the controller-loss timeout has passed, and the error says so.
+TEST(Recovery, ControllerLossTimeoutEndsTheCommands) {
+  PeerOptions silent;
+  silent.fault = PeerOptions::Fault::silent;
+  silent.fault_after = 1;
+  silent.io_only = true;
+  auto l = std::make_unique<test::Listener>(silent);
+  ControllerOptions o;
+  o.kato_ms = 0;
+  o.ctrl_loss_timeout = std::chrono::milliseconds(300);
+  o.reconnect_delay = std::chrono::milliseconds(20);
+  o.etc_nvme = "/nonexistent";
+  auto c = Controller::connect(parse_address("tcp://127.0.0.1:" + std::to_string(l->port()) + "/nqn.test:peer"), o);
+  auto q = c->create_queue_pair({.depth = 8});
+  std::vector<uint8_t> buf(4 * 4096);
+  nvme::HostStatus st[4]{};
+  int ended = 0;
+  struct A {
+    nvme::HostStatus* st;
+    int* ended;
+  } a[4];
+  for (int i = 0; i < 4; ++i) {
+    a[i] = {&st[i], &ended};
+    ASSERT_TRUE(q->submit(rw(nvme::nvm::READ, 0, 8), buf.data() + i * 4096, 4096,
+                          [](void* x, nvme::Completion c) {
+                            auto* a = static_cast<A*>(x);
+                            *a->st = c.host;
+                            ++*a->ended;
+                          },
+                          &a[i]));
+  }
+  q->ring();
+  for (int i = 0; i < 20; ++i) q->poll();
+  const auto t0 = Clock::now();
+  l.reset();  // the target goes away for good
+  while (ended < 4 && Clock::now() < t0 + std::chrono::seconds(10)) q->poll();
+  ASSERT_EQ(ended, 4);
+  EXPECT_GE(Clock::now() - t0, std::chrono::milliseconds(300));
+  for (auto s : st) EXPECT_EQ(s, nvme::HostStatus::transport);
+  ASSERT_TRUE(q->error());
+  EXPECT_NE(std::string(q->error()->what()).find("controller-loss timeout (300 ms)"), std::string::npos)
+      << q->error()->what();
+  EXPECT_FALSE(q->connected());
+  EXPECT_THROW(q->execute(rw(nvme::nvm::READ, 0, 8), buf.data(), 4096), Error);
+}
+
 TEST(Address, ParsesAndRefuses) {
   Address a = parse_address("tcp://127.0.0.1/nqn.x");
   EXPECT_EQ(a.host, "127.0.0.1");
@@ -435,7 +538,11 @@ TEST(Address, ParsesAndRefuses) {
   EXPECT_EQ(a.host, "::1");
   EXPECT_EQ(a.port, 4421);
   EXPECT_EQ(a.describe(), "tcp://[::1]:4421/nqn.y");
-  for (const char* bad : {"tcp://host", "tcp:///nqn", "tcp://h:0/n", "tcp://h:99999/n", "tcp://h:x/n", "udp://h/n"})
+  a = parse_address("tcp://h/nqn.z?ctrl_loss_tmo=30");
+  EXPECT_EQ(a.subnqn, "nqn.z");
+  EXPECT_EQ(a.ctrl_loss_tmo_s, 30);
+  for (const char* bad : {"tcp://host", "tcp:///nqn", "tcp://h:0/n", "tcp://h:99999/n", "tcp://h:x/n", "udp://h/n",
+                          "tcp://h/n?ctrl_loss_tmo=x", "tcp://h/n?other=1", "tcp://h/?ctrl_loss_tmo=1"})
     EXPECT_THROW(parse_address(bad), Error) << bad;
 }
 
