@@ -304,6 +304,17 @@ TEST(Queue, ConnectRefusedIsTheControllersStatus) {
   }
 }
 
+// Records how a command ended, and counts the ends.
+struct Ended {
+  nvme::HostStatus* st;
+  int* ended;
+  static void cb(void* x, nvme::Completion c) {
+    auto* a = static_cast<Ended*>(x);
+    *a->st = c.host;
+    ++*a->ended;
+  }
+};
+
 // Each fault ends the connection with an Error that says what happened; later commands
 // are refused at once.
 void expect_fault(PeerOptions::Fault f, Errc code, const std::string& says, Digests dg = {}) {
@@ -350,18 +361,11 @@ TEST(QueueFaults, OutstandingCommandsEndWithTransportStatus) {
   std::vector<uint8_t> buf(4 * 4096);
   nvme::HostStatus st[4];
   int ended = 0;
-  struct A {
-    nvme::HostStatus* st;
-    int* ended;
-  } a[4];
+  Ended a[4];
   for (int i = 0; i < 4; ++i) {
     a[i] = {&st[i], &ended};
     ASSERT_TRUE(p.qp->submit(rw(nvme::nvm::READ, 0, 8), buf.data() + i * 4096, 4096,
-                             [](void* x, nvme::Completion c) {
-                               auto* a = static_cast<A*>(x);
-                               *a->st = c.host;
-                               ++*a->ended;
-                             },
+                             &Ended::cb,
                              &a[i]));
   }
   p.qp->ring();
@@ -500,18 +504,11 @@ TEST(Recovery, ControllerLossTimeoutEndsTheCommands) {
   std::vector<uint8_t> buf(4 * 4096);
   nvme::HostStatus st[4]{};
   int ended = 0;
-  struct A {
-    nvme::HostStatus* st;
-    int* ended;
-  } a[4];
+  Ended a[4];
   for (int i = 0; i < 4; ++i) {
     a[i] = {&st[i], &ended};
     ASSERT_TRUE(q->submit(rw(nvme::nvm::READ, 0, 8), buf.data() + i * 4096, 4096,
-                          [](void* x, nvme::Completion c) {
-                            auto* a = static_cast<A*>(x);
-                            *a->st = c.host;
-                            ++*a->ended;
-                          },
+                          &Ended::cb,
                           &a[i]));
   }
   q->ring();
