@@ -8,6 +8,7 @@
 #include "backends/registry.hpp"
 #include "common/error.hpp"
 #include "io/nvme_block_reader.hpp"
+#include "io/tcp_path.hpp"
 #include "fil/homid.hpp"
 
 namespace aisio::fil {
@@ -86,6 +87,7 @@ void Session::open_device() {
   target_ = tgt_->describe();
   if (target_.starts_with("image:")) image_ = target_.substr(6);
   access_ = io::access_of(tgt_, spec_.nsid);  // throws for an inactive namespace
+  if (tgt_->tcp()) tcp_ = backends::tcp_target_of(tgt_, spec_.nsid);  // NVMe/TCP: its own queues
 }
 
 const std::shared_ptr<target::Target>& Session::target() {
@@ -138,7 +140,11 @@ std::shared_ptr<io::ExtentSource> Session::extent_source() {
   if (mode == "xfs") {
     open_device();
     uint64_t off = spec_.fs_offset.value_or(0);
-    auto reader = std::make_shared<io::NvmeBlockReader>(*access_, off);
+    std::shared_ptr<extents::BlockReader> reader;
+    if (tcp_)
+      reader = std::make_shared<io::TcpBlockReader>(*tcp_, off);
+    else
+      reader = std::make_shared<io::NvmeBlockReader>(*access_, off);
     std::string root = spec_.fs_root;
     if (root.empty()) {
       if (local_) {
@@ -187,6 +193,7 @@ std::unique_ptr<io::FileBackend> Session::make_path(const std::string& name, con
   if (!info->built) throw Error(Errc::not_supported, info->why_not);
   if (name == "unvme") {
     open_device();
+    if (tcp_) return io::make_tcp_path(*tcp_, extent_source(), eo, "unvme");
     return io::make_unvme_path(*access_, extent_source(), eo, "unvme");
   }
   if (!local_)

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/tcp.hpp"
 #include "fil/manifest.hpp"
 #include "io/engine.hpp"
 #include "io/extent_source.hpp"
@@ -76,6 +77,7 @@ class Session {
   std::shared_ptr<target::Target> tgt_;
   std::shared_ptr<target::Target> homid_target_;  // --extents homid beside a controller of our own
   std::optional<io::NvmeAccess> access_;
+  std::optional<backends::TcpTarget> tcp_;  // a tcp:// target: the unvme path runs over NVMe/TCP
   std::shared_ptr<io::ExtentSource> extents_;
   std::shared_ptr<io::XfsSource> xfs_;
 };

@@ -13,6 +13,7 @@ enum class HostStatus : uint8_t {
   timeout,        // no completion within the command's timeout
   aborted_reset,  // the controller was reset while the command was outstanding
   controller_fatal,  // CSTS.CFS was seen while the command was outstanding
+  transport,      // the fabrics connection ended while the command was outstanding
 };
 
 struct Completion {

@@ -18,6 +18,7 @@ std::string Completion::describe() const {
     case HostStatus::timeout: return "command timed out (no completion)";
     case HostStatus::aborted_reset: return "command aborted by a controller reset";
     case HostStatus::controller_fatal: return "controller fatal status (CSTS.CFS)";
+    case HostStatus::transport: return "connection to the controller lost";
   }
   return "unknown";
 }

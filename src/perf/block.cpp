@@ -22,6 +22,7 @@
 #include "backends/buffer.hpp"
 #include "backends/psync.hpp"
 #include "backends/registry.hpp"
+#include "backends/tcp.hpp"
 #include "backends/unvme.hpp"
 #include "backends/uring.hpp"
 #include "common/error.hpp"
@@ -52,6 +53,7 @@ Region make_region(const PerfOptions& o, const std::string& dev, uint64_t capaci
 namespace {
 
 using backends::PsyncQueue;
+using backends::TcpQueue;
 using backends::UnvmeQueue;
 using backends::UringQueue;
 using nvme::Completion;
@@ -383,6 +385,30 @@ std::unique_ptr<Worker> make_uring_worker(const PerfOptions& o, const std::vecto
         s.fixed_buf = true;
       }
     }
+  }
+  return w;
+}
+
+std::unique_ptr<Worker> make_tcp_worker(const PerfOptions& o, const std::vector<backends::TcpTarget>& devs,
+                                        uint32_t thread) {
+  auto w = std::make_unique<BlockWorker<TcpQueue>>(o);
+  // One queue (one TCP connection) per device, with qd requests over its own buffers.
+  for (uint32_t di = 0; di < devs.size(); ++di) {
+    auto& td = devs[di];
+    if (o.bs % td.lba_size || o.bs > td.max_command_bytes())
+      throw Error(Errc::invalid_argument, fmt::format("{}: --bs {} must be whole {}-byte blocks, at most {} (MDTS)",
+                                                      td.describe, o.bs, td.lba_size, td.max_command_bytes()));
+    if (o.qd + 1 > td.max_queue_entries)
+      throw Error(Errc::invalid_argument, fmt::format("{}: --qd {} needs a queue of {} entries; the controller "
+                                                      "allows {} (CAP.MQES)", td.describe, o.qd, o.qd + 1,
+                                                      td.max_queue_entries));
+    Region r = make_region(o, td.describe, td.ns_bytes, td.lba_size);
+    Dev& d = w->add_dev(td.describe, r, thread, di);
+    d.nsid = td.nsid;
+    auto& l = w->lanes_.emplace_back();
+    l.q = &w->queues_.emplace_back(td, o.qd + 1);
+    auto& buf = w->bufs_.emplace_back(size_t(o.qd) * o.bs, backends::AlignedBuffer::pattern);
+    w->add_slots(l, d, o.qd, buf.data());
   }
   return w;
 }

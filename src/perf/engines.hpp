@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/tcp.hpp"
 #include "backends/unvme.hpp"
 #include "common/uring_probe.hpp"
 #include "perf/worker.hpp"
@@ -34,6 +35,10 @@ inline uint64_t lba_seed(const PerfOptions& o, uint32_t t, uint32_t dev) {
 // --mem gpu takes the data buffers from gpu (nullptr without the CUDA build).
 std::unique_ptr<Worker> make_unvme_worker(const PerfOptions& o, const std::vector<backends::UnvmeTarget>& devs,
                                           uint32_t thread, const backends::GpuBackends* gpu);
+
+// tcp:// targets (the unvme engine's handles that are NVMe/TCP): one queue per device.
+std::unique_ptr<Worker> make_tcp_worker(const PerfOptions& o, const std::vector<backends::TcpTarget>& devs,
+                                        uint32_t thread);
 
 struct KernelDevice {
   std::string name;

@@ -128,16 +128,27 @@ RunResult run(const PerfOptions& opts, const RunHooks& hooks) {
 
   // ---- devices ----
   std::vector<backends::UnvmeTarget> udevs;
+  std::vector<backends::TcpTarget> tdevs;  // tcp:// handles: the tcp backend
   std::vector<KernelDevice> kdevs;
   FileCloser closer;
   if (o.engine == Engine::unvme) {
     auto add = [&](std::shared_ptr<target::Target> t, std::string name) {
+      if (t->tcp()) {
+        tdevs.push_back(backends::tcp_target_of(std::move(t), o.nsid));
+        tdevs.back().describe = std::move(name);
+        return;
+      }
       udevs.push_back(backends::target_of(std::move(t), o.nsid));  // throws for an inactive NSID
       udevs.back().describe = std::move(name);
     };
     for (auto& t : target::open_farm(o.emu)) add(t, t->describe());
     for (auto& h : o.targets) add(hooks.open ? hooks.open(h) : target::open(h), h);
+    if (!tdevs.empty() && !udevs.empty())
+      throw Error(Errc::invalid_argument, "tcp:// targets cannot be mixed with PCIe or software controllers in one run");
+    if (!tdevs.empty() && o.mem != MemKind::host)
+      throw Error(Errc::not_supported, "tcp:// targets read into host memory only (--mem host)");
     for (auto& d : udevs) res.devices.push_back({d.describe, d.model, d.lba_size, d.ns_bytes});
+    for (auto& d : tdevs) res.devices.push_back({d.describe, d.model, d.lba_size, d.ns_bytes});
   } else {
     if (o.engine == Engine::io_uring) {
       std::string why;
@@ -152,7 +163,9 @@ RunResult run(const PerfOptions& opts, const RunHooks& hooks) {
   std::vector<std::unique_ptr<Worker>> workers;
   for (uint32_t t = 0; t < o.threads; ++t) {
     switch (o.engine) {
-      case Engine::unvme: workers.push_back(make_unvme_worker(o, udevs, t, reg.gpu())); break;
+      case Engine::unvme:
+        workers.push_back(tdevs.empty() ? make_unvme_worker(o, udevs, t, reg.gpu()) : make_tcp_worker(o, tdevs, t));
+        break;
       case Engine::io_uring: workers.push_back(make_uring_worker(o, kdevs, t)); break;
       case Engine::psync: workers.push_back(make_psync_worker(o, kdevs, t)); break;
     }

@@ -72,14 +72,13 @@ std::shared_ptr<Target> open(const std::string& handle, const OpenOptions& o) {
     if (h.starts_with(prefix) && (h.size() == prefix.size() || h[prefix.size()] == ':' || h[prefix.size()] == '/'))
       return open_homid(h.substr(prefix.size()), o, vf);
   }
-  if (handle.starts_with("tcp://"))
-    throw Error(Errc::not_supported, "'" + handle + "': NVMe over TCP is not built into this aisio yet");
+  if (handle.starts_with("tcp://")) return open_tcp(handle, o);
   static const std::regex bdf(R"(^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$)");
   if (std::regex_match(handle, bdf)) return open_pci(handle.size() == 7 ? "0000:" + handle : handle, o);
   throw Error(Errc::invalid_argument,
               "unknown controller handle '" + handle +
                   "': use emu:NAME, embedded[:SIZE], image:PATH, a PCI address like 0000:01:00.0, "
-                  "homid[:SOCKET][/CONTROLLER] or homid-vf[:SOCKET][/PF]");
+                  "homid[:SOCKET][/CONTROLLER], homid-vf[:SOCKET][/PF] or tcp://HOST[:PORT]/SUBNQN");
 }
 
 }  // namespace aisio::target

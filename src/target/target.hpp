@@ -12,7 +12,10 @@
 //                     $HOMID_SOCKET or /run/homid/homid.sock; controller: name or index, 0)
 //   homid-vf[:SOCKET][/PF]   an SR-IOV virtual function granted by homid, which this
 //                     process drives whole (PF: the sriov-pf controller; any when absent)
-//   tcp://HOST[:PORT]/NQN   reserved for NVMe over TCP (not built yet: a clear error)
+//   tcp://HOST[:PORT]/NQN[?ctrl_loss_tmo=S]   a controller of an NVMe over TCP subsystem
+//                     (port 4420 by default; hostnqn from /etc/nvme/hostnqn, else
+//                     generated; broken connections re-made for S seconds, 10 by
+//                     default): queues are tcp::QueuePairs (tcp()), data in host memory
 //
 //   auto t  = aisio::target::open("emu:demo");
 //   auto qp = t->create_queue_pair({.depth = 128}, /*nsid*/ 1);
@@ -35,6 +38,9 @@ class Client;
 }
 namespace aisio::emu {
 class SoftController;
+}
+namespace aisio::tcp {
+class Controller;
 }
 
 namespace aisio::target {
@@ -83,6 +89,9 @@ class Target {
   // (embedded, image:, a farm member): its fault injection and its own counters, which
   // tests and the GPU runs cross-check against; null otherwise.
   virtual emu::SoftController* soft_controller() const { return nullptr; }
+  // The fabrics controller behind a tcp:// target, whose queues are tcp::QueuePairs
+  // (create_queue_pair refuses); null otherwise.
+  virtual tcp::Controller* tcp() const { return nullptr; }
 };
 
 struct OpenOptions {
@@ -94,10 +103,11 @@ struct OpenOptions {
 
 // The handle forms, for a command's help text.
 inline constexpr const char* kHandleHelp =
-    "emu:NAME, embedded[:SIZE], image:PATH, a PCI address, homid[:SOCKET][/CONTROLLER] or homid-vf[:SOCKET][/PF]";
+    "emu:NAME, embedded[:SIZE], image:PATH, a PCI address, homid[:SOCKET][/CONTROLLER], homid-vf[:SOCKET][/PF] "
+    "or tcp://HOST[:PORT]/SUBNQN";
 
 // Throws aisio::Error: invalid_argument for a handle of no known form (the message lists
-// the forms), not_supported for tcp:// and for homid: where homid's client is not built,
+// the forms), not_supported for homid: where homid's client is not built,
 // and whatever opening the controller throws.
 std::shared_ptr<Target> open(const std::string& handle, const OpenOptions& o = {});
 

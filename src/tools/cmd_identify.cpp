@@ -19,6 +19,14 @@ CommandRegistrar reg(20, [](CLI::App& app) {
   c->add_flag("--json", o->json, "JSON output");
   c->callback([o] {
     auto t = target::open(o->handle);
+    if (auto* tc = t->tcp()) {
+      const IdentifyView v = identify_view(*tc);
+      if (o->json)
+        fmt::print("{}\n", identify_json(v).dump(2));
+      else
+        fmt::print("{}", identify_text(v));
+      return;
+    }
     auto ctrl = t->controller();
     if (!ctrl)  // homid keeps the admin queue to itself
       throw Error(Errc::not_supported, t->describe() + ": Identify needs the admin queue, which homid keeps; "

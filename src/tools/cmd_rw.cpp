@@ -12,6 +12,7 @@
 #include "common/error.hpp"
 #include "tools/command.hpp"
 #include "target/target.hpp"
+#include "tcp/controller.hpp"
 
 namespace aisio::tools {
 namespace {
@@ -53,12 +54,26 @@ void run(const RwOpts& o, bool write) {
   if (o.slba >= ns.blocks || nlb > ns.blocks - o.slba)
     throw Error(Errc::invalid_argument, fmt::format("LBA range {}+{} is beyond namespace {} ({} blocks)", o.slba, nlb,
                                                     o.nsid, ns.blocks));
-  auto qp = t->create_queue_pair({.depth = 32}, o.nsid);
   auto buf = t->dma()->alloc(kChunk, t->page_size());
   auto cmp = t->dma()->alloc(kChunk, t->page_size());
-  // A chunk is split into MDTS-sized commands, all in flight at once: keep it within
-  // what the queue holds (a 16 KiB MDTS on a 32-deep queue fits 496 KiB, not 1 MiB).
-  const size_t chunk = std::min(kChunk, qp->max_transfer() * qp->capacity());
+  // One command per chunk over NVMe/TCP (a chunk within MDTS); over PCIe a chunk is split
+  // into MDTS-sized commands, all in flight at once: keep it within what the queue holds
+  // (a 16 KiB MDTS on a 32-deep queue fits 496 KiB, not 1 MiB).
+  std::unique_ptr<nvme::QueuePair> qp;
+  std::unique_ptr<tcp::QueuePair> tq;
+  size_t chunk = kChunk;
+  if (auto* tc = t->tcp()) {
+    tq = tc->create_queue_pair({.depth = 4});
+    chunk = std::min(kChunk, tq->max_transfer());
+  } else {
+    qp = t->create_queue_pair({.depth = 32}, o.nsid);
+    chunk = std::min(kChunk, qp->max_transfer() * qp->capacity());
+  }
+  auto io = [&](uint8_t opc, uint64_t lba, uint32_t n, const DmaBuffer& b) {
+    if (qp) return qp->io(opc, o.nsid, lba, n, b);
+    nvme::Sqe s = nvme::cmd::rw(opc, o.nsid, lba, n);
+    return tq->execute(s, b.data(), n * ns.lba_size);
+  };
   const uint64_t per = chunk / ns.lba_size;
   uint64_t mismatches = 0;
   for (uint64_t done = 0; done < nlb; done += per) {
@@ -71,10 +86,10 @@ void run(const RwOpts& o, bool write) {
       if (pread(fd, buf.data(), bytes, foff) < 0) throw_errno("read " + o.file);
     }
     if (write) {
-      check(qp->write(o.nsid, lba, n, buf), "Write", lba);
+      check(io(nvme::nvm::WRITE, lba, n, buf), "Write", lba);
       if (!o.verify) continue;
     }
-    nvme::Completion c = qp->read(o.nsid, lba, n, write || o.verify ? cmp : buf);
+    nvme::Completion c = io(nvme::nvm::READ, lba, n, write || o.verify ? cmp : buf);
     check(c, "Read", lba);
     if (write || o.verify) {
       for (size_t i = 0; i < bytes; ++i)

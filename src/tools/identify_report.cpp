@@ -25,24 +25,32 @@ ordered_json ns_json(const Namespace& ns) {
 }
 }  // namespace
 
-ordered_json identify_json(const Controller& c) {
-  const IdentifyController& id = c.id();
+IdentifyView identify_view(const Controller& c) {
+  return {c.describe(), c.cap(), c.version(), &c.id(), c.mdts_bytes(), c.io_queue_limit(), &c.namespaces(), "pcie"};
+}
+IdentifyView identify_view(const tcp::Controller& c) {
+  return {c.describe(), c.cap(), c.version(), &c.id(), c.mdts_bytes(), c.io_queue_limit(), &c.namespaces(), "tcp"};
+}
+
+ordered_json identify_json(const IdentifyView& c) {
+  const IdentifyController& id = *c.id;
   ordered_json ctrl = {
-      {"handle", c.describe()},
-      {"cap", hex(c.cap().raw)},
-      {"mqes", c.cap().mqes()},
-      {"dstrd", c.cap().dstrd()},
-      {"to_ms", c.cap().to() * 500},
-      {"mpsmin", c.cap().mpsmin()},
-      {"mpsmax", c.cap().mpsmax()},
-      {"version", fmt::format("{}.{}.{}", c.version().major(), c.version().minor(), c.version().tertiary())},
+      {"handle", c.handle},
+      {"transport", c.transport},
+      {"cap", hex(c.cap.raw)},
+      {"mqes", c.cap.mqes()},
+      {"dstrd", c.cap.dstrd()},
+      {"to_ms", c.cap.to() * 500},
+      {"mpsmin", c.cap.mpsmin()},
+      {"mpsmax", c.cap.mpsmax()},
+      {"version", fmt::format("{}.{}.{}", c.version.major(), c.version.minor(), c.version.tertiary())},
       {"vid", hex(id.vid)},
       {"ssvid", hex(id.ssvid)},
       {"sn", trim_id_string(id.sn, sizeof id.sn)},
       {"mn", trim_id_string(id.mn, sizeof id.mn)},
       {"fr", trim_id_string(id.fr, sizeof id.fr)},
       {"mdts", id.mdts},
-      {"mdts_bytes", c.mdts_bytes()},
+      {"mdts_bytes", c.mdts_bytes},
       {"cntlid", id.cntlid},
       {"ver", hex(id.ver)},
       {"oacs", hex(id.oacs)},
@@ -54,14 +62,14 @@ ordered_json identify_json(const Controller& c) {
       {"vwc", hex(id.vwc)},
       {"sgls", hex(id.sgls)},
       {"subnqn", trim_id_string(id.subnqn, sizeof id.subnqn)},
-      {"io_queue_pairs", c.io_queue_limit()},
+      {"io_queue_pairs", c.io_queue_pairs},
   };
   ordered_json nss = ordered_json::array();
-  for (auto& ns : c.namespaces()) nss.push_back(ns_json(ns));
+  for (auto& ns : *c.namespaces) nss.push_back(ns_json(ns));
   return {{"controller", ctrl}, {"namespaces", nss}};
 }
 
-std::string identify_text(const Controller& c) {
+std::string identify_text(const IdentifyView& c) {
   ordered_json j = identify_json(c);
   std::string out = "NVMe Identify Controller:\n";
   for (auto& [k, v] : j["controller"].items())

@@ -5,10 +5,27 @@
 #include <string>
 
 #include "nvme/controller.hpp"
+#include "tcp/controller.hpp"
 
 namespace aisio::tools {
 
-nlohmann::ordered_json identify_json(const nvme::Controller& c);
-std::string identify_text(const nvme::Controller& c);
+// What the report shows, from a PCIe (or software) controller or an NVMe/TCP one.
+struct IdentifyView {
+  std::string handle;
+  nvme::Cap cap;
+  nvme::Version version;
+  const nvme::IdentifyController* id = nullptr;
+  size_t mdts_bytes = 0;
+  uint32_t io_queue_pairs = 0;
+  const std::vector<nvme::Namespace>* namespaces = nullptr;
+  std::string transport = "pcie";
+};
+IdentifyView identify_view(const nvme::Controller& c);
+IdentifyView identify_view(const tcp::Controller& c);
+
+nlohmann::ordered_json identify_json(const IdentifyView& v);
+std::string identify_text(const IdentifyView& v);
+inline nlohmann::ordered_json identify_json(const nvme::Controller& c) { return identify_json(identify_view(c)); }
+inline std::string identify_text(const nvme::Controller& c) { return identify_text(identify_view(c)); }
 
 }  // namespace aisio::tools

@@ -16,7 +16,8 @@ int completion_errno(const nvme::Completion& c) {
     case nvme::HostStatus::none: break;
     case nvme::HostStatus::timeout: return -ETIMEDOUT;
     case nvme::HostStatus::aborted_reset:
-    case nvme::HostStatus::controller_fatal: return -EIO;
+    case nvme::HostStatus::controller_fatal:
+    case nvme::HostStatus::transport: return -EIO;
   }
   if (c.status.ok()) return 0;
   const uint8_t t = c.status.sct(), code = c.status.sc();
