@@ -142,11 +142,29 @@ def main():
     ap.add_argument("--size", default="lognormal:1M:1.0:16M")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--make-only", action="store_true",
+                    help="make the data set in --workdir (with info.json) and stop: for machines without "
+                         "xfsprogs, which then run with --dataset")
+    ap.add_argument("--dataset", help="a --make-only workdir to read instead of making a new data set")
     a = ap.parse_args()
-    assert aisio.cuda, "this aisio was built without CUDA (cmake -DAISIO_CUDA=ON)"
 
-    work = a.workdir or tempfile.mkdtemp(prefix="aisio-gpu-py-")
-    info = aisio.make_dataset_image(os.path.join(work, "img"), count=a.count, mix=True, size=a.size)
+    if a.dataset:
+        with open(os.path.join(a.dataset, "info.json")) as f:
+            info = json.load(f)
+        for k in ("image", "source_dir"):
+            info[k] = os.path.join(os.path.abspath(a.dataset), info[k])
+    else:
+        work = a.workdir or tempfile.mkdtemp(prefix="aisio-gpu-py-")
+        info = aisio.make_dataset_image(os.path.join(work, "img"), count=a.count, mix=True, size=a.size)
+        if a.make_only:
+            rel = dict(info)
+            for k in ("image", "source_dir"):
+                rel[k] = os.path.relpath(info[k], work)
+            with open(os.path.join(work, "info.json"), "w") as f:
+                json.dump(rel, f)
+            print(f"data set in {work}: {info['files']} files, {info['bytes']} bytes")
+            return
+    assert aisio.cuda, "this aisio was built without CUDA (cmake -DAISIO_CUDA=ON)"
     man = aisio.load_manifest(os.path.join(info["source_dir"], "manifest.json"))
     rels = sorted(man)
     fs_paths = [info["fs_dir"] + "/" + r for r in rels]

@@ -55,7 +55,7 @@ class TcpQueue {
   }
   int flush() {
     qp_->ring();
-    return qp_->connected() ? 0 : -EIO;
+    return qp_->connected() || qp_->recovering() ? 0 : -EIO;  // reconnecting: its commands go again
   }
   template <class H>
   unsigned reap() {

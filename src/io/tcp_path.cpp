@@ -70,7 +70,9 @@ class TcpReader final : public PipelineReader {
   }
   void flush() override { qp_->ring(); }
   void reap(bool) override {
-    if (qp_->poll() == 0 && !qp_->connected())
+    // A queue that is reconnecting keeps its commands (they go again once it is back);
+    // only one that gave up (or has no recovery) ends the run.
+    if (qp_->poll() == 0 && !qp_->connected() && !qp_->recovering())
       throw Error(Errc::io, fmt::format("{}: {}", dev_.describe, qp_->error() ? qp_->error()->what() : "connection lost"));
   }
   void finish(Chunk& s) override {

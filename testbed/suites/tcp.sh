@@ -25,9 +25,13 @@ fail() { echo "tcp suite: FAIL ($*)"; exit 1; }
 mnt=/mnt/tcp
 mkdir -p $mnt
 mount -t xfs -o noatime "$dev" $mnt || fail "no XFS on $dev (use the xfs configuration)"
-rm -rf $mnt/data
+rm -rf $mnt/data $mnt/slow
 aisio fil gen $mnt/data --count 40 --mix --size lognormal:128K:1.0:2M --seed 1 --progress off
 cp $mnt/data/manifest.json /tmp/fil-manifest.json
+# A second set for the fault run, read at QD 1 in 4 KiB pieces so that the run lasts
+# several seconds (the port goes down 1 s in).
+aisio fil gen $mnt/slow --count 150 --size fixed:256K --seed 2 --progress off
+cp $mnt/slow/manifest.json /tmp/fil-manifest-slow.json
 sync
 umount $mnt
 
@@ -65,10 +69,10 @@ echo "tcp: aisio fil run --target $url: every file verified"
 # refuses connections), and brought back; the run reconnects and still verifies.
 created() { dmesg | grep -ciE 'controller [0-9]+ for subsystem' || true; }
 before=$(created)
-aisio fil run /data --target "$url?ctrl_loss_tmo=30" --extents xfs --manifest /tmp/fil-manifest.json --paths unvme \
-  --threads 1 --qd 2 --io-size 16K --progress off -o /tmp/fil-tcp-fault.json > /tmp/fil-fault.log 2>&1 &
+aisio fil run /slow --target "$url?ctrl_loss_tmo=30" --extents xfs --manifest /tmp/fil-manifest-slow.json \
+  --paths unvme --threads 1 --qd 1 --io-size 4K --progress off -o /tmp/fil-tcp-fault.json > /tmp/fil-fault.log 2>&1 &
 run=$!
-sleep 2
+sleep 1
 rm $cfs/ports/1/subsystems/$nqn
 echo "tcp: port 1 down"
 sleep 2
