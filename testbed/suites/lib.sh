@@ -46,3 +46,46 @@ start_homid() {
     sleep 0.2
   done
 }
+
+# nvmet_export DEVICE NQN: the kernel's NVMe/TCP target serves DEVICE as namespace 1 of
+# subsystem NQN on 127.0.0.1:4420 (configfs; any host may connect).
+nvmet_export() {
+  cfs=/sys/kernel/config/nvmet
+  ip link set lo up
+  grep -q ' /sys/kernel/config ' /proc/mounts || mount -t configfs none /sys/kernel/config
+  [ -d $cfs ] || fail "no $cfs: nvmet not loaded"
+  mkdir $cfs/subsystems/$2
+  echo 1 > $cfs/subsystems/$2/attr_allow_any_host
+  mkdir $cfs/subsystems/$2/namespaces/1
+  echo -n "$1" > $cfs/subsystems/$2/namespaces/1/device_path
+  echo 1 > $cfs/subsystems/$2/namespaces/1/enable
+  mkdir $cfs/ports/1
+  echo tcp > $cfs/ports/1/addr_trtype
+  echo ipv4 > $cfs/ports/1/addr_adrfam
+  echo 127.0.0.1 > $cfs/ports/1/addr_traddr
+  echo 4420 > $cfs/ports/1/addr_trsvcid
+  ln -s $cfs/subsystems/$2 $cfs/ports/1/subsystems/$2
+  # One host identity for both initiators (the kernel refuses one hostid under two NQNs).
+  mkdir -p /etc/nvme
+  echo nqn.2014-08.org.nvmexpress:uuid:5e1f0a6b-1c2d-4e3f-8a9b-0c1d2e3f4a5b > /etc/nvme/hostnqn
+  echo 5e1f0a6b-1c2d-4e3f-8a9b-0c1d2e3f4a5b > /etc/nvme/hostid
+  echo "tcp: kernel target on 127.0.0.1:4420, $2 -> $1"
+}
+
+# kernel_connect NQN: the kernel's NVMe/TCP initiator connects to NQN on 127.0.0.1:4420;
+# $kdev = its namespace's block device.
+kernel_connect() {
+  echo "transport=tcp,traddr=127.0.0.1,trsvcid=4420,nqn=$1,hostnqn=$(cat /etc/nvme/hostnqn),hostid=$(cat /etc/nvme/hostid)" \
+    > /dev/nvme-fabrics
+  kdev=
+  for i in $(seq 1 40); do
+    for c in /sys/class/nvme/nvme*; do
+      [ "$(cat $c/transport 2>/dev/null)" = tcp ] || continue
+      for b in /dev/$(basename $c)n1 /dev/$(basename $c)c*n1; do [ -b "$b" ] && kdev=$b; done
+    done
+    [ -n "$kdev" ] && break
+    sleep 0.25
+  done
+  [ -n "$kdev" ] || fail "the kernel initiator's namespace did not appear"
+  echo "tcp: kernel initiator connected: $kdev"
+}

@@ -20,6 +20,7 @@ nqn=nqn.2026-12.io.aisio:testbed
 url=tcp://127.0.0.1/$nqn
 cfs=/sys/kernel/config/nvmet
 fail() { echo "tcp suite: FAIL ($*)"; exit 1; }
+. "$(dirname "$0")/lib.sh"
 [ -b "$dev" ] || fail "$dev is not a block device"
 
 mnt=/mnt/tcp
@@ -35,26 +36,7 @@ cp $mnt/slow/manifest.json /tmp/fil-manifest-slow.json
 sync
 umount $mnt
 
-ip link set lo up
-grep -q ' /sys/kernel/config ' /proc/mounts || mount -t configfs none /sys/kernel/config
-[ -d $cfs ] || fail "no $cfs: nvmet not loaded"
-mkdir $cfs/subsystems/$nqn
-echo 1 > $cfs/subsystems/$nqn/attr_allow_any_host
-mkdir $cfs/subsystems/$nqn/namespaces/1
-echo -n "$dev" > $cfs/subsystems/$nqn/namespaces/1/device_path
-echo 1 > $cfs/subsystems/$nqn/namespaces/1/enable
-mkdir $cfs/ports/1
-echo tcp > $cfs/ports/1/addr_trtype
-echo ipv4 > $cfs/ports/1/addr_adrfam
-echo 127.0.0.1 > $cfs/ports/1/addr_traddr
-echo 4420 > $cfs/ports/1/addr_trsvcid
-ln -s $cfs/subsystems/$nqn $cfs/ports/1/subsystems/$nqn
-echo "tcp: kernel target on 127.0.0.1:4420, $nqn -> $dev"
-
-# One host identity for both initiators (the kernel refuses one hostid under two NQNs).
-mkdir -p /etc/nvme
-echo nqn.2014-08.org.nvmexpress:uuid:5e1f0a6b-1c2d-4e3f-8a9b-0c1d2e3f4a5b > /etc/nvme/hostnqn
-echo 5e1f0a6b-1c2d-4e3f-8a9b-0c1d2e3f4a5b > /etc/nvme/hostid
+nvmet_export "$dev" $nqn
 
 aisio identify $url
 aisio identify --json $url > /tmp/id.json
@@ -87,19 +69,7 @@ echo "tcp: port down and up mid-run: reconnected, every file verified"
 # Our initiator writes 1 MiB at LBA 4096; the kernel's initiator reads it.
 dd if=/dev/urandom of=/tmp/ours bs=65536 count=16 2>/dev/null
 aisio write $url --slba 4096 --file /tmp/ours --verify
-echo "transport=tcp,traddr=127.0.0.1,trsvcid=4420,nqn=$nqn,hostnqn=$(cat /etc/nvme/hostnqn),hostid=$(cat /etc/nvme/hostid)" \
-  > /dev/nvme-fabrics
-kdev=
-for i in $(seq 1 40); do
-  for c in /sys/class/nvme/nvme*; do
-    [ "$(cat $c/transport 2>/dev/null)" = tcp ] || continue
-    for b in /dev/$(basename $c)n1 /dev/$(basename $c)c*n1; do [ -b "$b" ] && kdev=$b; done
-  done
-  [ -n "$kdev" ] && break
-  sleep 0.25
-done
-[ -n "$kdev" ] || fail "the kernel initiator's namespace did not appear"
-echo "tcp: kernel initiator connected: $kdev"
+kernel_connect $nqn
 dd if=$kdev of=/tmp/kernel-read bs=512 skip=4096 count=2048 2>/dev/null
 cmp /tmp/ours /tmp/kernel-read || fail "bytes written by aisio differ when read by the kernel initiator"
 echo "tcp: aisio write -> kernel initiator read: 1 MiB identical"
