@@ -12,16 +12,6 @@
 
 namespace aisio::homi {
 
-Fd& Fd::operator=(Fd&& o) noexcept {
-  if (this != &o) reset(o.release());
-  return *this;
-}
-
-void Fd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 void send_packet(int sock, const std::vector<uint8_t>& bytes, int fd, bool nonblocking) {
   int e = send_packet_errno(sock, bytes, fd, nonblocking);
   if (e) throw_errno("homi socket send", e);

@@ -17,19 +17,6 @@ namespace aisio::tcp {
 
 using namespace std::chrono;
 
-Fd& Fd::operator=(Fd&& o) noexcept {
-  if (this != &o) {
-    reset();
-    fd_ = o.release();
-  }
-  return *this;
-}
-
-void Fd::reset() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
 namespace {
 int ms_left(Clock::time_point deadline) {
   auto left = duration_cast<milliseconds>(deadline - Clock::now()).count();

@@ -5,30 +5,13 @@
 #include <cstdint>
 #include <string>
 
+#include "common/fd.hpp"
+
 namespace aisio::tcp {
 
 using Clock = std::chrono::steady_clock;
 
-// An owned file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(o.release()) {}
-  Fd& operator=(Fd&& o) noexcept;
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  int release() {
-    int f = fd_;
-    fd_ = -1;
-    return f;
-  }
-  void reset();
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
+using Fd = aisio::Fd;
 
 // Connects to host:port before `deadline`; the socket is non-blocking with TCP_NODELAY.
 // Throws Error(system) naming the address and the reason (refused, unreachable), or
