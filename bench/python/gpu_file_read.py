@@ -15,6 +15,10 @@ XXH3-64 (copied back) must match the manifest. read_files(verify=True) checks th
 XXH3-64 of every GPU array as well.
 
   PYTHONPATH=build-gpu/python python3 bench/python/gpu_file_read.py --out bench/results/python-gpu/run.json
+
+On the GPU machine (its python3 is not this one's; no mkfs.xfs there): bench/gpu/prepare
+packs .gpu-carry/pykit.tgz and .gpu-carry/pyds.tgz; there, bench/python/device-build
+builds the extension and --dataset reads the carried data set.
 """
 import argparse
 import ctypes
