@@ -23,6 +23,7 @@ run() {
 }
 
 [ -b /dev/nvme0n1 ] || fail "/dev/nvme0n1 missing (kernel nvme driver)"
+echo "ublkbench: nvme0n1 scheduler: $(cat /sys/block/nvme0n1/queue/scheduler), $(ls /sys/block/nvme0n1/mq | wc -l) hardware queues"
 run kernel /dev/nvme0n1 1
 run kernel /dev/nvme0n1 32
 
@@ -30,7 +31,7 @@ aisio bind --driver uio "$bdf" || fail "bind uio"
 cat > /tmp/homid.toml <<EOF2
 [daemon]
 socket = "/run/homid/homid.sock"
-log_level = "warn"
+log_level = "debug"
 [[controller]]
 name = "qemu"
 type = "pci"
@@ -48,7 +49,9 @@ name = "root"
 uids = [0]
 EOF2
 start_homid /run/homid/homid.sock /tmp/homid.log /dev/ublkb0 || fail "homid exited"
+echo "ublkbench: ublkb0 scheduler: $(cat /sys/block/ublkb0/queue/scheduler), $(ls /sys/block/ublkb0/mq | wc -l) hardware queues"
 run ublk /dev/ublkb0 1
 run ublk /dev/ublkb0 32
 kill -TERM $hpid; wait $hpid
+grep "ublk 0 queue" /tmp/homid.log
 echo "ublkbench suite: OK"
