@@ -9,9 +9,9 @@
 #include <cerrno>
 #include <functional>
 #include <memory>
-#include <string>
 
 #include "backends/kernel_io.hpp"
+#include "backends/namespace_target.hpp"
 #include "tcp/queue_pair.hpp"
 
 namespace aisio::target {
@@ -21,18 +21,8 @@ class Target;
 namespace aisio::backends {
 
 // Where the tcp backend gets its queues.
-struct TcpTarget {
-  std::string describe;              // the tcp:// handle
-  std::string model;
-  uint32_t nsid = 1;
-  uint32_t lba_size = 512;
-  uint64_t ns_bytes = 0;
-  size_t mdts_bytes = 0;             // 0: no limit
-  uint32_t max_queue_entries = 128;  // CAP.MQES + 1
+struct TcpTarget : NamespaceTarget {
   std::function<std::unique_ptr<tcp::QueuePair>(const tcp::QueueOptions&)> make_queue_pair;
-  std::shared_ptr<void> keep;        // the controller (admin queue, Keep Alive)
-
-  size_t max_command_bytes() const { return mdts_bytes ? mdts_bytes : size_t(1) << 20; }
 };
 // A tcp:// target; throws Error(invalid_argument) for another kind or an inactive NSID.
 TcpTarget tcp_target_of(std::shared_ptr<target::Target> t, uint32_t nsid = 1);

@@ -11,8 +11,8 @@
 #pragma once
 #include <functional>
 #include <memory>
-#include <string>
 
+#include "backends/namespace_target.hpp"
 #include "backends/queue.hpp"
 #include "memory/dma.hpp"
 #include "nvme/queue_pair.hpp"
@@ -27,22 +27,11 @@ class Target;
 namespace aisio::backends {
 
 // Where the unvme backend gets its queue pairs and memory.
-struct UnvmeTarget {
-  std::string describe;                  // "embedded (image /tmp/x.img)", "0000:01:00.0", ...
-  std::string model;                     // Identify Controller MN, trimmed ("" when unknown)
-  uint32_t nsid = 1;
-  uint32_t lba_size = 512;
-  uint64_t ns_bytes = 0;                 // namespace size
+struct UnvmeTarget : NamespaceTarget {
   uint32_t page_size = 4096;             // CC.MPS
-  size_t mdts_bytes = 0;                 // 0: no limit
-  uint32_t max_queue_entries = 1024;     // CAP.MQES + 1
   std::shared_ptr<DmaHeap> dma;          // queues, PRP lists and host data buffers
   std::function<std::unique_ptr<nvme::QueuePair>(const nvme::QueueOptions&)> make_queue_pair;
   std::shared_ptr<nvme::Controller> ctrl;  // null for a queue pair lent by homid
-  std::shared_ptr<void> keep;            // what the queue pairs need alive
-
-  // Bytes one command may move: MDTS, or 1 MiB when the controller sets no limit.
-  size_t max_command_bytes() const { return mdts_bytes ? mdts_bytes : size_t(1) << 20; }
 };
 // An opened target (target/target.hpp), or a controller of this process. Throws for an
 // inactive NSID.

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 
 namespace aisio::extents {
 namespace {
@@ -21,16 +22,9 @@ ExtentCache::ExtentCache(CacheOptions opt) : opt_(opt) {
 }
 
 std::shared_ptr<const FileExtents> ExtentCache::lookup(const std::string& path, bool force) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) throw_errno("open " + path);
-  try {
-    auto r = lookup(fd, path, force);
-    ::close(fd);
-    return r;
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
+  const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!fd) throw_errno("open " + path);
+  return lookup(fd.get(), path, force);
 }
 
 std::shared_ptr<const FileExtents> ExtentCache::get(const std::string& path) { return lookup(path, false); }

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 
 namespace aisio::extents {
 namespace fs = std::filesystem;
@@ -96,16 +97,9 @@ BlockDevice backing_device(int fd, const std::string& sysfs) {
 }
 
 BlockDevice backing_device(const std::string& path, const std::string& sysfs) {
-  int fd = ::open(path.c_str(), O_PATH | O_CLOEXEC);
-  if (fd < 0) throw_errno("open " + path);
-  try {
-    auto d = backing_device(fd, sysfs);
-    ::close(fd);
-    return d;
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
+  const Fd fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
+  if (!fd) throw_errno("open " + path);
+  return backing_device(fd.get(), sysfs);
 }
 
 }  // namespace aisio::extents

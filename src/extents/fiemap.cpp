@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 
 namespace aisio::extents {
 
@@ -104,16 +105,9 @@ FileExtents resolve(int fd, const FiemapOptions& opt, const std::string& path) {
 
 FileExtents resolve(const std::string& path, const FiemapOptions& opt) {
   // O_NONBLOCK: a FIFO must not hang the open; fiemap() rejects non-regular files.
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) throw_errno("open " + path);
-  try {
-    auto fx = resolve(fd, opt, path);
-    ::close(fd);
-    return fx;
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
+  const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!fd) throw_errno("open " + path);
+  return resolve(fd.get(), opt, path);
 }
 
 }  // namespace aisio::extents

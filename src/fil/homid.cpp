@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "homi/client.hpp"
 
 namespace aisio::fil {
@@ -17,16 +18,9 @@ class HomidExtents final : public io::ExtentSource {
       : c_(std::move(c)), root_(std::move(root)), nsid_(nsid), ctrl_(ctrl) {}
   io::ResolvedFile resolve(const std::string& rel) override {
     std::string p = root_.empty() ? rel : (root_.back() == '/' ? root_ + rel : root_ + "/" + rel);
-    int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw_errno("open " + p);
-    homi::wire::ResolveExtentsOk ok;
-    try {
-      ok = c_->resolve_all_extents(fd);
-    } catch (...) {
-      ::close(fd);
-      throw;
-    }
-    ::close(fd);
+    const Fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno("open " + p);
+    const homi::wire::ResolveExtentsOk ok = c_->resolve_all_extents(fd.get());
     if ((ctrl_ != target::HomidRef::kAnyController && ok.ctrl != ctrl_) || ok.nsid != nsid_)
       throw Error(Errc::invalid_argument, fmt::format("homid: {} is on controller {} namespace {}, not {} / {}", p,
                                                       ok.ctrl, ok.nsid, ctrl_, nsid_));

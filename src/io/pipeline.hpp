@@ -1,8 +1,8 @@
 // The file readers' common loop (internal to src/io): files are cut into io_size
 // chunks, up to qd chunks are in flight in a ring, and chunks are delivered to the sink
 // in issue order, so every file's bytes arrive in file order however the reads
-// complete. The kernel readers (psync, io_uring: kernel_engine.cpp) and the unvme
-// reader supply open/issue/flush/reap over their backend queue.
+// complete. The kernel readers (psync, io_uring: kernel_engine.cpp) and the LBA-run
+// readers (unvme, NVMe/TCP: lba_reader.hpp) supply open/issue/flush/reap over their queue.
 #pragma once
 #include <cstdint>
 #include <deque>

@@ -3,27 +3,22 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 
 #include "common/error.hpp"
-#include "extents/translate.hpp"
-#include "io/pipeline.hpp"
+#include "io/lba_reader.hpp"
 #include "io/util.hpp"
 
 namespace aisio::io {
 
 namespace {
 
-class TcpReader final : public PipelineReader {
+class TcpReader final : public LbaRunReader {
  public:
   TcpReader(const backends::TcpTarget& dev, std::shared_ptr<ExtentSource> src, const ReadOptions& o)
-      : PipelineReader(o.qd, o.io_size), dev_(dev), src_(std::move(src)), lba_(dev.lba_size) {
-    const uint32_t depth = std::min<uint32_t>(std::max<uint32_t>(qd_ * 4, 32) + 1, dev_.max_queue_entries);
-    qp_ = dev_.make_queue_pair({.depth = depth, .max_transfer = dev_.max_command_bytes()});
-    topt_.lba_size = lba_;
-    topt_.device_offset = src_->device_offset();
-    topt_.max_nlb = uint32_t(std::max<size_t>(qp_->max_transfer() / lba_, 1));
+      : LbaRunReader(o, std::move(src), dev.lba_size), dev_(dev) {
+    qp_ = dev_.make_queue_pair({.depth = queue_depth(dev_.max_queue_entries), .max_transfer = dev_.max_command_bytes()});
+    set_max_transfer(qp_->max_transfer());
     for (auto& s : slots_) {
       bufs_.emplace_back(io_size_ + lba_);
       s.buf = bufs_.back().data();
@@ -32,24 +27,8 @@ class TcpReader final : public PipelineReader {
   }
 
  protected:
-  void open_file(PipeFile& f) override {
-    try {
-      f.rf = src_->resolve(f.task->rel);
-      f.size = f.rf.size;
-    } catch (const std::exception& e) {
-      f.fail(fmt::format("resolve extents of {} ({}): {}", f.task->rel, src_->name(), e.what()));
-    }
-  }
-
   void issue(Chunk& s) override {
-    topt_.file_size = s.file->size;
-    try {
-      s.runs = extents::translate(s.file->rf.extents, s.off, s.off + s.len, topt_);
-    } catch (const std::exception& e) {
-      s.error = fmt::format("{}: {}", s.file->task->rel, e.what());
-      s.done = true;
-      return;
-    }
+    if (!translate(s)) return;
     s.pending = 1;  // held until every run is submitted
     for (const auto& r : s.runs) {
       if (r.zero_fill) continue;
@@ -58,8 +37,7 @@ class TcpReader final : public PipelineReader {
         continue;
       }
       ++s.pending;
-      ++st_.device_reads;
-      st_.device_bytes += uint64_t(r.nlb) * lba_;
+      count_read(r, false);
       uint8_t* dst = s.buf + (r.file_offset - s.off);
       while (!qp_->submit_io(nvme::nvm::READ, dev_.nsid, r.slba, r.nlb, dst, lba_, &on_done, &s)) {
         qp_->ring();
@@ -75,25 +53,11 @@ class TcpReader final : public PipelineReader {
     if (qp_->poll() == 0 && !qp_->connected() && !qp_->recovering())
       throw Error(Errc::io, fmt::format("{}: {}", dev_.describe, qp_->error() ? qp_->error()->what() : "connection lost"));
   }
-  void finish(Chunk& s) override {
-    for (const auto& r : s.runs) {
-      if (!r.zero_fill) continue;
-      std::memset(s.buf + (r.file_offset - s.off), 0, r.length);
-      st_.zero_fill_bytes += r.length;
-    }
-  }
 
  private:
-  static void on_done(void* arg, nvme::Completion c) {
-    auto& s = *static_cast<Chunk*>(arg);
-    if (!c.ok() && s.error.empty())
-      s.error = fmt::format("{}: NVMe/TCP Read in chunk at file offset {}: {}", s.file->task->rel, s.off, c.describe());
-    if (--s.pending == 0) s.done = true;
-  }
+  static void on_done(void* arg, nvme::Completion c) { command_done(*static_cast<Chunk*>(arg), c, "NVMe/TCP Read"); }
   void read_bounced(Chunk& s, const extents::LbaRun& r) {
-    ++st_.device_reads;
-    ++st_.fallback_reads;
-    st_.device_bytes += uint64_t(r.nlb) * lba_;
+    count_read(r, true);
     auto c = qp_->execute(nvme::cmd::rw(nvme::nvm::READ, dev_.nsid, r.slba, r.nlb), bounce_.data(), r.nlb * lba_);
     if (!c.ok() && s.error.empty())
       s.error = fmt::format("{}: NVMe/TCP Read of {} blocks at LBA {}: {}", s.file->task->rel, r.nlb, r.slba, c.describe());
@@ -102,40 +66,18 @@ class TcpReader final : public PipelineReader {
   }
 
   backends::TcpTarget dev_;
-  std::shared_ptr<ExtentSource> src_;
-  uint32_t lba_;
-  extents::TranslateOptions topt_;
   std::unique_ptr<tcp::QueuePair> qp_;
   std::deque<std::vector<uint8_t>> bufs_;
   std::vector<uint8_t> bounce_;
-};
-
-class TcpBackend final : public FileBackend {
- public:
-  TcpBackend(backends::TcpTarget dev, std::shared_ptr<ExtentSource> src, const ReadOptions& o, std::string name)
-      : dev_(std::move(dev)), src_(std::move(src)), o_(o), name_(std::move(name)) {
-    check_io_size(o_.io_size);
-  }
-  std::string name() const override { return name_; }
-  std::string describe() const override {
-    return fmt::format("our NVMe/TCP initiator on {} (nsid {}, {} B LBAs), extents by {}; {} chunks of {} B in "
-                       "flight per thread, one TCP connection per thread, polled; data in host memory",
-                       dev_.describe, dev_.nsid, dev_.lba_size, src_->describe(), o_.qd, o_.io_size);
-  }
-  std::unique_ptr<FileReader> make_reader(uint32_t) override { return std::make_unique<TcpReader>(dev_, src_, o_); }
-
- private:
-  backends::TcpTarget dev_;
-  std::shared_ptr<ExtentSource> src_;
-  ReadOptions o_;
-  std::string name_;
 };
 
 }  // namespace
 
 std::unique_ptr<FileBackend> make_tcp_path(backends::TcpTarget dev, std::shared_ptr<ExtentSource> extents,
                                            const ReadOptions& o, std::string name) {
-  return std::make_unique<TcpBackend>(std::move(dev), std::move(extents), o, std::move(name));
+  return std::make_unique<LbaRunBackend<TcpReader, backends::TcpTarget>>(
+      std::move(dev), std::move(extents), o, std::move(name), "our NVMe/TCP initiator",
+      "one TCP connection per thread, polled; data in host memory");
 }
 
 TcpBlockReader::TcpBlockReader(backends::TcpTarget dev, uint64_t offset) : dev_(std::move(dev)), offset_(offset) {

@@ -2,14 +2,12 @@
 #include <sched.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <optional>
 
 #include "common/error.hpp"
-#include "extents/translate.hpp"
 #include "io/hybrid_poll.hpp"
-#include "io/pipeline.hpp"
+#include "io/lba_reader.hpp"
 #include "io/unvme.hpp"
 #include "io/util.hpp"
 
@@ -17,33 +15,20 @@ namespace aisio::io {
 
 namespace {
 
-using extents::LbaRun;
-
 // The commands of a chunk share one request: the last completion finishes the chunk.
 struct ChunkRead : backends::UnvmeRequest {
   Chunk* slot = nullptr;
   static void done(backends::UnvmeRequest& r, nvme::Completion c) {
-    Chunk* s = static_cast<ChunkRead&>(r).slot;
-    if (!c.ok() && s->error.empty())
-      s->error = fmt::format("{}: NVMe Read in chunk at file offset {}: {}", s->file->task->rel, s->off,
-                             c.describe());
-    if (--s->pending == 0) s->done = true;
+    LbaRunReader::command_done(*static_cast<ChunkRead&>(r).slot, c, "NVMe Read");
   }
 };
 
-class UnvmeReader final : public PipelineReader {
+class UnvmeReader final : public LbaRunReader {
  public:
   UnvmeReader(const NvmeAccess& dev, std::shared_ptr<ExtentSource> src, const ReadOptions& o)
-      : PipelineReader(o.qd, o.io_size), dev_(dev), src_(std::move(src)), lba_(dev.lba_size),
-        hybrid_(o.poll == PollMode::hybrid) {
-    // Room for every chunk of the ring to be split over a few extents at once; more
-    // runs than slots just make issue() reap until a command slot frees up.
-    uint32_t depth = std::min<uint32_t>(std::max<uint32_t>(qd_ * 4, 32) + 1, dev_.max_queue_entries);
-    q_.emplace(dev_, depth);
-    max_nlb_ = uint32_t(std::max<size_t>(q_->queue_pair().max_transfer() / lba_, 1));
-    topt_.lba_size = lba_;
-    topt_.device_offset = src_->device_offset();
-    topt_.max_nlb = max_nlb_;
+      : LbaRunReader(o, std::move(src), dev.lba_size), dev_(dev), hybrid_(o.poll == PollMode::hybrid) {
+    q_.emplace(dev_, queue_depth(dev_.max_queue_entries));
+    set_max_transfer(q_->queue_pair().max_transfer());
     // A chunk's last LBA may run past its end by up to one LBA.
     reads_.resize(slots_.size());
     for (size_t i = 0; i < slots_.size(); ++i) {
@@ -52,7 +37,7 @@ class UnvmeReader final : public PipelineReader {
       slot_buf_.push_back(&bufs_.back());
       reads_[i].slot = &slots_[i];
     }
-    bounce_ = dev_.dma->alloc(size_t(max_nlb_) * lba_);
+    bounce_ = dev_.dma->alloc(size_t(topt_.max_nlb) * lba_);
   }
   ~UnvmeReader() override {
     // Every command has completed when read() returns; the queue pair goes first.
@@ -60,27 +45,8 @@ class UnvmeReader final : public PipelineReader {
   }
 
  protected:
-  void open_file(PipeFile& f) override {
-    auto t0 = std::chrono::steady_clock::now();
-    try {
-      f.rf = src_->resolve(f.task->rel);
-      f.size = f.rf.size;
-    } catch (const std::exception& e) {
-      f.fail(fmt::format("resolve extents of {} ({}): {}", f.task->rel, src_->name(), e.what()));
-    }
-    st_.resolve_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  }
-
   void issue(Chunk& s) override {
-    auto& f = *s.file;
-    topt_.file_size = f.size;
-    try {
-      s.runs = extents::translate(f.rf.extents, s.off, s.off + s.len, topt_);
-    } catch (const std::exception& e) {
-      s.error = fmt::format("{}: {}", f.task->rel, e.what());
-      s.done = true;
-      return;
-    }
+    if (!translate(s)) return;
     const size_t i = size_t(&s - slots_.data());
     const DmaBuffer& buf = *slot_buf_[i];
     bool clean = true;
@@ -98,8 +64,7 @@ class UnvmeReader final : public PipelineReader {
     for (const auto& r : s.runs) {
       if (r.zero_fill) continue;
       ++s.pending;
-      ++st_.device_reads;
-      st_.device_bytes += uint64_t(r.nlb) * lba_;
+      count_read(r, false);
       while (!q_->submit_io<ChunkRead>(reads_[i], backends::kRead, r.slba, r.nlb, buf, size_t(r.file_offset - s.off))) {
         // Out of command slots: ring what is queued and reap until one frees up.
         q_->flush();
@@ -129,14 +94,6 @@ class UnvmeReader final : public PipelineReader {
     if (++empty_polls_ % 1024 == 0) sched_yield();
   }
 
-  void finish(Chunk& s) override {
-    for (const auto& r : s.runs) {
-      if (!r.zero_fill) continue;
-      std::memset(s.buf + (r.file_offset - s.off), 0, r.length);
-      st_.zero_fill_bytes += r.length;
-    }
-  }
-
  private:
   bool poll_once() {
     const uint32_t n = q_->reap<ChunkRead>();
@@ -152,9 +109,7 @@ class UnvmeReader final : public PipelineReader {
     for (const auto& r : s.runs) {
       if (r.zero_fill) continue;  // finish() fills these
       auto c = q_->queue_pair().read(dev_.nsid, r.slba, r.nlb, bounce_);
-      ++st_.device_reads;
-      ++st_.fallback_reads;
-      st_.device_bytes += uint64_t(r.nlb) * lba_;
+      count_read(r, true);
       if (!c.ok()) {
         s.error = fmt::format("{}: NVMe Read of {} blocks at LBA {}: {}", s.file->task->rel, r.nlb, r.slba,
                               c.describe());
@@ -166,10 +121,6 @@ class UnvmeReader final : public PipelineReader {
   }
 
   NvmeAccess dev_;
-  std::shared_ptr<ExtentSource> src_;
-  uint32_t lba_;
-  uint32_t max_nlb_ = 0;
-  extents::TranslateOptions topt_;
   std::optional<backends::UnvmeQueue> q_;
   std::vector<ChunkRead> reads_;
   std::deque<DmaBuffer> bufs_;
@@ -180,39 +131,20 @@ class UnvmeReader final : public PipelineReader {
   HybridPoll hp_;
 };
 
-class UnvmeBackend final : public FileBackend {
- public:
-  UnvmeBackend(NvmeAccess dev, std::shared_ptr<ExtentSource> src, const ReadOptions& o, std::string name)
-      : dev_(std::move(dev)), src_(std::move(src)), o_(o), name_(std::move(name)) {
-    check_io_size(o_.io_size);
-  }
-  std::string name() const override { return name_; }
-  std::string describe() const override {
-    return fmt::format("our NVMe driver on {} (nsid {}, {} B LBAs), extents by {}; {} chunks of {} B in flight "
-                       "per thread, polled ({})",
-                       dev_.describe, dev_.nsid, dev_.lba_size, src_->describe(), o_.qd, o_.io_size, poll_mode());
-  }
-  std::unique_ptr<FileReader> make_reader(uint32_t) override { return std::make_unique<UnvmeReader>(dev_, src_, o_); }
-
- private:
-  std::string poll_mode() const {
-    if (o_.poll == PollMode::spin) return "spin";
-    return fmt::format("hybrid: after an empty poll, sleep half the time left to the expected completion, "
-                       "{}..{} us, and back off once overdue",
-                       HybridPoll::kMinStepNs / 1000, HybridPoll::kMaxSleepNs / 1000);
-  }
-
-  NvmeAccess dev_;
-  std::shared_ptr<ExtentSource> src_;
-  ReadOptions o_;
-  std::string name_;
-};
+std::string poll_mode(PollMode m) {
+  if (m == PollMode::spin) return "spin";
+  return fmt::format("hybrid: after an empty poll, sleep half the time left to the expected completion, "
+                     "{}..{} us, and back off once overdue",
+                     HybridPoll::kMinStepNs / 1000, HybridPoll::kMaxSleepNs / 1000);
+}
 
 }  // namespace
 
 std::unique_ptr<FileBackend> make_unvme_path(NvmeAccess dev, std::shared_ptr<ExtentSource> extents, const ReadOptions& o,
                                       std::string name) {
-  return std::make_unique<UnvmeBackend>(std::move(dev), std::move(extents), o, std::move(name));
+  const std::string how = "polled (" + poll_mode(o.poll) + ")";
+  return std::make_unique<LbaRunBackend<UnvmeReader, NvmeAccess>>(std::move(dev), std::move(extents), o,
+                                                                   std::move(name), "our NVMe driver", how);
 }
 
 }  // namespace aisio::io

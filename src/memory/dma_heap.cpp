@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/free_ranges.hpp"
 
 namespace aisio {
 
@@ -46,26 +47,17 @@ DmaBuffer DmaHeap::alloc(size_t bytes, size_t align) {
   std::lock_guard lk(mu_);
   auto try_chunk = [&](uint32_t ci, DmaBuffer& out) {
     Chunk& c = chunks_[ci];
-    for (auto it = c.free.begin(); it != c.free.end(); ++it) {
-      uintptr_t start = uintptr_t(c.map.va) + it->first;
-      uintptr_t aligned = (start + align - 1) & ~uintptr_t(align - 1);
-      size_t pad = aligned - start;
-      if (it->second < pad + bytes) continue;
-      size_t off = it->first, len = it->second;
-      c.free.erase(it);
-      if (pad) c.free.emplace(off, pad);
-      if (len > pad + bytes) c.free.emplace(off + pad + bytes, len - pad - bytes);
-      out.va_ = reinterpret_cast<uint8_t*>(aligned);
-      out.len_ = bytes;
-      out.chunk_va_ = c.map.va;
-      out.bus_ = c.map.bus.data();
-      out.shift_ = c.map.page_shift;
-      out.chunk_index_ = ci;
-      out.heap_ = this;
-      out.heap_ref_ = shared_from_this();
-      return true;
-    }
-    return false;
+    const auto off = take_range(c.free, bytes, align, uintptr_t(c.map.va));
+    if (!off) return false;
+    out.va_ = c.map.va + *off;
+    out.len_ = bytes;
+    out.chunk_va_ = c.map.va;
+    out.bus_ = c.map.bus.data();
+    out.shift_ = c.map.page_shift;
+    out.chunk_index_ = ci;
+    out.heap_ = this;
+    out.heap_ref_ = shared_from_this();
+    return true;
   };
   DmaBuffer b;
   bool found = false;
@@ -88,20 +80,7 @@ DmaBuffer DmaHeap::alloc(size_t bytes, size_t align) {
 void DmaHeap::release(uint32_t ci, size_t off, size_t len) {
   std::lock_guard lk(mu_);
   in_use_ -= len;
-  auto& f = chunks_[ci].free;
-  auto it = f.emplace(off, len).first;
-  auto next = std::next(it);
-  if (next != f.end() && it->first + it->second == next->first) {
-    it->second += next->second;
-    f.erase(next);
-  }
-  if (it != f.begin()) {
-    auto prev = std::prev(it);
-    if (prev->first + prev->second == it->first) {
-      prev->second += it->second;
-      f.erase(it);
-    }
-  }
+  free_range(chunks_[ci].free, off, len);
 }
 
 size_t DmaHeap::bytes_in_use() const {

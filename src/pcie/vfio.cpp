@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/free_ranges.hpp"
 
 namespace aisio::pcie {
 
@@ -159,7 +160,7 @@ void VfioContainer::load_iommu_info() {
     s = (s + MIB2 - 1) & ~(MIB2 - 1);
     if (r.end < s || r.end - s + 1 < MIB2) continue;
     uint64_t len = ((r.end - s + 1) & ~(MIB2 - 1));
-    free_[s] = len;
+    free_range(free_, s, len);
   }
 }
 
@@ -171,35 +172,11 @@ std::vector<VfioContainer::Range> VfioContainer::iova_ranges() const {
 }
 
 uint64_t VfioContainer::alloc_iova(size_t len) {
-  uint64_t align = (len % MIB2 == 0) ? MIB2 : 4096;
-  for (auto it = free_.begin(); it != free_.end(); ++it) {
-    uint64_t s = (it->first + align - 1) & ~(align - 1);
-    uint64_t pad = s - it->first;
-    if (it->second < pad + len) continue;
-    uint64_t start = it->first, flen = it->second;
-    free_.erase(it);
-    if (pad) free_[start] = pad;
-    if (flen > pad + len) free_[s + len] = flen - pad - len;
-    return s;
-  }
+  if (auto iova = take_range(free_, len, len % MIB2 == 0 ? MIB2 : 4096)) return *iova;
   throw Error(Errc::no_memory, "VFIO IOVA space exhausted (" + std::to_string(len) + " bytes wanted)");
 }
 
-void VfioContainer::free_iova(uint64_t iova, size_t len) {
-  auto it = free_.emplace(iova, len).first;
-  auto next = std::next(it);
-  if (next != free_.end() && it->first + it->second == next->first) {
-    it->second += next->second;
-    free_.erase(next);
-  }
-  if (it != free_.begin()) {
-    auto prev = std::prev(it);
-    if (prev->first + prev->second == it->first) {
-      prev->second += it->second;
-      free_.erase(it);
-    }
-  }
-}
+void VfioContainer::free_iova(uint64_t iova, size_t len) { free_range(free_, iova, len); }
 
 uint64_t VfioContainer::map_dma(void* va, size_t len) {
   if ((uintptr_t(va) | len) & 4095) throw Error(Errc::invalid_argument, "vfio DMA mapping must be 4 KiB aligned");

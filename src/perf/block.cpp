@@ -322,10 +322,7 @@ std::unique_ptr<Worker> make_unvme_worker(const PerfOptions& o, const std::vecto
     size_t limit = ud.max_command_bytes();
     uint32_t pieces = uint32_t((o.bs + limit - 1) / limit);
     uint64_t depth = uint64_t(o.qd) * pieces + 1;
-    if (depth > ud.max_queue_entries)
-      throw Error(Errc::invalid_argument,
-                  fmt::format("{}: --qd {} needs a queue of {} entries; the controller allows {} (CAP.MQES)",
-                              ud.describe, o.qd, depth, ud.max_queue_entries));
+    ud.check_queue_entries(o.qd, depth);
     d.uq.emplace(ud, uint32_t(depth));
     Lane<UnvmeQueue>& l = w->lanes_.emplace_back();
     l.q = &*d.uq;
@@ -398,10 +395,7 @@ std::unique_ptr<Worker> make_tcp_worker(const PerfOptions& o, const std::vector<
     if (o.bs % td.lba_size || o.bs > td.max_command_bytes())
       throw Error(Errc::invalid_argument, fmt::format("{}: --bs {} must be whole {}-byte blocks, at most {} (MDTS)",
                                                       td.describe, o.bs, td.lba_size, td.max_command_bytes()));
-    if (o.qd + 1 > td.max_queue_entries)
-      throw Error(Errc::invalid_argument, fmt::format("{}: --qd {} needs a queue of {} entries; the controller "
-                                                      "allows {} (CAP.MQES)", td.describe, o.qd, o.qd + 1,
-                                                      td.max_queue_entries));
+    td.check_queue_entries(o.qd, o.qd + 1);
     Region r = make_region(o, td.describe, td.ns_bytes, td.lba_size);
     Dev& d = w->add_dev(td.describe, r, thread, di);
     d.nsid = td.nsid;

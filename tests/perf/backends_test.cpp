@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include "backends/registry.hpp"
+#include "backends/unvme.hpp"
 #include "common/error.hpp"
 #include "nvme/controller.hpp"
 #include "perf/runner.hpp"
+#include "target/target.hpp"
 
 namespace aisio::perf {
 namespace {
@@ -64,6 +66,42 @@ TEST(Backends, MemGpuTakesDataBuffersFromTheRegisteredBackend) {
   EXPECT_EQ(fake->calls, 2);  // one data heap per (thread, device)
   ASSERT_EQ(r.threads.size(), 2u);
   for (auto& t : r.threads) EXPECT_EQ(t.dir[0].ios, 500u);
+}
+
+// What the device backends know of a namespace comes from the opened target, and a
+// queue deeper than the controller allows (CAP.MQES + 1) is refused with the target's name.
+TEST(Backends, NamespaceTargetDescribesTheNamespaceAndRefusesTooDeepAQueue) {
+  auto t = target::open("embedded:64M");
+  const backends::UnvmeTarget u = backends::target_of(t, 1);
+  EXPECT_EQ(u.describe, t->describe());
+  EXPECT_EQ(u.lba_size, t->ns(1).lba_size);
+  EXPECT_EQ(u.ns_bytes, 64u << 20);
+  EXPECT_EQ(u.max_queue_entries, t->max_queue_entries());
+  EXPECT_EQ(u.keep, t);
+  EXPECT_NO_THROW(u.check_queue_entries(8, u.max_queue_entries));
+  try {
+    u.check_queue_entries(8, u.max_queue_entries + 1ull);
+    ADD_FAILURE() << "a queue of CAP.MQES + 2 entries was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find(u.describe + ": --qd 8 needs a queue of"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(backends::target_of(t, 2), Error);  // no namespace 2
+
+  PerfOptions o;  // the same check refuses a perf run before any I/O
+  o.progress = false;
+  o.pin = false;
+  o.command_line = "perf_test";
+  o.targets = {"embedded:64M"};
+  o.ios = 10;
+  o.qd = t->max_queue_entries();  // needs qd + 1 entries
+  try {
+    run(o, {});
+    ADD_FAILURE() << "--qd " << o.qd << " ran on a queue of " << t->max_queue_entries() << " entries";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::invalid_argument) << e.what();
+    EXPECT_NE(std::string(e.what()).find("CAP.MQES"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
