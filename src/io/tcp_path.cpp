@@ -59,10 +59,13 @@ class TcpReader final : public LbaRunReader {
   void read_bounced(Chunk& s, const extents::LbaRun& r) {
     count_read(r, true);
     auto c = qp_->execute(nvme::cmd::rw(nvme::nvm::READ, dev_.nsid, r.slba, r.nlb), bounce_.data(), r.nlb * lba_);
-    if (!c.ok() && s.error.empty())
-      s.error = fmt::format("{}: NVMe/TCP Read of {} blocks at LBA {}: {}", s.file->task->rel, r.nlb, r.slba, c.describe());
-    else
-      std::memcpy(s.buf + (r.file_offset - s.off), bounce_.data() + r.skip, r.length);
+    if (!c.ok()) {  // the chunk fails; its buffer is not filled
+      if (s.error.empty())
+        s.error = fmt::format("{}: NVMe/TCP Read of {} blocks at LBA {}: {}", s.file->task->rel, r.nlb, r.slba,
+                              c.describe());
+      return;
+    }
+    std::memcpy(s.buf + (r.file_offset - s.off), bounce_.data() + r.skip, r.length);
   }
 
   backends::TcpTarget dev_;
