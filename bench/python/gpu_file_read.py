@@ -161,7 +161,7 @@ def main():
         work = a.workdir or tempfile.mkdtemp(prefix="aisio-gpu-py-")
         info = aisio.make_dataset_image(os.path.join(work, "img"), count=a.count, mix=True, size=a.size)
         if a.make_only:
-            rel = dict(info)
+            rel = dict(info, size=a.size, count=a.count)
             for k in ("image", "source_dir"):
                 rel[k] = os.path.relpath(info[k], work)
             with open(os.path.join(work, "info.json"), "w") as f:
@@ -175,7 +175,7 @@ def main():
     local = [os.path.join(info["source_dir"], r) for r in rels]
     total = sum(man[r][0] for r in rels)
     ctrl = aisio.open("image:" + info["image"], emu_workers=4)
-    res = {"files": len(rels), "bytes": total, "machine": platform.node(), "size": a.size,
+    res = {"files": len(rels), "bytes": total, "machine": platform.node(), "size": info.get("size", a.size),
            "verified_by": "torch.equal on the GPU" if torch is not None else "XXH3-64 of a copy back",
            "gpu": torch.cuda.get_device_name(0) if torch is not None else "cuda:0"}
 
@@ -231,8 +231,9 @@ def main():
         res[name] = {"seconds": dt, "GB_per_s": total / 1e9 / dt}
         print(f"{name:32} {dt:8.3f} s  {total / 1e9 / dt:7.3f} GB/s  ({len(rels)} files, {total} bytes)")
     res["command"] = " ".join(sys.argv)
-    res["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                   text=True).stdout.strip()
+    # AISIO_COMMIT: the commit of a tree copied to another machine without its git history.
+    res["commit"] = os.environ.get("AISIO_COMMIT") or subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     print(json.dumps(res, indent=2))
     if a.out:
         os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
