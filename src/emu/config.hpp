@@ -30,9 +30,6 @@ struct DeviceModel {
   double bandwidth = 0;     // bytes per second
   uint32_t latency_us = 0;  // fixed service latency added to every I/O command
   bool enabled() const { return iops > 0 || bandwidth > 0 || latency_us > 0; }
-  // Datasheet rates of a Samsung PM1753 (random 4 KiB read IOPS, sequential read
-  // bandwidth); the latency is left for the caller to choose.
-  static DeviceModel samsung_pm1753(uint32_t latency_us = 0) { return {3.86e6, 14.5e9, latency_us}; }
 };
 
 // How device threads wait when there is nothing to do. A thread that just did work

@@ -37,17 +37,6 @@ namespace {
 constexpr size_t kBounce = 4096;
 }  // namespace
 
-void zero_host(const SegmentList& dst) {
-  for (const Segment& s : dst) {
-    if (!s.ops) {
-      std::memset(s.p, 0, s.len);
-      continue;
-    }
-    static const uint8_t zeros[kBounce] = {};
-    for (size_t o = 0; o < s.len; o += kBounce) s.ops->to_device(s.ops->ctx, s.p + o, zeros, std::min(kBounce, s.len - o));
-  }
-}
-
 bool equal_host(const SegmentList& a, const uint8_t* b) {
   for (const Segment& s : a) {
     if (!s.ops) {

@@ -47,7 +47,6 @@ class SegmentList {
 // segments move through their DeviceMemoryOps.
 void copy_to_host(const SegmentList& dst, const uint8_t* src, size_t n);
 void copy_from_host(const SegmentList& src, uint8_t* dst, size_t n);
-void zero_host(const SegmentList& dst);
 bool equal_host(const SegmentList& a, const uint8_t* b);
 
 // PRP1/PRP2 for `len` bytes with memory pages of 1 << page_shift (CC.MPS).

@@ -31,7 +31,6 @@ FileBlockReader::FileBlockReader(const std::string& path) : path_(path) {
     throw_errno("stat " + path, e);
   }
   if (S_ISBLK(st.st_mode)) {
-    blockdev_ = true;
     uint64_t sz = 0;
     if (::ioctl(fd_, BLKGETSIZE64, &sz) != 0) {
       int e = errno;

@@ -31,13 +31,11 @@ class FileBlockReader : public BlockReader {
   void read(uint64_t byte_offset, void* buf, size_t len) override;
   uint64_t size() override { return size_; }
   const std::string& path() const { return path_; }
-  bool is_block_device() const { return blockdev_; }
 
  private:
   std::string path_;
   int fd_ = -1;
   uint64_t size_ = 0;
-  bool blockdev_ = false;
 };
 
 // A window [offset, offset + size) of another reader: a partition of a whole-disk

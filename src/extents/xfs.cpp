@@ -271,11 +271,6 @@ uint64_t Filesystem::fsblock_to_byte(uint64_t fsb) const {
   return (agno * sb_.ag_blocks + agbno) << sb_.block_log;
 }
 
-std::vector<uint8_t> Filesystem::read_block(uint64_t fsb, const char* what) {
-  (void)what;
-  return read(fsblock_to_byte(fsb), sb_.block_size);
-}
-
 void Filesystem::check_uuid(const uint8_t* p, const std::string& what) const {
   if (std::memcmp(p, sb_.meta_uuid, 16) != 0) corrupt(what + ": UUID does not match the file system");
 }

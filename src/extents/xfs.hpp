@@ -210,7 +210,6 @@ class Filesystem {
 
   std::vector<uint8_t> read(uint64_t byte, size_t len);
   bool crc_ok(const std::vector<uint8_t>& b, size_t crc_off) const;
-  std::vector<uint8_t> read_block(uint64_t fsb, const char* what);
   void check_uuid(const uint8_t* p, const std::string& what) const;
   void check_ino(uint64_t ino) const;
   const Agf& agf(uint32_t agno);

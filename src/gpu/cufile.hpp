@@ -18,7 +18,6 @@ class CuFile {
   static std::shared_ptr<CuFile> open();
   ~CuFile();
   std::string describe() const { return describe_; }
-  bool compat_mode() const { return compat_; }
 
   // One registered file: reads land in GPU memory.
   class File {

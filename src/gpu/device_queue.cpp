@@ -26,7 +26,6 @@ int DeviceQueue::flush() {
   ran_.swap(pending_);
   pending_.clear();
   if (lr.timeouts) {
-    timeouts_ += lr.timeouts;
     // A timed-out queue is broken; recreate every queue for the next flush. Admin
     // commands: one GPU slot at a time.
     static std::mutex admin;

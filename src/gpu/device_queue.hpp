@@ -45,7 +45,6 @@ class DeviceQueue {
   uint32_t in_flight() const { return uint32_t(pending_.size() + ran_.size()); }
   uint32_t capacity() const { return UINT32_MAX; }  // a list as long as the batch
   uint32_t queues() const { return qs_->count(); }
-  uint64_t timeouts() const { return timeouts_; }
 
  private:
   std::unique_ptr<QueueSet> qs_;
@@ -56,7 +55,6 @@ class DeviceQueue {
   std::vector<Request*> pending_, ran_;
   std::vector<uint32_t> status_;
   std::vector<ListCommand> cmds_;
-  uint64_t timeouts_ = 0;
 };
 
 }  // namespace aisio::gpu

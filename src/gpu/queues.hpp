@@ -41,8 +41,6 @@ class GpuController {
   nvme::Controller& ctrl() const { return *ctrl_; }
   const std::shared_ptr<nvme::Controller>& controller() const { return ctrl_; }
   int device() const { return device_; }
-  // An in-process software controller: queues in host-pinned memory.
-  bool software() const { return software_; }
   // GPU memory the controller reaches (data buffers).
   const std::shared_ptr<DmaHeap>& data_heap();
   // Queue memory (SQ, CQ, PRP lists): host-pinned (software) or GPU memory (PCIe).
@@ -60,7 +58,7 @@ class GpuController {
   GpuController(std::shared_ptr<nvme::Controller> c, int dev);
   std::shared_ptr<nvme::Controller> ctrl_;
   int device_;
-  bool software_;
+  bool software_;  // an in-process software controller: queues in host-pinned memory
   std::mutex mu_;
   std::shared_ptr<DmaHeap> data_, queues_;
   uint8_t* bar_dev_ = nullptr;  // device address of BAR0 once registered

@@ -93,7 +93,6 @@ class Client : public std::enable_shared_from_this<Client> {
   Reply request(const wire::Body& body, int fd = -1);
   // Sends raw bytes as one packet and returns the reply (tests of malformed input).
   Reply request_raw(const std::vector<uint8_t>& bytes, int fd = -1);
-  int socket_fd() const { return fd_.get(); }
 
  private:
   Client() = default;
@@ -123,7 +122,6 @@ class ExternalQueue {
   volatile uint32_t* cq_doorbell() const { return cq_; }
   uint64_t sq_doorbell_offset() const { return sq_off_; }  // within the mapping
   void* mapping() const { return map_; }
-  size_t mapping_size() const { return map_len_; }
   int gpu() const { return gpu_; }  // the GPU homid accounted it to (-1: none)
 
  private:

@@ -419,6 +419,15 @@ Body decode_as(Reader& r) {
   return m;
 }
 
+// The Body alternative whose type is t (decode checked t against type_name first).
+template <size_t I = 0>
+Body decode_body(Type t, Reader& r) {
+  using T = std::variant_alternative_t<I, Body>;
+  if constexpr (I + 1 < std::variant_size_v<Body>)
+    if (T::type != t) return decode_body<I + 1>(t, r);
+  return decode_as<T>(r);
+}
+
 }  // namespace
 
 Type type_of(const Body& b) {
@@ -465,33 +474,7 @@ Message decode(std::span<const uint8_t> packet, unsigned fds) {
     bad(std::string(type_name(t)) + " carries " + std::to_string(fds_of(t)) + " descriptor(s), " +
         std::to_string(fds) + " came with it");
   Reader r(packet.subspan(HEADER_SIZE));
-  switch (t) {
-    case Type::hello: m.body = decode_as<Hello>(r); break;
-    case Type::hello_ok: m.body = decode_as<HelloOk>(r); break;
-    case Type::list_controllers: m.body = decode_as<ListControllers>(r); break;
-    case Type::list_controllers_ok: m.body = decode_as<ListControllersOk>(r); break;
-    case Type::identify: m.body = decode_as<Identify>(r); break;
-    case Type::identify_ok: m.body = decode_as<IdentifyOk>(r); break;
-    case Type::alloc_queue: m.body = decode_as<AllocQueue>(r); break;
-    case Type::alloc_queue_ok: m.body = decode_as<AllocQueueOk>(r); break;
-    case Type::release_queue: m.body = decode_as<ReleaseQueue>(r); break;
-    case Type::release_queue_ok: m.body = decode_as<ReleaseQueueOk>(r); break;
-    case Type::register_dma: m.body = decode_as<RegisterDma>(r); break;
-    case Type::register_dma_ok: m.body = decode_as<RegisterDmaOk>(r); break;
-    case Type::unregister_dma: m.body = decode_as<UnregisterDma>(r); break;
-    case Type::unregister_dma_ok: m.body = decode_as<UnregisterDmaOk>(r); break;
-    case Type::resolve_extents: m.body = decode_as<ResolveExtents>(r); break;
-    case Type::resolve_extents_ok: m.body = decode_as<ResolveExtentsOk>(r); break;
-    case Type::stats: m.body = decode_as<Stats>(r); break;
-    case Type::stats_ok: m.body = decode_as<StatsOk>(r); break;
-    case Type::list_functions: m.body = decode_as<ListFunctions>(r); break;
-    case Type::list_functions_ok: m.body = decode_as<ListFunctionsOk>(r); break;
-    case Type::grant_function: m.body = decode_as<GrantFunction>(r); break;
-    case Type::grant_function_ok: m.body = decode_as<GrantFunctionOk>(r); break;
-    case Type::release_function: m.body = decode_as<ReleaseFunction>(r); break;
-    case Type::release_function_ok: m.body = decode_as<ReleaseFunctionOk>(r); break;
-    case Type::error: m.body = decode_as<ErrorReply>(r); break;
-  }
+  m.body = decode_body(t, r);
   return m;
 }
 

@@ -10,7 +10,6 @@ const std::vector<uint8_t>& CachedBlockReader::page(uint64_t index) {
     ++hits_;
     return it->second;
   }
-  ++misses_;
   const uint64_t start = index * kPage;
   const uint64_t end = std::min<uint64_t>(start + kPage, inner_->size());
   std::vector<uint8_t> p(end > start ? end - start : 0);

@@ -26,7 +26,6 @@ class CachedBlockReader final : public extents::BlockReader {
   void read(uint64_t byte_offset, void* buf, size_t len) override;
   uint64_t size() override { return inner_->size(); }
   uint64_t hits() const { return hits_; }
-  uint64_t misses() const { return misses_; }
 
  private:
   const std::vector<uint8_t>& page(uint64_t index);
@@ -34,7 +33,7 @@ class CachedBlockReader final : public extents::BlockReader {
   std::shared_ptr<extents::BlockReader> inner_;
   std::map<uint64_t, std::vector<uint8_t>> pages_;
   size_t bytes_ = 0;
-  uint64_t hits_ = 0, misses_ = 0;
+  uint64_t hits_ = 0;
 };
 
 }  // namespace aisio::io

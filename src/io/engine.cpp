@@ -10,6 +10,4 @@ PollMode parse_poll_mode(const std::string& s) {
   throw Error(Errc::invalid_argument, "--poll '" + s + "': use spin or hybrid");
 }
 
-const char* poll_mode_name(PollMode m) { return m == PollMode::hybrid ? "hybrid" : "spin"; }
-
 }  // namespace aisio::io

@@ -76,7 +76,6 @@ class FileReader {
 // controller) does not cost a whole core.
 enum class PollMode { spin, hybrid };
 PollMode parse_poll_mode(const std::string& s);  // "spin" | "hybrid"; throws invalid_argument
-const char* poll_mode_name(PollMode m);
 
 struct ReadOptions {
   uint32_t qd = 32;                // reads in flight per thread (io_uring, unvme)

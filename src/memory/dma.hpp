@@ -50,8 +50,6 @@ class DmaBuffer {
     size_t o = size_t(va_ - chunk_va_) + off;
     return bus_[o >> shift_] + (o & ((uint64_t(1) << shift_) - 1));
   }
-  // Bus address of a pointer inside this buffer.
-  uint64_t iova_of(const void* p) const { return iova(size_t(static_cast<const uint8_t*>(p) - va_)); }
   bool contains(const void* p, size_t n = 1) const {
     auto* b = static_cast<const uint8_t*>(p);
     return b >= va_ && b + n <= va_ + len_;
@@ -95,7 +93,6 @@ class DmaHeap : public std::enable_shared_from_this<DmaHeap> {
   // align must be a power of two; memory is zero-filled.
   DmaBuffer alloc(size_t bytes, size_t align = 4096);
   std::string name() const { return backend_->name(); }
-  size_t bytes_in_use() const;
   DmaBackend& backend() { return *backend_; }
 
  private:
@@ -111,7 +108,6 @@ class DmaHeap : public std::enable_shared_from_this<DmaHeap> {
   size_t grow_bytes_;
   mutable std::mutex mu_;
   std::vector<Chunk> chunks_;
-  size_t in_use_ = 0;
 };
 
 // Memory the CPU can DMA from plainly (malloc'd, no bus address): for tests of PRP

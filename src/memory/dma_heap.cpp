@@ -71,7 +71,6 @@ DmaBuffer DmaHeap::alloc(size_t bytes, size_t align) {
     found = try_chunk(uint32_t(chunks_.size() - 1), b);
     if (!found) throw Error(Errc::no_memory, "DMA backend '" + backend_->name() + "' returned a chunk too small");
   }
-  in_use_ += b.len_;
   if (auto zero = chunks_[b.chunk_index_].map.zero) zero(b.va_, b.len_);
   else std::memset(b.va_, 0, b.len_);
   return b;
@@ -79,13 +78,7 @@ DmaBuffer DmaHeap::alloc(size_t bytes, size_t align) {
 
 void DmaHeap::release(uint32_t ci, size_t off, size_t len) {
   std::lock_guard lk(mu_);
-  in_use_ -= len;
   free_range(chunks_[ci].free, off, len);
-}
-
-size_t DmaHeap::bytes_in_use() const {
-  std::lock_guard lk(mu_);
-  return in_use_;
 }
 
 namespace {

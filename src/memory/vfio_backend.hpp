@@ -41,7 +41,6 @@ class VfioBackend final : public DmaBackend {
   explicit VfioBackend(std::shared_ptr<IovaMapper> mapper, VfioBackendOptions opt = {});
   DmaChunk grow(size_t min_bytes) override;  // rounds up to 2 MiB
   std::string name() const override;         // "vfio 0000:01:00.0 (hugepages)"
-  IovaMapper& mapper() const { return *mapper_; }
   // The same I/O address space, shared: GPU memory mapped into it (src/p2p) keeps it
   // alive until that mapping is gone.
   const std::shared_ptr<IovaMapper>& shared_mapper() const { return mapper_; }

@@ -140,7 +140,6 @@ void VfioContainer::load_iommu_info() {
       info->argsz = need;
       if (ioctl(fd_, VFIO_IOMMU_GET_INFO, info) != 0) info->flags = 0;
     }
-    if (info->flags & VFIO_IOMMU_INFO_PGSIZES) pgsizes_ = info->iova_pgsizes;
     if ((info->flags & VFIO_IOMMU_INFO_CAPS) && info->cap_offset) {
       uint32_t off = info->cap_offset;
       while (off && off + sizeof(vfio_info_cap_header) <= buf.size()) {

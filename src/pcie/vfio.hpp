@@ -46,7 +46,6 @@ class VfioContainer final : public IovaMapper, public std::enable_shared_from_th
 
   struct Range { uint64_t start, end; };  // inclusive
   std::vector<Range> iova_ranges() const;  // usable IOVA ranges (from VFIO_IOMMU_GET_INFO)
-  uint64_t iova_page_sizes() const { return pgsizes_; }
   void add_label(const std::string& s);
 
  private:
@@ -59,7 +58,6 @@ class VfioContainer final : public IovaMapper, public std::enable_shared_from_th
   bool iommu_set_ = false;
   std::map<int, int> groups_;          // group number -> fd
   std::vector<std::string> labels_;
-  uint64_t pgsizes_ = 4096;
   mutable std::mutex mu_;
   std::map<uint64_t, uint64_t> free_;  // IOVA free list: start -> length
 };

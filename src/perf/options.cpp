@@ -94,10 +94,6 @@ uint32_t read_percent(RwMode m, uint32_t rwmix) {
   }
 }
 
-uint64_t parse_size(const std::string& text) { return aisio::parse_size(text); }
-
-double parse_rate(const std::string& text) { return aisio::parse_rate(text); }
-
 double parse_duration(const std::string& text) {
   auto [v, unit] = number_and_unit(text, "duration");
   if (unit.empty() || unit == "s" || unit == "sec") return v;

@@ -80,10 +80,6 @@ struct PerfOptions : SharedOptions {
   void validate() const;  // with the CPU backends only
 };
 
-// As common/units.hpp: sizes 512, 4k, 4KiB, 1M (bare K/M/G/T binary; KB/MB decimal);
-uint64_t parse_size(const std::string& s);
-// rates 3.86M -> 3.86e6, 14.5G -> 14.5e9, 1GiB/s -> 2^30 (decimal unless written KiB...).
-double parse_rate(const std::string& s);
 // Seconds with optional unit: 10, 10s, 500ms, 2m.
 double parse_duration(const std::string& s);
 // "0-3,6,8-9" -> {0,1,2,3,6,8,9}.

@@ -45,8 +45,6 @@ class Decoder {
   // True between PDUs (nothing of a PDU is buffered).
   bool idle() const { return stage_ == Stage::header && got_ == 0; }
   bool failed() const { return failed_; }
-  // PDUs decoded so far.
-  uint64_t pdus() const { return pdus_; }
 
   // Consumes all n bytes (or throws). Callbacks run in stream order.
   template <class H>
@@ -214,7 +212,6 @@ class Decoder {
       if (d.length != data_len_)
         bad("DATAL " + std::to_string(d.length) + " but the PDU carries " + std::to_string(data_len_) + " bytes");
     }
-    ++pdus_;
     if (data_len_ == 0) return finish(h);
     if (pad_) {
       stage_ = Stage::pad, left_ = pad_;
@@ -252,7 +249,6 @@ class Decoder {
   uint32_t left_ = 0, pad_ = 0, data_len_ = 0;
   uint32_t crc_ = ~0u;
   uint8_t* dst_ = nullptr;
-  uint64_t pdus_ = 0;
   alignas(8) uint8_t hdr_[pdu::MAX_HEADER];
   uint8_t dgst_[pdu::DIGEST_LEN];
 };

@@ -100,7 +100,6 @@ class QueuePair {
   uint32_t in_flight() const { return capacity() - nfree_; }
   size_t max_transfer() const { return max_transfer_; }
   uint32_t in_capsule_max() const { return in_capsule_max_; }
-  uint32_t maxh2cdata() const { return maxh2cdata_; }
   Digests digests() const { return dg_; }
   bool connected() const { return fd_ && !dead_ && !recovering_; }
   bool recovering() const { return recovering_; }

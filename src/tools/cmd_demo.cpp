@@ -241,6 +241,17 @@ void demo(const DemoOpts& o) {
     }
   };
 
+  // The unvme row through homid's controller "image"; extents as UnvmeSpec::extents (auto, xfs).
+  auto run_homid = [&](const std::string& dir, const std::string& extents, const std::string& label) {
+    fil::UnvmeSpec hs;
+    hs.via = "homid";
+    hs.homid_socket = homid_proc->socket();
+    hs.homid_controller = "image";
+    hs.extents = extents;
+    fil::Session sh(dir, hs);
+    run_paths(sh, {"unvme"}, label);
+  };
+
   fil::UnvmeSpec spec;
   spec.opened = ic;
   if (img->mounted()) {
@@ -248,14 +259,7 @@ void demo(const DemoOpts& o) {
     ro.local_root = img->data_dir();
     fil::Session s(img->data_dir(), spec);
     run_paths(s, backends::Registry::cpu_file_paths(), "unvme (fiemap)");
-    if (homid_proc) {
-      fil::UnvmeSpec hs;
-      hs.via = "homid";
-      hs.homid_socket = homid_proc->socket();
-      hs.homid_controller = "image";
-      fil::Session sh(img->data_dir(), hs);
-      run_paths(sh, {"unvme"}, "unvme (homid)");
-    }
+    if (homid_proc) run_homid(img->data_dir(), "auto", "unvme (homid)");
     step(5, "unmounted: unvme with extents from the XFS decoder (reading through our driver)");
     img->umount();
     fmt::print("unmounted {}\n", img->image());
@@ -267,15 +271,7 @@ void demo(const DemoOpts& o) {
     for (auto& n : backends::Registry::cpu_file_paths())
       if (n != "unvme") kernel_paths.push_back(n);
     run_paths(s, kernel_paths, "");
-    if (homid_proc) {
-      fil::UnvmeSpec hs;
-      hs.via = "homid";
-      hs.homid_socket = homid_proc->socket();
-      hs.homid_controller = "image";
-      hs.extents = "xfs";
-      fil::Session sh(img->fs_dir(), hs);
-      run_paths(sh, {"unvme"}, "unvme (homid, xfs)");
-    }
+    if (homid_proc) run_homid(img->fs_dir(), "xfs", "unvme (homid, xfs)");
     step(5, "unvme on the image: extents from the XFS decoder (reading through our driver)");
   }
   {

@@ -4,6 +4,7 @@
 
 #include "common/error.hpp"
 #include "common/expect_error.hpp"
+#include "common/units.hpp"
 #include "perf/options.hpp"
 
 using aisio::test::expect_error;
@@ -82,6 +83,7 @@ TEST(PerfOptions, EmuModel) {
 }
 
 TEST(PerfOptions, Units) {
+  // The option values' units (common/units.hpp), as --bs, --size and --emu-iops read them.
   EXPECT_EQ(parse_size("512"), 512u);
   EXPECT_EQ(parse_size("4k"), 4096u);
   EXPECT_EQ(parse_size("4KiB"), 4096u);

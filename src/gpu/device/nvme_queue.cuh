@@ -277,12 +277,4 @@ __device__ uint32_t bq_complete(BlockQueue<N>& b, const PollConfig& pc, uint32_t
   return r;
 }
 
-// Convenience: one block-collective round (submit, then complete).
-template <unsigned N>
-__device__ uint32_t bq_execute(BlockQueue<N>& b, Sqe64& cmd, bool active, const PollConfig& pc,
-                               uint32_t* dw0 = nullptr) {
-  bq_submit(b, cmd, active);
-  return bq_complete(b, pc, dw0);
-}
-
 }  // namespace aisio::gpu

@@ -154,10 +154,6 @@ void Control::stop(uint32_t dev_id) {
 void Control::remove(uint32_t dev_id) {
   check(run(CMD_DEL_DEV, dev_id, nullptr, 0), "ublk DEL_DEV of device " + std::to_string(dev_id));
 }
-void Control::start_recovery(uint32_t dev_id) {
-  check(run(CMD_START_USER_RECOVERY, dev_id, nullptr, 0),
-        "ublk START_USER_RECOVERY of device " + std::to_string(dev_id));
-}
 void Control::end_recovery(uint32_t dev_id, int32_t pid) {
   check(run(CMD_END_USER_RECOVERY, dev_id, nullptr, 0, uint64_t(pid)),
         "ublk END_USER_RECOVERY of device " + std::to_string(dev_id));

@@ -34,7 +34,6 @@ class Control {
   void start(uint32_t dev_id, int32_t server_pid);
   void stop(uint32_t dev_id);   // the kernel drains the disk before this returns
   void remove(uint32_t dev_id); // DEL_DEV: after the char device is closed
-  void start_recovery(uint32_t dev_id);
   void end_recovery(uint32_t dev_id, int32_t server_pid);
 
   // Runs one command; returns the CQE result (>= 0) or -errno.

@@ -53,7 +53,6 @@ class Device {
   Device(const Device&) = delete;
   Device& operator=(const Device&) = delete;
 
-  uint32_t dev_id() const { return dev_id_; }
   uint32_t nsid() const { return nsid_; }
   std::string disk_name() const { return "ublkb" + std::to_string(dev_id_); }
   DeviceStatus status() const;
