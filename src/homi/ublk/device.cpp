@@ -33,9 +33,10 @@ void use_no_scheduler(const std::string& disk) {
   const std::string path = "/sys/block/" + disk + "/queue/scheduler";
   int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
   bool ok = fd >= 0 && write(fd, "none", 4) == 4;
+  const int err = errno;  // close() may overwrite it
   if (fd >= 0) close(fd);
   if (!ok) log(Level::info, "ublk: could not set the I/O scheduler of /dev/{} to none ({}): it keeps the kernel's",
-               disk, std::strerror(errno));
+               disk, std::strerror(err));
 }
 // mmap offset of queue q's descriptor array: the kernel spaces queues by the largest
 // possible array (UBLK_MAX_QUEUE_DEPTH descriptors).
