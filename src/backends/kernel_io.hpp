@@ -2,7 +2,6 @@
 // file descriptor, and its result the way the kernel reports it (bytes, or -errno).
 #pragma once
 #include <cstdint>
-#include <string>
 
 #include "backends/queue.hpp"
 
@@ -17,8 +16,5 @@ struct KernelRequest {
   uint8_t op = kRead;
   bool fixed_buf = false;  // io_uring: buf lies in the registered buffer
 };
-
-// "read of 4096 bytes at offset 8192: Input/output error" (res < 0), or a short transfer.
-std::string kernel_io_error(const std::string& what, uint8_t op, uint64_t off, uint32_t len, int64_t res);
 
 }  // namespace aisio::backends

@@ -115,9 +115,12 @@ inline bool ok(const Slot<Q>& s, int64_t res) {
 [[gnu::always_inline]] inline void io_failed(Slot<UnvmeQueue>& s, const Completion& c) {
   unvme_failed(s, c.status.field, c.dw0, c.host);
 }
+// "DEV read of 4096 bytes at offset 8192: Input/output error" (res < 0), or a short transfer.
 template <class Q>
 [[gnu::cold, gnu::noinline]] void io_failed(Slot<Q>& s, int64_t res) {
-  s.t->fail(backends::kernel_io_error(s.dev->name, s.op, s.off, s.len, res));
+  s.t->fail(fmt::format("{} {} of {} bytes at offset {}: {}", s.dev->name, s.op == backends::kWrite ? "write" : "read",
+                        s.len, s.off,
+                        res < 0 ? std::strerror(int(-res)) : fmt::format("short transfer ({} bytes)", res)));
 }
 
 [[gnu::cold, gnu::noinline]] void no_slot(Slot<UnvmeQueue>& s) {

@@ -48,6 +48,5 @@ struct KernelDevice {
 };
 std::unique_ptr<Worker> make_uring_worker(const PerfOptions& o, const std::vector<KernelDevice>& devs, uint32_t thread);
 std::unique_ptr<Worker> make_psync_worker(const PerfOptions& o, const std::vector<KernelDevice>& devs, uint32_t thread);
-using aisio::uring_available;  // common/uring_probe.hpp
 
 }  // namespace aisio::perf

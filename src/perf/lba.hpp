@@ -18,7 +18,6 @@ class Lcg {
   // True with probability percent/100, from the 32 high bits.
   static uint64_t threshold(uint32_t percent) { return (uint64_t(percent) << 32) / 100; }
   bool chance(uint64_t thresh) { return (next() >> 32) < thresh; }
-  uint64_t state() const { return x_; }
 
  private:
   uint64_t x_;

@@ -37,6 +37,12 @@ std::pair<double, std::string> number_and_unit(const std::string& text, const ch
   while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
   return {v, unit};
 }
+
+// An option whose text parse() turns into the field's value (a size, a duration, a name).
+template <class T, class Parse>
+void add_parsed(CLI::App& app, const std::string& names, T& field, Parse parse, const std::string& help) {
+  app.add_option_function<std::string>(names, [&field, parse](const std::string& s) { field = T(parse(s)); }, help);
+}
 }  // namespace
 
 const char* engine_name(Engine e) {
@@ -166,16 +172,13 @@ void add_emu_model_options(CLI::App& app, EmuFarmOptions& o) {
   app.add_option("--emu-devices", o.devices,
                  "Start N software controllers in this process (one namespace each, null backing) and use them "
                  "as the targets");
-  app.add_option_function<std::string>(
-      "--emu-ns-size,--emu-size", [&o](const std::string& s) { o.ns_bytes = parse_size(s); },
-      "Namespace size of each software controller (default 1T)");
+  add_parsed(app, "--emu-ns-size,--emu-size", o.ns_bytes, parse_size,
+             "Namespace size of each software controller (default 1T)");
   app.add_option("--emu-lba", o.lba_size, "LBA size of the software controllers' namespace (512 or 4096)");
-  app.add_option_function<std::string>(
-      "--emu-iops", [&o](const std::string& s) { o.iops = parse_rate(s); },
-      "Device model: commands per second per controller (e.g. 3.86M for a PM1753); 0: unlimited");
-  app.add_option_function<std::string>(
-      "--emu-bw,--emu-bandwidth", [&o](const std::string& s) { o.bandwidth = parse_rate(s); },
-      "Device model: bytes per second per controller, decimal units (e.g. 14.5G); 0: unlimited");
+  add_parsed(app, "--emu-iops", o.iops, parse_rate,
+             "Device model: commands per second per controller (e.g. 3.86M for a PM1753); 0: unlimited");
+  add_parsed(app, "--emu-bw,--emu-bandwidth", o.bandwidth, parse_rate,
+             "Device model: bytes per second per controller, decimal units (e.g. 14.5G); 0: unlimited");
   app.add_option("--emu-latency-us", o.latency_us, "Device model: fixed latency added to every I/O (us)");
   app.add_option("--emu-workers", o.workers, "I/O worker threads per software controller (default 1)");
   app.add_option("--emu-backing", o.backing, "Namespace backing of the software controllers: null (default) or ram");
@@ -186,18 +189,11 @@ void add_shared_options(CLI::App& app, SharedOptions& o, const char* qd_help) {
                  "Controllers (emu:NAME, embedded[:SIZE], PCI address); for perf run's io_uring/psync, block "
                  "devices or files");
   app.add_option("--nsid,-n", o.nsid, "Namespace ID (unvme)");
-  app.add_option_function<std::string>(
-      "--rw", [&o](const std::string& s) { o.rw = parse_rw(s); },
-      "randread (default), read, randwrite, write, randrw, rw");
-  app.add_option_function<std::string>(
-      "--bs,-b", [&o](const std::string& s) { o.bs = uint32_t(parse_size(s)); }, "I/O size (default 4k)");
+  add_parsed(app, "--rw", o.rw, parse_rw, "randread (default), read, randwrite, write, randrw, rw");
+  add_parsed(app, "--bs,-b", o.bs, parse_size, "I/O size (default 4k)");
   report::add_qd_option(app, o.qd, qd_help);
-  app.add_option_function<std::string>(
-      "--runtime,-r", [&o](const std::string& s) { o.runtime_s = parse_duration(s); },
-      "Measured time after the ramp (default 5s)");
-  app.add_option_function<std::string>(
-      "--size,-s", [&o](const std::string& s) { o.size = parse_size(s); },
-      "Region length (default: to the end of the namespace or file)");
+  add_parsed(app, "--runtime,-r", o.runtime_s, parse_duration, "Measured time after the ramp (default 5s)");
+  add_parsed(app, "--size,-s", o.size, parse_size, "Region length (default: to the end of the namespace or file)");
   app.add_option("--seed", o.seed, "Seed of the per-thread LBA generators (thread i uses seed + i)");
   report::add_output_options(app, o);
   add_emu_model_options(app, o.emu);
@@ -205,23 +201,16 @@ void add_shared_options(CLI::App& app, SharedOptions& o, const char* qd_help) {
 
 void add_run_options(CLI::App& app, PerfOptions& o) {
   add_shared_options(app, o, "Commands in flight per thread and device");
-  app.add_option_function<std::string>(
-      "--engine,-e", [&o](const std::string& s) { o.engine = parse_engine(s); }, "unvme (default), io_uring or psync");
+  add_parsed(app, "--engine,-e", o.engine, parse_engine, "unvme (default), io_uring or psync");
   app.add_option("--rwmix,--rwmixread", o.rwmix, "Read percentage for randrw/rw (default 50)");
   report::add_threads_option(app, o.threads, "Threads; each owns one queue per device");
-  app.add_option_function<std::string>(
-      "--cpus", [&o](const std::string& s) { o.cpus = parse_cpu_list(s); },
-      "Cores to pin the threads to, e.g. 0-3 (default: all, round robin)");
+  add_parsed(app, "--cpus", o.cpus, parse_cpu_list,
+             "Cores to pin the threads to, e.g. 0-3 (default: all, round robin)");
   app.add_flag("!--no-pin", o.pin, "Do not pin threads to cores");
   app.add_option("--ios", o.ios, "Per thread: stop after this many I/Os instead of after --runtime");
-  app.add_option_function<std::string>(
-      "--ramp,--ramp_time", [&o](const std::string& s) { o.ramp_s = parse_duration(s); },
-      "Time before measurement starts (default 0)");
-  app.add_option_function<std::string>(
-      "--offset", [&o](const std::string& s) { o.offset = parse_size(s); }, "Region start (default 0)");
-  app.add_option_function<std::string>(
-      "--mem", [&o](const std::string& s) { o.mem = parse_mem(s); },
-      "Data buffers: host (default) or gpu (CUDA build only)");
+  add_parsed(app, "--ramp,--ramp_time", o.ramp_s, parse_duration, "Time before measurement starts (default 0)");
+  add_parsed(app, "--offset", o.offset, parse_size, "Region start (default 0)");
+  add_parsed(app, "--mem", o.mem, parse_mem, "Data buffers: host (default) or gpu (CUDA build only)");
   app.add_option_function<std::string>(
       "--lat",
       [&o](const std::string& s) {

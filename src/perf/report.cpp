@@ -2,15 +2,30 @@
 
 #include <fmt/format.h>
 
+#include <span>
+
 namespace aisio::perf {
 
 using nlohmann::json;
 
 namespace {
 
-json dir_json(const DirResult& d, double seconds) {
-  double iops = seconds > 0 ? double(d.ios) / seconds : 0;
-  double bw = seconds > 0 ? double(d.bytes) / seconds : 0;
+// The rate of direction `dir` summed over `threads`, each over its own interval: one
+// thread's own rate, or for the total the sum of the threads' rates (their intervals
+// differ by microseconds).
+struct Rate {
+  double iops = 0, bytes_per_s = 0;
+  Rate(std::span<const ThreadResult> threads, int dir) {
+    for (const auto& t : threads) {
+      if (t.seconds <= 0) continue;
+      iops += double(t.dir[dir].ios) / t.seconds;
+      bytes_per_s += double(t.dir[dir].bytes) / t.seconds;
+    }
+  }
+};
+
+json dir_json(const DirResult& d, double seconds, const Rate& rate) {
+  const double bw = rate.bytes_per_s;
   json pct = json::object();
   for (double p : kPercentiles) pct[fmt::format("{:.6f}", p)] = d.lat.percentile(p);
   return json{
@@ -19,7 +34,7 @@ json dir_json(const DirResult& d, double seconds) {
       {"bw_bytes", uint64_t(bw)},
       {"bw", uint64_t(bw / 1024)},  // KiB/s, as fio
       {"bw_mib", bw / (1024.0 * 1024.0)},
-      {"iops", iops},
+      {"iops", rate.iops},
       {"runtime", uint64_t(seconds * 1000)},  // ms
       {"total_ios", d.ios},
       {"lat_ns",
@@ -32,7 +47,8 @@ json dir_json(const DirResult& d, double seconds) {
   };
 }
 
-json job_json(const ThreadResult& t, const std::string& name) {
+// rates_of: the threads whose rates t reports (t itself, or all of them for the total).
+json job_json(const ThreadResult& t, const std::string& name, std::span<const ThreadResult> rates_of) {
   double secs = t.seconds;
   return json{
       {"jobname", name},
@@ -42,14 +58,20 @@ json job_json(const ThreadResult& t, const std::string& name) {
       {"first_error", t.first_error},
       {"job_runtime", uint64_t(secs * 1000)},
       {"cpu", t.cpu},
-      {"read", dir_json(t.dir[0], secs)},
-      {"write", dir_json(t.dir[1], secs)},
+      {"read", dir_json(t.dir[0], secs, Rate(rates_of, 0))},
+      {"write", dir_json(t.dir[1], secs, Rate(rates_of, 1))},
       {"usr_cpu", secs > 0 ? 100.0 * t.usr_s / secs : 0.0},
       {"sys_cpu", secs > 0 ? 100.0 * t.sys_s / secs : 0.0},
       {"ctx", t.ctx_switches},
       {"loops", t.loops},
       {"idle_loops", t.idle_loops},
   };
+}
+
+// "io_uring+hipri+sqpoll": the engine and its io_uring modes (valid options have them
+// only with io_uring).
+std::string engine_label(const PerfOptions& o) {
+  return fmt::format("{}{}{}", engine_name(o.engine), o.hipri ? "+hipri" : "", o.sqpoll ? "+sqpoll" : "");
 }
 
 }  // namespace
@@ -96,29 +118,11 @@ json to_json(const RunResult& r) {
     devs.push_back({{"name", d.name}, {"model", d.model}, {"lba_size", d.lba_size}, {"capacity", d.capacity}});
   j["devices"] = devs;
   json jobs = json::array();
-  for (auto& t : r.threads) jobs.push_back(job_json(t, fmt::format("thread{}", t.index)));
+  for (auto& t : r.threads) jobs.push_back(job_json(t, fmt::format("thread{}", t.index), {&t, 1}));
   j["jobs"] = jobs;
-  ThreadResult tot = r.total();
-  json total = job_json(tot, "total");
-  // The aggregate rate is the sum of the threads' rates (their intervals differ by
-  // microseconds); CPU percentages are of one core, summed over the threads.
-  double ri = 0, wi = 0, rb = 0, wb = 0;
-  for (auto& t : r.threads) {
-    if (t.seconds <= 0) continue;
-    ri += double(t.dir[0].ios) / t.seconds;
-    wi += double(t.dir[1].ios) / t.seconds;
-    rb += double(t.dir[0].bytes) / t.seconds;
-    wb += double(t.dir[1].bytes) / t.seconds;
-  }
-  total["read"]["iops"] = ri;
-  total["write"]["iops"] = wi;
-  total["read"]["bw_bytes"] = uint64_t(rb);
-  total["read"]["bw"] = uint64_t(rb / 1024);
-  total["read"]["bw_mib"] = rb / (1024.0 * 1024.0);
-  total["write"]["bw_bytes"] = uint64_t(wb);
-  total["write"]["bw"] = uint64_t(wb / 1024);
-  total["write"]["bw_mib"] = wb / (1024.0 * 1024.0);
-  total["iops"] = ri + wi;
+  // CPU percentages are of one core, summed over the threads.
+  json total = job_json(r.total(), "total", r.threads);
+  total["iops"] = r.total_iops();
   total["cpu"] = nullptr;
   j["total"] = total;
   j["wall_s"] = r.wall_s;
@@ -131,9 +135,7 @@ std::string to_terse(const RunResult& r) {
   ThreadResult t = r.total();
   LatencyHistogram lat = t.dir[0].lat;
   lat.merge(t.dir[1].lat);
-  std::string engine = engine_name(o.engine);
-  if (o.hipri) engine += "+hipri";
-  if (o.sqpoll) engine += "+sqpoll";
+  const std::string engine = engine_label(o);
   double iops = r.total_iops();
   double secs = t.seconds;
   return fmt::format(
@@ -148,11 +150,7 @@ std::string to_terse(const RunResult& r) {
 std::string to_text(const RunResult& r) {
   const PerfOptions& o = r.opts;
   std::string s;
-  std::string engine = engine_name(o.engine);
-  if (o.engine == Engine::io_uring) {
-    if (o.hipri) engine += "+hipri";
-    if (o.sqpoll) engine += "+sqpoll";
-  }
+  const std::string engine = engine_label(o);
   s += fmt::format("aisio perf: {} {}{} bs={} qd={} threads={} devices={} {}{}\n", engine, rw_name(o.rw),
                    rw_mixed(o.rw) ? fmt::format(" rwmix={}", o.rwmix) : "", o.bs, o.qd, o.threads,
                    r.devices.size(),
@@ -175,18 +173,18 @@ std::string to_text(const RunResult& r) {
                               {"usr%", 6},
                               {"sys%", 6}});
   s += table.header();
-  auto row = [&](const ThreadResult& t, const std::string& name, bool total, double iops_override[2]) {
+  auto row = [&](const ThreadResult& t, const std::string& name, bool total, std::span<const ThreadResult> rates_of) {
     bool first = true;
     for (int d = 0; d < 2; ++d) {
       const DirResult& dr = t.dir[d];
       bool show = dr.ios > 0 || (d == 0 && t.dir[1].ios == 0);
       if (!show) continue;
-      double iops = iops_override ? iops_override[d] : (t.seconds > 0 ? double(dr.ios) / t.seconds : 0);
+      double iops = Rate(rates_of, d).iops;
       double mib = iops * o.bs / (1024.0 * 1024.0);
       std::string cpu = total || t.cpu < 0 ? "-" : std::to_string(t.cpu);
       double usr = t.seconds > 0 ? 100.0 * t.usr_s / t.seconds : 0;
       double sys = t.seconds > 0 ? 100.0 * t.sys_s / t.seconds : 0;
-      auto lat = [&](double ns) { return dr.lat.count() > 0 ? human_ns(ns) : "-"; };
+      auto lat = [&](double ns) { return dr.lat.count() > 0 ? report::human_ns(ns) : "-"; };
       s += table.row({first ? name : "", first ? cpu : "", d ? "write" : "read", human_count(iops),
                       fmt::format("{:.1f}", mib), lat(dr.lat.mean()), lat(double(dr.lat.percentile(50))),
                       lat(double(dr.lat.percentile(99))), lat(double(dr.lat.percentile(99.9))),
@@ -196,14 +194,8 @@ std::string to_text(const RunResult& r) {
     }
   };
   if (o.per_thread || r.threads.size() == 1)
-    for (auto& t : r.threads) row(t, std::to_string(t.index), false, nullptr);
-  if (r.threads.size() > 1 || !o.per_thread) {
-    double sums[2] = {0, 0};
-    for (auto& t : r.threads)
-      for (int d = 0; d < 2; ++d)
-        if (t.seconds > 0) sums[d] += double(t.dir[d].ios) / t.seconds;
-    row(r.total(), "total", true, sums);
-  }
+    for (auto& t : r.threads) row(t, std::to_string(t.index), false, {&t, 1});
+  if (r.threads.size() > 1 || !o.per_thread) row(r.total(), "total", true, r.threads);
   double secs = r.total().seconds;
   s += fmt::format("total: {} IOPS, {:.1f} MiB/s over {:.2f} s; latency sampled 1 in {}{}\n",
                    human_count(r.total_iops()), r.total_iops() * o.bs / (1024.0 * 1024.0), secs,

@@ -23,6 +23,5 @@ std::string to_terse(const RunResult& r);
 // The writer and the number formats of every report (src/report), by their perf names.
 using report::emit_json;
 using report::human_count;
-using report::human_ns;
 
 }  // namespace aisio::perf

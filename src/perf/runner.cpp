@@ -14,6 +14,7 @@
 
 #include "backends/registry.hpp"
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "target/farm.hpp"
 #include "perf/engines.hpp"
 
@@ -63,14 +64,8 @@ std::vector<int> allowed_cpus() {
   return out;
 }
 
-struct FileCloser {
-  std::vector<int> fds;
-  ~FileCloser() {
-    for (int fd : fds) ::close(fd);
-  }
-};
-
-KernelDevice open_kernel_device(const PerfOptions& o, const std::string& path, FileCloser& closer) {
+// The descriptor is kept open in `fds` (the caller's, closed when it goes).
+KernelDevice open_kernel_device(const PerfOptions& o, const std::string& path, std::vector<Fd>& fds) {
   bool writes = read_percent(o.rw, o.rwmix) < 100;
   int flags = (writes ? O_RDWR : O_RDONLY) | O_CLOEXEC | (o.direct ? O_DIRECT : 0);
   int fd = ::open(path.c_str(), flags);
@@ -82,7 +77,7 @@ KernelDevice open_kernel_device(const PerfOptions& o, const std::string& path, F
                                                    path, std::strerror(err)));
     throw_errno("open " + path, err);
   }
-  closer.fds.push_back(fd);
+  fds.emplace_back(fd);
   KernelDevice d;
   d.name = path;
   d.fd = fd;
@@ -130,7 +125,7 @@ RunResult run(const PerfOptions& opts, const RunHooks& hooks) {
   std::vector<backends::UnvmeTarget> udevs;
   std::vector<backends::TcpTarget> tdevs;  // tcp:// handles: the tcp backend
   std::vector<KernelDevice> kdevs;
-  FileCloser closer;
+  std::vector<Fd> fds;  // the kernel devices', closed after the workers
   if (o.engine == Engine::unvme) {
     auto add = [&](std::shared_ptr<target::Target> t, std::string name) {
       if (t->tcp()) {
@@ -154,7 +149,7 @@ RunResult run(const PerfOptions& opts, const RunHooks& hooks) {
       std::string why;
       if (!uring_available(&why)) throw Error(Errc::not_supported, "--engine io_uring: " + why);
     }
-    for (auto& p : o.targets) kdevs.push_back(open_kernel_device(o, p, closer));
+    for (auto& p : o.targets) kdevs.push_back(open_kernel_device(o, p, fds));
     for (auto& d : kdevs) res.devices.push_back({d.name, "kernel", d.lba_size, d.capacity});
   }
 
@@ -224,7 +219,7 @@ RunResult run(const PerfOptions& opts, const RunHooks& hooks) {
       if (el >= total) ctl.phase.store(kStop);
     }
     double since = std::chrono::duration<double>(now - last).count();
-    if (hooks.progress && since >= hooks.progress_interval_s) {
+    if (hooks.progress && since >= 1.0) {
       ProgressInfo pi;
       pi.ramp = !measuring;
       pi.elapsed_s = el;
@@ -232,7 +227,6 @@ RunResult run(const PerfOptions& opts, const RunHooks& hooks) {
       pi.ios = ios;
       pi.iops = double(ios - last_ios) / since;
       pi.bytes_per_s = pi.iops * o.bs;
-      pi.threads_done = done;
       hooks.progress(pi);
       last = now;
       last_ios = ios;

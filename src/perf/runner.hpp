@@ -23,7 +23,6 @@ struct ProgressInfo {
   double iops = 0;       // over the last interval
   double bytes_per_s = 0;
   uint64_t ios = 0;      // completions so far
-  uint32_t threads_done = 0;
 };
 
 struct RunHooks {
@@ -33,7 +32,6 @@ struct RunHooks {
   const backends::Registry* backends = nullptr;
   // Called about once a second while the run lasts.
   std::function<void(const ProgressInfo&)> progress;
-  double progress_interval_s = 1.0;
 };
 
 // Runs the benchmark. Setup problems throw aisio::Error; I/O errors end the run early

@@ -46,9 +46,7 @@ void ThreadCtx::init(const PerfOptions& opts, uint32_t idx, int core, Control& c
   sample_every = opts.lat ? opts.lat_sample : UINT32_MAX;
   countdown = 1;  // the first I/O is sampled
   ns_per_tick = perf::ns_per_tick();
-  uint32_t rp = read_percent(opts.rw, opts.rwmix);
-  read_thresh = Lcg::threshold(rp);
-  fixed_op = rp == 0 ? 1 : 0;
+  read_thresh = Lcg::threshold(read_percent(opts.rw, opts.rwmix));
   mix = Lcg(opts.seed * 31 + idx + 0xA5A5);
   remaining = opts.ios ? int64_t(std::min<uint64_t>(opts.ios, INT64_MAX)) : INT64_MAX;
 }

@@ -47,7 +47,6 @@ struct ThreadCtx {
   double ns_per_tick = 1;
   uint64_t read_thresh = 0;        // mixed workloads: Lcg::threshold(read %)
   Lcg mix{1};
-  uint8_t fixed_op = 0;            // 0 read, 1 write (not mixed)
   uint64_t loops = 0;              // polling passes over the thread's devices (per loop, not per I/O)
   uint64_t idle_loops = 0;         // passes that reaped nothing
   LatencyHistogram lat[2];

@@ -11,7 +11,7 @@
 #include <cstdio>
 
 #include "common/error.hpp"
-#include "perf/engines.hpp"
+#include "common/uring_probe.hpp"
 #include "perf/report.hpp"
 #include "perf/runner.hpp"
 #include "tools/backends.hpp"
@@ -60,7 +60,7 @@ CommandRegistrar reg(40, [](CLI::App& app) {
   engines->callback([] {
     std::string why;
     fmt::print("unvme     yes (targets: emu:NAME, embedded[:SIZE], PCI address; or --emu-devices N)\n");
-    bool ok = perf::uring_available(&why);
+    bool ok = uring_available(&why);
     fmt::print("io_uring  {}\n", ok ? "yes (--hipri for IOPOLL, --sqpoll)" : "no: " + why);
     fmt::print("psync     yes\n");
   });

@@ -11,9 +11,9 @@
 #include "backends/gpus.hpp"
 #include "common/error.hpp"
 #include "gpu/cuda_run.hpp"
-#include "perf/machine.hpp"
 #include "perf/options.hpp"
 #include "perf/report.hpp"
+#include "report/record.hpp"
 #include "tools/command.hpp"
 
 namespace aisio::tools {
@@ -53,7 +53,7 @@ CommandRegistrar reg(41, [](CLI::App& app) {
                 "CUDA devices to spread the queues over, e.g. 0,1 (each its own queue pairs on every device and its "
                 "own buffers; a device may repeat: 0,0). Default: --device");
   c->callback([o, gpus] {
-    o->command_line = perf::own_command_line();
+    o->command_line = report::own_command_line();
     if (!gpus->empty()) o->gpus = backends::parse_gpu_list(*gpus);
     run_cuda(*o);
   });
