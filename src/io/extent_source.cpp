@@ -10,22 +10,15 @@
 #include "extents/fiemap.hpp"
 #include "extents/xfs.hpp"
 #include "io/cached_block_reader.hpp"
+#include "io/util.hpp"
 
 namespace aisio::io {
-
-namespace {
-std::string join(const std::string& root, const std::string& rel) {
-  if (root.empty()) return rel;
-  if (root.back() == '/') return root + rel;
-  return root + "/" + rel;
-}
-}  // namespace
 
 FiemapSource::FiemapSource(std::string root, uint64_t device_offset)
     : root_(std::move(root)), device_offset_(device_offset) {}
 
 ResolvedFile FiemapSource::resolve(const std::string& rel) {
-  auto fx = extents::resolve(join(root_, rel));
+  auto fx = extents::resolve(join_path(root_, rel));
   return {fx.size, std::move(fx.extents)};
 }
 
@@ -41,7 +34,7 @@ XfsSource::XfsSource(std::shared_ptr<extents::BlockReader> dev, std::string root
 
 XfsSource::~XfsSource() = default;
 
-std::string XfsSource::full(const std::string& rel) const { return join(root_, rel); }
+std::string XfsSource::full(const std::string& rel) const { return join_path(root_, rel); }
 
 ResolvedFile XfsSource::resolve(const std::string& rel) {
   std::lock_guard lk(mu_);

@@ -16,36 +16,25 @@
 
 namespace aisio::io {
 
-struct NvmeReaderStats {
-  uint64_t reads = 0;     // read() calls
-  uint64_t commands = 0;  // NVMe Read commands
-  uint64_t bytes = 0;     // bytes moved by the controller
-};
-
 class NvmeBlockReader : public extents::BlockReader {
  public:
+  // Through any queue pair source (a controller of this process: access_of, or homid).
   // offset: byte offset of the window inside the namespace (a partition start).
-  NvmeBlockReader(std::shared_ptr<nvme::Controller> ctrl, uint32_t nsid = 1, uint64_t offset = 0,
-                  size_t bounce_bytes = 1 << 20);
-  // Through any queue pair source (a controller of this process, or homid).
   explicit NvmeBlockReader(NvmeAccess dev, uint64_t offset = 0, size_t bounce_bytes = 1 << 20);
   ~NvmeBlockReader() override;
   void read(uint64_t byte_offset, void* buf, size_t len) override;
   uint64_t size() override { return size_; }
-  uint32_t lba_size() const { return lba_; }
-  NvmeReaderStats stats() const;
+  uint32_t lba_size() const { return dev_.lba_size; }
+  uint64_t commands() const;  // NVMe Read commands so far
 
  private:
   NvmeAccess dev_;
-  uint32_t nsid_;
   uint64_t offset_;
-  uint32_t lba_;
-  uint64_t ns_bytes_;
   uint64_t size_;
   mutable std::mutex mu_;
   std::unique_ptr<nvme::QueuePair> qp_;
   DmaBuffer bounce_;
-  NvmeReaderStats stats_;
+  uint64_t commands_ = 0;
 };
 
 }  // namespace aisio::io

@@ -98,21 +98,15 @@ void TcpBlockReader::read(uint64_t byte_offset, void* buf, size_t len) {
     throw Error(Errc::io, fmt::format("read of {} bytes at offset {} is past the end of namespace {} on {}", len,
                                       byte_offset, dev_.nsid, dev_.describe));
   std::lock_guard lk(mu_);
-  const uint32_t lba = dev_.lba_size;
-  auto* out = static_cast<uint8_t*>(buf);
-  uint64_t pos = offset_ + byte_offset;
-  while (len > 0) {
-    const uint64_t slba = pos / lba;
-    const size_t skip = size_t(pos % lba);
-    const size_t got = std::min(len, bounce_.size() - skip);  // the bounce buffer is whole LBAs
-    const uint32_t nlb = uint32_t((skip + got + lba - 1) / lba);
-    auto c = qp_->execute(nvme::cmd::rw(nvme::nvm::READ, dev_.nsid, slba, nlb), bounce_.data(), nlb * lba);
-    if (!c.ok())
-      throw Error(Errc::io, fmt::format("NVMe/TCP Read of {} blocks at LBA {} on {}: {}", nlb, slba, dev_.describe,
-                                        c.describe()));
-    std::memcpy(out, bounce_.data() + skip, got);
-    out += got, pos += got, len -= got;
-  }
+  // The bounce buffer is whole LBAs.
+  read_via_bounce(offset_ + byte_offset, buf, len, dev_.lba_size, bounce_.size(), bounce_.data(),
+                  [&](uint64_t slba, uint32_t nlb) {
+                    auto c = qp_->execute(nvme::cmd::rw(nvme::nvm::READ, dev_.nsid, slba, nlb), bounce_.data(),
+                                          nlb * dev_.lba_size);
+                    if (!c.ok())
+                      throw Error(Errc::io, fmt::format("NVMe/TCP Read of {} blocks at LBA {} on {}: {}", nlb, slba,
+                                                        dev_.describe, c.describe()));
+                  });
 }
 
 }  // namespace aisio::io

@@ -49,7 +49,7 @@ TEST(IoNvmeBlockReader, MatchesTheImageFileAtAnyOffset) {
     }
     auto ic = target::open("image:" + img, {.image_lba_size = lba});
     for (uint64_t window : {uint64_t(0), uint64_t(1 << 20)}) {
-      io::NvmeBlockReader r(ic->controller(), 1, window, 64 << 10);  // small bounce: reads span several commands
+      io::NvmeBlockReader r(io::access_of(ic->controller()), window, 64 << 10);  // small bounce: reads span several commands
       EXPECT_EQ(r.size(), size - window);
       EXPECT_EQ(r.lba_size(), lba);
       std::vector<uint8_t> out;
@@ -66,7 +66,7 @@ TEST(IoNvmeBlockReader, MatchesTheImageFileAtAnyOffset) {
       uint8_t b;
       expect_error([&] { r.read(r.size(), &b, 1); }, Errc::io,
                    "read of 1 bytes at offset " + std::to_string(r.size()) + " is past the end of namespace");
-      EXPECT_GT(r.stats().commands, 200u);
+      EXPECT_GT(r.commands(), 200u);
     }
     ic.reset();
     fs::remove_all(dir);
@@ -101,7 +101,7 @@ TEST(IoNvmeBlockReader, XfsDecoderReadsAnUnmountedImageThroughTheDriver) {
   auto err = fil::mkfs_xfs(img, "-p " + fil::shell_quote(proto));
   ASSERT_EQ(err, "");
   auto ic = target::open("image:" + img);
-  auto reader = std::make_shared<io::NvmeBlockReader>(ic->controller());
+  auto reader = std::make_shared<io::NvmeBlockReader>(io::access_of(ic->controller()));
   io::XfsSource xs(reader, "/data", 0);
   for (auto& [rel, v] : want) {
     auto got = xs.read_file(rel);
