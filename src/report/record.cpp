@@ -7,7 +7,6 @@
 #include <chrono>
 #include <ctime>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 namespace aisio::report {
@@ -84,18 +83,10 @@ std::string join_command(const std::vector<std::string>& argv) {
 }
 
 std::string own_command_line() {
+  // NUL-terminated arguments.
   std::ifstream f("/proc/self/cmdline", std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string raw = ss.str();
   std::vector<std::string> argv;
-  size_t start = 0;
-  for (size_t i = 0; i < raw.size(); ++i)
-    if (raw[i] == '\0') {
-      argv.push_back(raw.substr(start, i - start));
-      start = i + 1;
-    }
-  if (start < raw.size()) argv.push_back(raw.substr(start));
+  for (std::string a; std::getline(f, a, '\0');) argv.push_back(a);
   return join_command(argv);
 }
 

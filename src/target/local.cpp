@@ -1,7 +1,5 @@
 #include "target/local.hpp"
 
-#include <string_view>
-
 namespace aisio::target {
 
 LocalTarget::LocalTarget(std::shared_ptr<nvme::Controller> ctrl, std::string describe, std::shared_ptr<void> keep,
@@ -12,13 +10,6 @@ LocalTarget::LocalTarget(std::shared_ptr<nvme::Controller> ctrl, std::string des
 LocalTarget::~LocalTarget() {
   ctrl_.reset();  // orderly shutdown (CC.SHN) while the device still answers
   keep_.reset();
-}
-
-std::string LocalTarget::model() const {
-  const auto& mn = ctrl_->id().mn;
-  std::string_view s(reinterpret_cast<const char*>(mn), sizeof mn);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.remove_suffix(1);
-  return std::string(s);
 }
 
 NamespaceGeometry LocalTarget::ns(uint32_t nsid) const {

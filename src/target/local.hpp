@@ -18,7 +18,7 @@ class LocalTarget final : public Target {
   ~LocalTarget() override;
 
   std::string describe() const override { return describe_; }
-  std::string model() const override;
+  std::string model() const override { return nvme::trim_id_string(ctrl_->id().mn, sizeof ctrl_->id().mn); }
   NamespaceGeometry ns(uint32_t nsid) const override;
   std::unique_ptr<nvme::QueuePair> create_queue_pair(const nvme::QueueOptions& o, uint32_t nsid) override;
   const std::shared_ptr<DmaHeap>& dma() const override { return ctrl_->dma(); }

@@ -75,10 +75,7 @@ std::shared_ptr<Target> open(const std::string& handle, const OpenOptions& o) {
   if (handle.starts_with("tcp://")) return open_tcp(handle, o);
   static const std::regex bdf(R"(^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$)");
   if (std::regex_match(handle, bdf)) return open_pci(handle.size() == 7 ? "0000:" + handle : handle, o);
-  throw Error(Errc::invalid_argument,
-              "unknown controller handle '" + handle +
-                  "': use emu:NAME, embedded[:SIZE], image:PATH, a PCI address like 0000:01:00.0, "
-                  "homid[:SOCKET][/CONTROLLER], homid-vf[:SOCKET][/PF] or tcp://HOST[:PORT]/SUBNQN");
+  throw Error(Errc::invalid_argument, "unknown controller handle '" + handle + "': use " + kHandleHelp);
 }
 
 }  // namespace aisio::target

@@ -103,8 +103,8 @@ struct OpenOptions {
 
 // The handle forms, for a command's help text.
 inline constexpr const char* kHandleHelp =
-    "emu:NAME, embedded[:SIZE], image:PATH, a PCI address, homid[:SOCKET][/CONTROLLER], homid-vf[:SOCKET][/PF] "
-    "or tcp://HOST[:PORT]/SUBNQN";
+    "emu:NAME, embedded[:SIZE], image:PATH, a PCI address like 0000:01:00.0, homid[:SOCKET][/CONTROLLER], "
+    "homid-vf[:SOCKET][/PF] or tcp://HOST[:PORT]/SUBNQN";
 
 // Throws aisio::Error: invalid_argument for a handle of no known form (the message lists
 // the forms), not_supported for homid: where homid's client is not built,

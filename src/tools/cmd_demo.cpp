@@ -21,7 +21,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
+#include <iterator>
 
 #include "backends/registry.hpp"
 #include "common/error.hpp"
@@ -134,9 +134,7 @@ class HomidProcess {
   }
   std::string log_text() const {
     std::ifstream f(log_);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
+    return {std::istreambuf_iterator<char>(f), {}};
   }
 
  private:
@@ -254,9 +252,9 @@ void demo(const DemoOpts& o) {
 
   fil::UnvmeSpec spec;
   spec.opened = ic;
+  ro.local_root = img->data_dir();
   if (img->mounted()) {
     step(4, "fil run on the mounted file system: every CPU path, every file verified");
-    ro.local_root = img->data_dir();
     fil::Session s(img->data_dir(), spec);
     run_paths(s, backends::Registry::cpu_file_paths(), "unvme (fiemap)");
     if (homid_proc) run_homid(img->data_dir(), "auto", "unvme (homid)");
@@ -265,11 +263,9 @@ void demo(const DemoOpts& o) {
     fmt::print("unmounted {}\n", img->image());
   } else {
     step(4, "fil run: kernel paths on the source directory (no mount: " + img->mode() + ")");
-    ro.local_root = img->data_dir();
     fil::Session s(img->data_dir(), spec);
-    std::vector<std::string> kernel_paths;
-    for (auto& n : backends::Registry::cpu_file_paths())
-      if (n != "unvme") kernel_paths.push_back(n);
+    auto kernel_paths = backends::Registry::cpu_file_paths();
+    std::erase(kernel_paths, "unvme");
     run_paths(s, kernel_paths, "");
     if (homid_proc) run_homid(img->fs_dir(), "xfs", "unvme (homid, xfs)");
     step(5, "unvme on the image: extents from the XFS decoder (reading through our driver)");

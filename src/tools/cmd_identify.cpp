@@ -18,23 +18,19 @@ CommandRegistrar reg(20, [](CLI::App& app) {
   c->add_option("handle", o->handle, target::kHandleHelp)->required();
   c->add_flag("--json", o->json, "JSON output");
   c->callback([o] {
-    auto t = target::open(o->handle);
-    if (auto* tc = t->tcp()) {
-      const IdentifyView v = identify_view(*tc);
-      if (o->json)
-        fmt::print("{}\n", identify_json(v).dump(2));
-      else
-        fmt::print("{}", identify_text(v));
-      return;
-    }
-    auto ctrl = t->controller();
-    if (!ctrl)  // homid keeps the admin queue to itself
+    auto t = target::open(o->handle);  // keeps the controller the view points into
+    IdentifyView v;
+    if (auto* tc = t->tcp())
+      v = identify_view(*tc);
+    else if (auto ctrl = t->controller())
+      v = identify_view(*ctrl);
+    else  // homid keeps the admin queue to itself
       throw Error(Errc::not_supported, t->describe() + ": Identify needs the admin queue, which homid keeps; "
                                                        "`aisio homi status` shows its controllers");
     if (o->json)
-      fmt::print("{}\n", identify_json(*ctrl).dump(2));
+      fmt::print("{}\n", identify_json(v).dump(2));
     else
-      fmt::print("{}", identify_text(*ctrl));
+      fmt::print("{}", identify_text(v));
   });
 });
 }  // namespace

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "tools/command.hpp"
 #include "target/target.hpp"
 #include "tcp/controller.hpp"
@@ -34,17 +35,13 @@ void check(const nvme::Completion& c, const char* what, uint64_t slba) {
   throw Error(c.status, fmt::format("{} at LBA {}", what, slba));
 }
 
-int open_file(const std::string& path, int flags) {
-  int fd = ::open(path.c_str(), flags, 0644);
-  if (fd < 0) throw_errno("open " + path);
-  return fd;
-}
-
 void run(const RwOpts& o, bool write) {
   auto t = target::open(o.handle);
   const target::NamespaceGeometry ns = t->ns(o.nsid);
   uint64_t nlb = o.nlb;
-  int fd = open_file(o.file, write || o.verify ? O_RDONLY : O_WRONLY | O_CREAT | O_TRUNC);
+  const Fd file(::open(o.file.c_str(), write || o.verify ? O_RDONLY : O_WRONLY | O_CREAT | O_TRUNC, 0644));
+  if (!file) throw_errno("open " + o.file);
+  const int fd = file.get();
   if (nlb == 0) {
     if (!(write || o.verify)) throw Error(Errc::invalid_argument, "--nlb is required for read");
     off_t size = lseek(fd, 0, SEEK_END);
@@ -101,7 +98,6 @@ void run(const RwOpts& o, bool write) {
       throw_errno("write " + o.file);
     }
   }
-  ::close(fd);
   if (mismatches) throw Error(Errc::io, fmt::format("verify failed: {} bytes differ", mismatches));
   fmt::print("{} {} blocks ({} bytes) at LBA {} of {} namespace {}{}\n", write ? "wrote" : (o.verify ? "verified" : "read"),
              nlb, nlb * ns.lba_size, o.slba, o.handle, o.nsid, o.verify ? ", verified" : "");

@@ -26,6 +26,5 @@ IdentifyView identify_view(const tcp::Controller& c);
 nlohmann::ordered_json identify_json(const IdentifyView& v);
 std::string identify_text(const IdentifyView& v);
 inline nlohmann::ordered_json identify_json(const nvme::Controller& c) { return identify_json(identify_view(c)); }
-inline std::string identify_text(const nvme::Controller& c) { return identify_text(identify_view(c)); }
 
 }  // namespace aisio::tools

@@ -29,9 +29,6 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
-  } catch (const aisio::Error& e) {
-    fmt::print(stderr, "aisio: {}\n", e.what());
-    return 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "aisio: {}\n", e.what());
     return 1;
