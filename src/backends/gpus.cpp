@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <ranges>
 
 #include "common/error.hpp"
 
@@ -13,18 +14,14 @@ namespace aisio::backends {
 std::vector<int> parse_gpu_list(const std::string& s, int fallback) {
   if (s.empty()) return {fallback};
   std::vector<int> out;
-  size_t pos = 0;
-  for (;;) {
-    size_t comma = s.find(',', pos);
-    std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+  for (auto part : std::views::split(s, ',')) {
+    const std::string item(part.begin(), part.end());
     bool digits = !item.empty() && item.size() <= 4 &&
                   std::all_of(item.begin(), item.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (!digits)
       throw Error(Errc::invalid_argument,
                   fmt::format("--gpus '{}': '{}' is not a CUDA device ordinal (a list like 0,1)", s, item));
     out.push_back(std::stoi(item));
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
   }
   return out;
 }

@@ -4,6 +4,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <fstream>
@@ -60,10 +61,9 @@ std::string build_commit() { return kBuildCommit; }
 
 std::string shell_quote(const std::string& a) {
   if (a.empty()) return "''";
-  bool plain = true;
-  for (char c : a)
-    if (!(isalnum(static_cast<unsigned char>(c)) || std::string("-_./:=,+@%").find(c) != std::string::npos))
-      plain = false;
+  const bool plain = std::ranges::all_of(a, [](char c) {
+    return isalnum(static_cast<unsigned char>(c)) || std::string_view("-_./:=,+@%").find(c) != std::string_view::npos;
+  });
   if (plain) return a;
   std::string out = "'";
   for (char c : a) {

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <ranges>
 
 #include "backends/gpus.hpp"
 #include "common/error.hpp"
@@ -36,13 +37,8 @@ namespace fs = std::filesystem;
 
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
-  size_t a = 0;
-  while (a <= s.size()) {
-    size_t b = s.find(',', a);
-    if (b == std::string::npos) b = s.size();
-    if (b > a) out.push_back(s.substr(a, b - a));
-    a = b + 1;
-  }
+  for (auto item : std::views::split(s, ','))
+    if (!item.empty()) out.emplace_back(item.begin(), item.end());
   return out;
 }
 
