@@ -276,8 +276,10 @@ class BlockWorker final : public Worker {
       }
     }
   }
-  // Device d as thread `thread` sees it.
-  Dev& add_dev(const std::string& name, const Region& r, uint32_t thread, uint32_t d) {
+  // Device d as thread `thread` sees it: its region (make_region) and generator; region
+  // in bytes.
+  Dev& add_dev(const std::string& name, uint64_t capacity, uint32_t lba_size, uint32_t thread, uint32_t d) {
+    const Region r = make_region(o_, name, capacity, lba_size);
     Dev& dev = devs_.emplace_back();
     dev.name = name;
     dev.gen = BlockGen(rw_random(o_.rw), r.blocks, seq_start(r, thread, o_.threads), lba_seed(o_, thread, d));
@@ -316,9 +318,8 @@ std::unique_ptr<Worker> make_unvme_worker(const PerfOptions& o, const std::vecto
     if (o.bs > ud.max_command_bytes()) w->pre_ = false;
   for (uint32_t di = 0; di < devs.size(); ++di) {
     auto& ud = devs[di];
-    Region r = make_region(o, ud.describe, ud.ns_bytes, ud.lba_size);
-    Dev& d = w->add_dev(ud.describe, r, thread, di);
-    d.region = r.start / ud.lba_size;
+    Dev& d = w->add_dev(ud.describe, ud.ns_bytes, ud.lba_size, thread, di);
+    d.region /= ud.lba_size;  // in LBAs
     d.nlb = o.bs / ud.lba_size;
     d.nsid = ud.nsid;
 
@@ -373,8 +374,7 @@ std::unique_ptr<Worker> make_uring_worker(const PerfOptions& o, const std::vecto
     l.q->register_buffer(buf.data(), buf.size());
   }
   for (uint32_t di = 0; di < devs.size(); ++di) {
-    Region r = make_region(o, devs[di].name, devs[di].capacity, devs[di].lba_size);
-    Dev& d = w->add_dev(devs[di].name, r, thread, di);
+    Dev& d = w->add_dev(devs[di].name, devs[di].capacity, devs[di].lba_size, thread, di);
     size_t first = l.slots.size();
     w->add_slots(l, d, o.qd, buf.data() + size_t(di) * o.qd * o.bs);
     for (size_t i = first; i < l.slots.size(); ++i) {
@@ -399,8 +399,7 @@ std::unique_ptr<Worker> make_tcp_worker(const PerfOptions& o, const std::vector<
       throw Error(Errc::invalid_argument, fmt::format("{}: --bs {} must be whole {}-byte blocks, at most {} (MDTS)",
                                                       td.describe, o.bs, td.lba_size, td.max_command_bytes()));
     td.check_queue_entries(o.qd, o.qd + 1);
-    Region r = make_region(o, td.describe, td.ns_bytes, td.lba_size);
-    Dev& d = w->add_dev(td.describe, r, thread, di);
+    Dev& d = w->add_dev(td.describe, td.ns_bytes, td.lba_size, thread, di);
     d.nsid = td.nsid;
     auto& l = w->lanes_.emplace_back();
     l.q = &w->queues_.emplace_back(td, o.qd + 1);
@@ -416,8 +415,7 @@ std::unique_ptr<Worker> make_psync_worker(const PerfOptions& o, const std::vecto
   // One synchronous request per device, taken in turn; one buffer for all.
   auto& buf = w->bufs_.emplace_back(o.bs, backends::AlignedBuffer::pattern);
   for (uint32_t di = 0; di < devs.size(); ++di) {
-    Region r = make_region(o, devs[di].name, devs[di].capacity, devs[di].lba_size);
-    Dev& d = w->add_dev(devs[di].name, r, thread, di);
+    Dev& d = w->add_dev(devs[di].name, devs[di].capacity, devs[di].lba_size, thread, di);
     auto& l = w->lanes_.emplace_back();
     l.q = &w->queues_.emplace_back();
     w->add_slots(l, d, 1, buf.data());
