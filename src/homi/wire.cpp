@@ -13,43 +13,22 @@ namespace {
 
 const char* type_name(Type t) {
   switch (t) {
-    case Type::hello: return "hello";
-    case Type::hello_ok: return "hello_ok";
-    case Type::list_controllers: return "list_controllers";
-    case Type::list_controllers_ok: return "list_controllers_ok";
-    case Type::identify: return "identify";
-    case Type::identify_ok: return "identify_ok";
-    case Type::alloc_queue: return "alloc_queue";
-    case Type::alloc_queue_ok: return "alloc_queue_ok";
-    case Type::release_queue: return "release_queue";
-    case Type::release_queue_ok: return "release_queue_ok";
-    case Type::register_dma: return "register_dma";
-    case Type::register_dma_ok: return "register_dma_ok";
-    case Type::unregister_dma: return "unregister_dma";
-    case Type::unregister_dma_ok: return "unregister_dma_ok";
-    case Type::resolve_extents: return "resolve_extents";
-    case Type::resolve_extents_ok: return "resolve_extents_ok";
-    case Type::stats: return "stats";
-    case Type::stats_ok: return "stats_ok";
-    case Type::list_functions: return "list_functions";
-    case Type::list_functions_ok: return "list_functions_ok";
-    case Type::grant_function: return "grant_function";
-    case Type::grant_function_ok: return "grant_function_ok";
-    case Type::release_function: return "release_function";
-    case Type::release_function_ok: return "release_function_ok";
-    case Type::error: return "error";
+#define AISIO_HOMI_NAME(name, T, code, fds) \
+  case Type::name: return #name;
+    AISIO_HOMI_MESSAGES(AISIO_HOMI_NAME)
+#undef AISIO_HOMI_NAME
   }
   return "unknown";
 }
 
 unsigned fds_of(Type t) {
   switch (t) {
-    case Type::alloc_queue_ok:
-    case Type::grant_function_ok:
-    case Type::register_dma:
-    case Type::resolve_extents: return 1;
-    default: return 0;
+#define AISIO_HOMI_FDS(name, T, code, fds) \
+  case Type::name: return fds;
+    AISIO_HOMI_MESSAGES(AISIO_HOMI_FDS)
+#undef AISIO_HOMI_FDS
   }
+  return 0;
 }
 
 // ---- Writer / Reader --------------------------------------------------------------
@@ -419,20 +398,25 @@ Body decode_as(Reader& r) {
   return m;
 }
 
+// The type of each Body alternative, in table order.
+constexpr Type kTypes[] = {
+#define AISIO_HOMI_TYPE(name, T, code, fds) Type::name,
+    AISIO_HOMI_MESSAGES(AISIO_HOMI_TYPE)
+#undef AISIO_HOMI_TYPE
+};
+static_assert(std::size(kTypes) == std::variant_size_v<Body>);
+
 // The Body alternative whose type is t (decode checked t against type_name first).
 template <size_t I = 0>
 Body decode_body(Type t, Reader& r) {
-  using T = std::variant_alternative_t<I, Body>;
   if constexpr (I + 1 < std::variant_size_v<Body>)
-    if (T::type != t) return decode_body<I + 1>(t, r);
-  return decode_as<T>(r);
+    if (kTypes[I] != t) return decode_body<I + 1>(t, r);
+  return decode_as<std::variant_alternative_t<I, Body>>(r);
 }
 
 }  // namespace
 
-Type type_of(const Body& b) {
-  return std::visit([](const auto& m) { return std::decay_t<decltype(m)>::type; }, b);
-}
+Type type_of(const Body& b) { return kTypes[b.index()]; }
 
 std::vector<uint8_t> encode(uint32_t seq, const Body& body) {
   Writer w;
