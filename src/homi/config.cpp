@@ -116,6 +116,16 @@ const toml::table& table_of(const Ctx& c, const toml::node& n, const std::string
   return *t;
 }
 
+// Each table of the array of tables `key` (none when absent); `what` names it in errors.
+template <class F>
+void each_table(const Ctx& c, const toml::table& t, std::string_view key, const std::string& what, F&& each) {
+  const toml::node* n = t.get(key);
+  if (!n) return;
+  const toml::array* a = n->as_array();
+  if (!a) c.fail(n, std::string(key) + " must be an array of tables (" + what + ")");
+  for (auto& e : *a) each(table_of(c, e, what), e);
+}
+
 void parse_namespace(const Ctx& c, const toml::table& t, ControllerConfig& cc, uint32_t index) {
   bool soft = cc.kind == ControllerConfig::Kind::soft;
   std::string sect = "[[controller.namespace]] of '" + cc.name + "'";
@@ -207,12 +217,9 @@ ControllerConfig parse_controller(const Ctx& c, const toml::table& t) {
   } else {
     c.fail(&t, "[[controller]] '" + cc.name + "': type must be \"soft\", \"pci\" or \"sriov-pf\"");
   }
-  if (const toml::node* n = t.get("namespace")) {
-    const toml::array* a = n->as_array();
-    if (!a) c.fail(n, "namespace must be an array of tables ([[controller.namespace]])");
-    uint32_t i = 0;
-    for (auto& e : *a) parse_namespace(c, table_of(c, e, "[[controller.namespace]]"), cc, i++);
-  }
+  uint32_t i = 0;
+  each_table(c, t, "namespace", "[[controller.namespace]]",
+             [&](const toml::table& ns, const toml::node&) { parse_namespace(c, ns, cc, i++); });
   uint32_t kernel_queues = 0;  // I/O queue pairs the ublk exports reserve
   for (auto& b : cc.backings) kernel_queues += b.ublk.enabled ? b.ublk.queues : 0;
   if (kernel_queues && kernel_queues >= cc.io_queues) {
@@ -354,31 +361,20 @@ DaemonConfig parse_config(std::string_view text, const std::string& source) {
     L.max_regions_per_client = uint32_t(c.integer(l, "max_regions_per_client", 1, 200).value_or(L.max_regions_per_client));
     L.max_queue_depth = uint32_t(c.integer(l, "max_queue_depth", 2, 65536).value_or(L.max_queue_depth));
   }
-  if (const toml::node* n = root.get("controller")) {
-    const toml::array* a = n->as_array();
-    if (!a) c.fail(n, "controller must be an array of tables ([[controller]])");
-    std::set<std::string> names;
-    for (auto& e : *a) {
-      ControllerConfig cc = parse_controller(c, table_of(c, e, "[[controller]]"));
-      if (!names.insert(cc.name).second) c.fail(&e, "two controllers named '" + cc.name + "'");
-      (cc.kind == ControllerConfig::Kind::sriov_pf ? cfg.sriov_pfs : cfg.controllers).push_back(std::move(cc));
-    }
-  }
+  std::set<std::string> names;
+  each_table(c, root, "controller", "[[controller]]", [&](const toml::table& t, const toml::node& e) {
+    ControllerConfig cc = parse_controller(c, t);
+    if (!names.insert(cc.name).second) c.fail(&e, "two controllers named '" + cc.name + "'");
+    (cc.kind == ControllerConfig::Kind::sriov_pf ? cfg.sriov_pfs : cfg.controllers).push_back(std::move(cc));
+  });
   if (cfg.controllers.empty() && cfg.sriov_pfs.empty()) throw Error(Errc::invalid_argument, source + ": no [[controller]] configured");
-  if (const toml::node* n = root.get("allow")) {
-    const toml::array* a = n->as_array();
-    if (!a) c.fail(n, "allow must be an array of tables ([[allow]])");
-    for (auto& e : *a) {
-      AccessRule r = parse_rule(c, table_of(c, e, "[[allow]]"), cfg.policy.rules.size());
-      for (auto& name : r.controllers) {
-        bool known = false;
-        for (auto& cc : cfg.controllers) known = known || cc.name == name;
-        for (auto& cc : cfg.sriov_pfs) known = known || cc.name == name;
-        if (!known) c.fail(&e, "[[allow]] '" + r.name + "' names controller '" + name + "', which is not configured");
-      }
-      cfg.policy.rules.push_back(std::move(r));
-    }
-  }
+  each_table(c, root, "allow", "[[allow]]", [&](const toml::table& t, const toml::node& e) {
+    AccessRule r = parse_rule(c, t, cfg.policy.rules.size());
+    for (auto& name : r.controllers)
+      if (!names.count(name))
+        c.fail(&e, "[[allow]] '" + r.name + "' names controller '" + name + "', which is not configured");
+    cfg.policy.rules.push_back(std::move(r));
+  });
   return cfg;
 }
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <iterator>
 #include <mutex>
 
 #include "common/error.hpp"
@@ -19,21 +20,15 @@ std::mutex g_mu;
 }  // namespace
 
 Level parse_level(std::string_view s) {
-  if (s == "error") return Level::error;
-  if (s == "warn" || s == "warning") return Level::warn;
-  if (s == "info") return Level::info;
-  if (s == "debug") return Level::debug;
+  if (s == "warning") return Level::warn;
+  for (int l = int(Level::error); l <= int(Level::debug); ++l)
+    if (s == level_name(Level(l))) return Level(l);
   throw Error(Errc::invalid_argument, "log level '" + std::string(s) + "': use error, warn, info or debug");
 }
 
 const char* level_name(Level l) {
-  switch (l) {
-    case Level::error: return "error";
-    case Level::warn: return "warn";
-    case Level::info: return "info";
-    case Level::debug: return "debug";
-  }
-  return "?";
+  static const char* const names[] = {"error", "warn", "info", "debug"};  // by Level
+  return unsigned(l) < std::size(names) ? names[int(l)] : "?";
 }
 
 void set_log_level(Level l) { g_level.store(int(l)); }

@@ -49,6 +49,12 @@ struct Mapping {
   Mapping& operator=(const Mapping&) = delete;
 };
 
+// A DeviceRegion::mapping that runs `undo` when the region goes.
+template <class F>
+std::shared_ptr<void> on_release(F undo) {
+  return std::shared_ptr<void>(nullptr, [undo](void*) { undo(); });
+}
+
 void require_sealed(int fd, uint64_t len) {
   int seals = fcntl(fd, F_GET_SEALS);
   if (seals < 0 || !(seals & F_SEAL_SHRINK))
@@ -267,19 +273,12 @@ DeviceRegion ManagedController::register_memory(Fd memfd, uint64_t len) {
       auto mem = std::make_shared<emu::SharedMemory>(emu::SharedMemory::adopt(memfd.release(), size_t(len), true));
       auto space = dev->dma_space();
       uint64_t bus = space->map(mem->data(), mem->size(), mem);
-      struct Unmap {
-        Unmap(std::shared_ptr<emu::DmaSpace> s, uint64_t b) : space(std::move(s)), bus(b) {}
-        Unmap(const Unmap&) = delete;
-        std::shared_ptr<emu::DmaSpace> space;
-        uint64_t bus;
-        ~Unmap() {
-          try {
-            space->unmap(bus);  // returns once no device thread can touch it
-          } catch (const std::exception&) {
-          }
+      r.mapping = on_release([space, bus] {
+        try {
+          space->unmap(bus);  // returns once no device thread can touch it
+        } catch (const std::exception&) {
         }
-      };
-      r.mapping = std::make_shared<Unmap>(space, bus);
+      });
       r.bus = {bus};
       r.page_shift = 63;
       break;
@@ -304,16 +303,8 @@ DeviceRegion ManagedController::register_memory(Fd memfd, uint64_t len) {
       auto map = std::make_shared<Mapping>(memfd.get(), size_t(len), false);
       auto container = dev->vfio->container();
       uint64_t iova = container->map_dma(map->va, map->len);
-      struct Unmap {
-        Unmap(std::shared_ptr<Mapping> m, std::shared_ptr<pcie::VfioContainer> c, uint64_t i)
-            : map(std::move(m)), container(std::move(c)), iova(i) {}
-        Unmap(const Unmap&) = delete;
-        std::shared_ptr<Mapping> map;
-        std::shared_ptr<pcie::VfioContainer> container;
-        uint64_t iova;
-        ~Unmap() { container->unmap_dma(iova, map->len); }
-      };
-      r.mapping = std::make_shared<Unmap>(map, container, iova);
+      // The IOMMU mapping goes first, then (with the last capture) homid's mapping.
+      r.mapping = on_release([map, container, iova] { container->unmap_dma(iova, map->len); });
       r.bus = {iova};
       r.page_shift = 63;
       break;

@@ -57,6 +57,12 @@ struct BackingMatch {
   uint32_t nsid = 0, lba_size = 0;
   uint64_t device_offset = 0;  // add to file-system byte offsets to get namespace byte offsets
 };
+// The controller (index and name, as clients see them) whose namespace holds a file.
+struct BackingOwner {
+  uint32_t index = 0;
+  std::string name;
+  BackingMatch at;
+};
 
 // Where the file system on `fdev` starts in the namespace that `b` names, if `fdev` is
 // (a partition of) that block device or a loop device of that image.

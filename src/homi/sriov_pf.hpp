@@ -95,6 +95,7 @@ class SriovPf {
   void release_holder(uint64_t holder) noexcept;
 
  private:
+  void assign(uint16_t scid, const VfResources& res);  // VQ, then VI flexible resources
   void undo(const std::vector<VfPlan>& plan) noexcept;
   VfState& vf(uint16_t vfn);
 

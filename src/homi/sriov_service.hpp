@@ -35,12 +35,7 @@ class SriovService {
   size_t held_by(uint64_t client) const;
 
   // resolve_extents: a namespace of a PF the rule allows that `dev` holds.
-  struct Match {
-    uint32_t index = 0;
-    std::string name;
-    BackingMatch at;
-  };
-  std::optional<Match> match_backing(const AccessRule& rule, const extents::BlockDevice& dev) const;
+  std::optional<BackingOwner> match_backing(const AccessRule& rule, const extents::BlockDevice& dev) const;
 
  private:
   struct Pf {
