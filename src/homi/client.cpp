@@ -292,15 +292,13 @@ std::shared_ptr<Session> Session::open(std::shared_ptr<Client> client, const std
 }
 
 uint32_t Session::lba_size(uint32_t nsid) const {
-  for (auto& n : info_.namespaces)
-    if (n.nsid == nsid) return n.lba_size;
-  return 0;
+  auto n = std::ranges::find(info_.namespaces, nsid, &wire::NamespaceInfo::nsid);
+  return n == info_.namespaces.end() ? 0 : n->lba_size;
 }
 
 uint64_t Session::nsze(uint32_t nsid) const {
-  for (auto& n : info_.namespaces)
-    if (n.nsid == nsid) return n.nsze;
-  return 0;
+  auto n = std::ranges::find(info_.namespaces, nsid, &wire::NamespaceInfo::nsid);
+  return n == info_.namespaces.end() ? 0 : n->nsze;
 }
 
 nvme::QueueGeometry Session::geometry(size_t max_transfer) const {

@@ -6,6 +6,7 @@
 
 #include "homi/config.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -270,10 +271,7 @@ AccessRule parse_rule(const Ctx& c, const toml::table& t, size_t index) {
 }  // namespace
 
 bool AccessRule::allows_controller(std::string_view n) const {
-  if (controllers.empty()) return true;
-  for (auto& c : controllers)
-    if (c == n) return true;
-  return false;
+  return controllers.empty() || std::ranges::find(controllers, n) != controllers.end();
 }
 
 bool AccessRule::allows_path(std::string_view path) const {
@@ -287,16 +285,11 @@ bool AccessRule::allows_path(std::string_view path) const {
 }
 
 const AccessRule* Policy::match(uint32_t uid, uint32_t gid, const std::vector<uint32_t>& groups) const {
-  for (auto& r : rules) {
-    if (r.any) return &r;
-    for (uint32_t u : r.uids)
-      if (u == uid) return &r;
-    for (uint32_t g : r.gids) {
-      if (g == gid) return &r;
-      for (uint32_t s : groups)
-        if (s == g) return &r;
-    }
-  }
+  auto has = [](const std::vector<uint32_t>& ids, uint32_t id) { return std::ranges::find(ids, id) != ids.end(); };
+  for (auto& r : rules)
+    if (r.any || has(r.uids, uid) || has(r.gids, gid) ||
+        std::ranges::any_of(groups, [&](uint32_t g) { return has(r.gids, g); }))
+      return &r;
   return nullptr;
 }
 

@@ -207,8 +207,8 @@ wire::ControllerStat ManagedController::stat(uint16_t in_use) const {
   return s;
 }
 
-DoorbellGrant ManagedController::grant_doorbells(uint16_t qid) {
-  DoorbellGrant g;
+Fd ManagedController::grant_doorbells(uint16_t qid, wire::AllocQueueOk& ok) {
+  Fd fd;
   uint32_t sq = ctrl_->sq_doorbell_offset(qid), cq = ctrl_->cq_doorbell_offset(qid);
   if (kind_ == wire::Kind::soft) {
     // DSTRD = 10: sq and cq are consecutive, page-aligned 4 KiB pages.
@@ -217,31 +217,30 @@ DoorbellGrant ManagedController::grant_doorbells(uint16_t qid) {
     uint8_t* where = ctrl_->bar0().base() + sq;
     void* p = mmap(where, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, mem.fd(), 0);
     if (p == MAP_FAILED) throw_errno("map the doorbell pages of queue " + std::to_string(qid));
-    g.fd.reset(fcntl(mem.fd(), F_DUPFD_CLOEXEC, 0));
-    if (!g.fd) {
+    fd.reset(fcntl(mem.fd(), F_DUPFD_CLOEXEC, 0));
+    if (!fd) {
       int e = errno;
       revoke_doorbells(qid);
       throw_errno("dup doorbell memfd", e);
     }
     // `mem` (our second mapping and fd) goes; the MAP_FIXED mapping keeps the pages.
-    g.map_offset = 0;
-    g.map_length = 2 * PAGE;
-    g.sq = 0;
-    g.cq = uint32_t(PAGE);
-    g.isolated = true;
+    ok.map_offset = 0;
+    ok.map_length = 2 * PAGE;
+    ok.sq_doorbell = 0;
+    ok.cq_doorbell = uint32_t(PAGE);
+    ok.flags |= wire::kGrantIsolated;
   } else {
     uint64_t first = sq & ~uint64_t(PAGE - 1);
     uint64_t end = (uint64_t(cq) + 4 + PAGE - 1) & ~uint64_t(PAGE - 1);
-    g.fd.reset(fcntl(bar_fd_.get(), F_DUPFD_CLOEXEC, 0));
-    if (!g.fd) throw_errno("dup the BAR0 descriptor");
-    g.map_offset = bar_fd_offset_ + first;
-    g.map_length = end - first;
-    g.sq = uint32_t(sq - first);
-    g.cq = uint32_t(cq - first);
-    g.isolated = false;
+    fd.reset(fcntl(bar_fd_.get(), F_DUPFD_CLOEXEC, 0));
+    if (!fd) throw_errno("dup the BAR0 descriptor");
+    ok.map_offset = bar_fd_offset_ + first;
+    ok.map_length = end - first;
+    ok.sq_doorbell = uint32_t(sq - first);
+    ok.cq_doorbell = uint32_t(cq - first);
   }
   granted_[qid] = true;
-  return g;
+  return fd;
 }
 
 void ManagedController::revoke_doorbells(uint16_t qid) noexcept {

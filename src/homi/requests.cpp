@@ -46,6 +46,7 @@ bool Daemon::Impl::serve(Client& c) {
   wire::Header h{};
   bool have_header = wire::peek_header(p.bytes, h);
   uint32_t seq = have_header ? h.seq : 0;
+  wire::ErrorReply refusal;
   try {
     if (p.truncated)
       refuse(Errc::protocol, fmt::format("homi protocol: message larger than {} bytes (or too many descriptors)",
@@ -60,21 +61,17 @@ bool Daemon::Impl::serve(Client& c) {
       return false;
     }
     log(e.code() == Errc::protocol ? Level::info : Level::debug, "{}: refused: {}", c.who(), e.what());
-    try {
-      reply(c, seq, wire::ErrorReply{int32_t(e.code()), e.what()});
-      return true;
-    } catch (const Error&) {
-      return false;
-    }
+    refusal = wire::ErrorReply{int32_t(e.code()), e.what()};
   } catch (const std::exception& e) {
     ++c.errors;
     log(Level::error, "{}: internal error: {}", c.who(), e.what());
-    try {
-      reply(c, seq, wire::ErrorReply{int32_t(Errc::system), std::string("homid internal error: ") + e.what()});
-      return true;
-    } catch (const Error&) {
-      return false;
-    }
+    refusal = wire::ErrorReply{int32_t(Errc::system), std::string("homid internal error: ") + e.what()};
+  }
+  try {
+    reply(c, seq, refusal);
+    return true;
+  } catch (const Error&) {
+    return false;  // the client does not read its replies
   }
 }
 
@@ -167,30 +164,25 @@ void Daemon::Impl::on_alloc(Client& c, uint32_t seq, const wire::AllocQueue& r) 
     throw;
   }
   Queue q{r.ctrl, qid, r.depth, r.nsid, r.flags, r.sq_bus, r.cq_bus, Clock::now(), r.gpu};
-  DoorbellGrant g;
+  wire::AllocQueueOk ok;
+  ok.qid = qid;
+  ok.depth = r.depth;
+  if (r.flags & wire::kAllocGpu) {  // the grant carries the GPU it is accounted to
+    ok.flags |= wire::kGrantGpu;
+    ok.gpu = r.gpu;
+  }
+  Fd fd;
   try {
-    g = m.grant_doorbells(qid);
+    fd = m.grant_doorbells(qid, ok);
   } catch (...) {
     ctrl.delete_io_queue_at(qid);
     throw;
   }
   c.queues.push_back(q);  // from here on, a failed reply drops the client (and deletes the queue)
-  wire::AllocQueueOk ok;
-  ok.qid = qid;
-  ok.depth = r.depth;
-  ok.flags = g.isolated ? uint32_t(wire::kGrantIsolated) : 0u;
-  if (r.flags & wire::kAllocGpu) {  // the grant carries the GPU it is accounted to
-    ok.flags |= wire::kGrantGpu;
-    ok.gpu = r.gpu;
-  }
-  ok.map_offset = g.map_offset;
-  ok.map_length = g.map_length;
-  ok.sq_doorbell = g.sq;
-  ok.cq_doorbell = g.cq;
   log(Level::debug, "{}: queue {} on {} (depth {}{})", c.who(), qid, m.name(), r.depth,
       r.flags & wire::kAllocGpu ? fmt::format(", GPU {}", r.gpu) : "");
   try {
-    reply(c, seq, ok, g.fd.get());
+    reply(c, seq, ok, fd.get());
   } catch (const Error&) {
     throw Error(Errc::system, "reply lost");  // serve() fails to send the error too and drops the client
   }
