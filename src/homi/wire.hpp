@@ -10,11 +10,13 @@
 // message is either decoded completely or refused with Error(protocol); it never reads
 // out of bounds nor allocates more than the packet could describe.
 #pragma once
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -324,18 +326,17 @@ bool peek_header(std::span<const uint8_t> packet, Header& out);
 
 // ---- Primitive codec (exposed for tests and the fuzz target) ----------------------
 // Writer and Reader offer the same field calls (Writer takes the values, Reader assigns
-// them), so wire.cpp lists each message's fields once for both directions.
+// them), so wire.cpp lists each message's fields once for both directions. A field is
+// encoded by its type: integers little-endian in their own width, strings as u16
+// length + bytes.
 
 class Writer {
  public:
-  void u8(uint8_t v) { buf_.push_back(v); }
-  void u16(uint16_t v);
-  void u32(uint32_t v);
-  void u64(uint64_t v);
-  void i32(int32_t v) { u32(uint32_t(v)); }
-  void str(std::string_view s);  // u16 length; throws beyond MAX_STRING
-  void blob(std::span<const uint8_t> b);
-  void blob(std::span<const uint8_t> b, size_t /*max*/) { blob(b); }  // the limit is the reader's
+  template <class... F>
+  void operator()(const F&... fields) {
+    (put(fields), ...);
+  }
+  void blob(std::span<const uint8_t> b, size_t /*max*/ = 0);  // count, then the bytes; the limit is the reader's
   void count(size_t n);  // u32
   // count, then each(element). min_elem and max are the reader's checks.
   template <class T, class F>
@@ -346,30 +347,26 @@ class Writer {
   std::vector<uint8_t>& bytes() { return buf_; }
 
  private:
+  template <std::integral T>
+  void put(T v) {
+    auto u = std::make_unsigned_t<T>(v);
+    for (size_t i = 0; i < sizeof u; ++i) buf_.push_back(uint8_t(u >> (8 * i)));
+  }
+  void put(std::string_view s);  // throws beyond MAX_STRING
   std::vector<uint8_t> buf_;
 };
 
 class Reader {
  public:
   explicit Reader(std::span<const uint8_t> b) : p_(b) {}
-  uint8_t u8();
-  uint16_t u16();
-  uint32_t u32();
-  uint64_t u64();
-  int32_t i32() { return int32_t(u32()); }
-  std::string str();
-  std::vector<uint8_t> blob(size_t max);
+  template <class... F>
+  void operator()(F&... fields) {
+    (get(fields), ...);
+  }
+  void blob(std::vector<uint8_t>& v, size_t max);
   // An element count; refuses counts whose elements (each at least min_elem bytes)
   // cannot fit in what is left, or above max.
   uint32_t count(size_t min_elem, size_t max);
-  // The field calls of Writer, assigning what they read.
-  void u8(uint8_t& v) { v = u8(); }
-  void u16(uint16_t& v) { v = u16(); }
-  void u32(uint32_t& v) { v = u32(); }
-  void u64(uint64_t& v) { v = u64(); }
-  void i32(int32_t& v) { v = i32(); }
-  void str(std::string& s) { s = str(); }
-  void blob(std::vector<uint8_t>& v, size_t max) { v = blob(max); }
   // count(min_elem, max) elements, each filled by each(element).
   template <class T, class F>
   void array(std::vector<T>& v, size_t min_elem, size_t max, F&& each) {
@@ -380,6 +377,14 @@ class Reader {
   void end() const;  // throws unless every byte was consumed
 
  private:
+  template <std::integral T>
+  void get(T& v) {
+    const uint8_t* p = take(sizeof v);
+    uint64_t u = 0;
+    for (size_t i = 0; i < sizeof v; ++i) u |= uint64_t(p[i]) << (8 * i);
+    v = T(u);
+  }
+  void get(std::string& s);
   const uint8_t* take(size_t n);
   std::span<const uint8_t> p_;
   size_t pos_ = 0;

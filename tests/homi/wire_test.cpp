@@ -116,19 +116,14 @@ TEST(HomiWire, RejectsMalformedMessages) {
   // A count that cannot fit in what is left (no allocation of 4 G elements).
   wire::Writer w;
   w.bytes().resize(wire::HEADER_SIZE);
-  w.u64(1);
-  w.u32(63);
-  w.u32(0xFFFFFFF0u);  // bus entries
+  w(uint64_t(1), uint32_t(63));  // region, page_shift
+  w(0xFFFFFFF0u);                // bus entries
   auto& b = w.bytes();
   wire::Header h;
   h.type = uint16_t(wire::Type::register_dma_ok);
   h.length = uint32_t(b.size() - wire::HEADER_SIZE);
   wire::Writer hw;
-  hw.u32(h.magic);
-  hw.u16(h.version);
-  hw.u16(h.type);
-  hw.u32(h.length);
-  hw.u32(h.seq);
+  hw(h.magic, h.version, h.type, h.length, h.seq);
   std::memcpy(b.data(), hw.bytes().data(), wire::HEADER_SIZE);
   EXPECT_NE(refusal(b).find("array"), std::string::npos);
   // Oversized.
