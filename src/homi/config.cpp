@@ -27,11 +27,9 @@ struct Ctx {
     throw Error(Errc::invalid_argument, where + ": " + what);
   }
   void only_keys(const toml::table& t, const std::string& section, std::initializer_list<std::string_view> keys) const {
-    for (auto& [k, v] : t) {
-      bool ok = false;
-      for (auto key : keys) ok = ok || k.str() == key;
-      if (!ok) fail(&v, "unknown key '" + std::string(k.str()) + "' in " + section);
-    }
+    for (auto& [k, v] : t)
+      if (std::ranges::find(keys, k.str()) == keys.end())
+        fail(&v, "unknown key '" + std::string(k.str()) + "' in " + section);
   }
   std::optional<std::string> str(const toml::table& t, std::string_view key) const {
     const toml::node* n = t.get(key);

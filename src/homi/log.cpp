@@ -1,12 +1,13 @@
 #include "homi/log.hpp"
 
+#include <fmt/chrono.h>
+
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <iterator>
 #include <mutex>
 
@@ -42,13 +43,9 @@ void log_line(Level l, std::string_view text) {
     line = fmt::format("<{}>{}\n", prio[int(l)], text);
   } else {
     auto now = std::chrono::system_clock::now();
-    std::time_t t = std::chrono::system_clock::to_time_t(now);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-    std::tm tm{};
-    localtime_r(&t, &tm);
-    char ts[32];
-    std::strftime(ts, sizeof ts, "%H:%M:%S", &tm);
-    line = fmt::format("{}.{:03} homid[{}] {}: {}\n", ts, ms, getpid(), level_name(l), text);
+    line = fmt::format("{:%H:%M:%S}.{:03} homid[{}] {}: {}\n", fmt::localtime(std::chrono::system_clock::to_time_t(now)),
+                       ms, getpid(), level_name(l), text);
   }
   std::lock_guard lk(g_mu);
   std::fwrite(line.data(), 1, line.size(), stderr);

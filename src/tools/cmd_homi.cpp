@@ -4,6 +4,7 @@
 // only the caller's own connection.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -123,9 +124,8 @@ void status(homic::Client& c, const Opts& o) {
       fmt::print("    ns {}: {} x {} B = {}{}\n", n.nsid, n.nsze, n.lba_size, format_size(n.nsze * n.lba_size),
                  n.has_backing ? " (extents backing configured)" : "");
   }
-  bool shared = false;
-  for (auto& ci : ctrls) shared = shared || !(ci.flags & wire::kCtrlDoorbellsIsolated);
-  if (shared) fmt::print("* doorbell page shared by all queues of the controller (DSTRD 0: a hardware limit)\n");
+  if (std::ranges::any_of(ctrls, [](auto& ci) { return !(ci.flags & wire::kCtrlDoorbellsIsolated); }))
+    fmt::print("* doorbell page shared by all queues of the controller (DSTRD 0: a hardware limit)\n");
   if (!st.ublk.empty()) {
     fmt::print("\nexported to the kernel through ublk:\n");
     for (auto& u : st.ublk)
