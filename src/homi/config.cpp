@@ -7,6 +7,7 @@
 #include "homi/config.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -84,30 +85,36 @@ struct Ctx {
     }
     return out;
   }
-  // Numeric ids or account names.
+  // A numeric id or an account name (`key` names the setting in errors).
+  uint32_t id(const toml::node& e, std::string_view key, bool groups) const {
+    if (e.is_integer()) {
+      int64_t v = *e.value<int64_t>();
+      if (v < 0 || v > UINT32_MAX) fail(&e, "id out of range");
+      return uint32_t(v);
+    }
+    auto s = e.value<std::string>();
+    if (!s) fail(&e, "'" + std::string(key) + "' must be given as numeric ids or account names");
+    auto id = groups ? lookup_group(*s) : lookup_user(*s);
+    if (!id) fail(&e, std::string(groups ? "group" : "user") + " '" + *s + "' not found in /etc/" +
+                          (groups ? "group" : "passwd"));
+    return *id;
+  }
   std::vector<uint32_t> ids(const toml::table& t, std::string_view key, bool groups) const {
     std::vector<uint32_t> out;
     const toml::node* n = t.get(key);
     if (!n) return out;
     const toml::array* a = n->as_array();
     if (!a) fail(n, "'" + std::string(key) + "' must be an array of ids or names");
-    for (auto& e : *a) {
-      if (e.is_integer()) {
-        int64_t v = *e.value<int64_t>();
-        if (v < 0 || v > UINT32_MAX) fail(&e, "id out of range");
-        out.push_back(uint32_t(v));
-      } else if (auto s = e.value<std::string>()) {
-        auto id = groups ? lookup_group(*s) : lookup_user(*s);
-        if (!id) fail(&e, std::string(groups ? "group" : "user") + " '" + *s + "' not found in /etc/" +
-                              (groups ? "group" : "passwd"));
-        out.push_back(*id);
-      } else {
-        fail(&e, "'" + std::string(key) + "' must hold numbers or names");
-      }
-    }
+    for (auto& e : *a) out.push_back(id(e, key, groups));
     return out;
   }
 };
+
+// "0660" -> 0660; false unless the whole string is octal digits that fit.
+bool octal(const std::string& s, uint32_t& out) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out, 8);
+  return ec == std::errc() && end == s.data() + s.size();
+}
 
 const toml::table& table_of(const Ctx& c, const toml::node& n, const std::string& what) {
   const toml::table* t = n.as_table();
@@ -309,29 +316,12 @@ DaemonConfig parse_config(std::string_view text, const std::string& source) {
     cfg.socket = c.str(d, "socket").value_or(cfg.socket);
     if (cfg.socket.empty() || cfg.socket.size() >= 108) c.fail(d.get("socket"), "socket path must be 1-107 characters");
     if (const toml::node* m = d.get("socket_mode")) {
+      auto s = m->value<std::string>();
       if (m->is_integer()) cfg.socket_mode = uint32_t(*m->value<int64_t>());
-      else if (auto s = m->value<std::string>()) {
-        try {
-          size_t used = 0;
-          cfg.socket_mode = uint32_t(std::stoul(*s, &used, 8));
-          if (used != s->size()) throw std::invalid_argument("");
-        } catch (const std::exception&) {
-          c.fail(m, "socket_mode must be an octal string like \"0660\"");
-        }
-      } else {
-        c.fail(m, "socket_mode must be an octal string like \"0660\"");
-      }
+      else if (!s || !octal(*s, cfg.socket_mode)) c.fail(m, "socket_mode must be an octal string like \"0660\"");
       if (cfg.socket_mode > 0777) c.fail(m, "socket_mode must be at most 0777");
     }
-    if (const toml::node* g = d.get("socket_group")) {
-      if (g->is_integer()) cfg.socket_group = uint32_t(*g->value<int64_t>());
-      else if (auto s = g->value<std::string>()) {
-        cfg.socket_group = lookup_group(*s);
-        if (!cfg.socket_group) c.fail(g, "socket_group '" + *s + "' not found in /etc/group");
-      } else {
-        c.fail(g, "socket_group must be a group name or gid");
-      }
-    }
+    if (const toml::node* g = d.get("socket_group")) cfg.socket_group = c.id(*g, "socket_group", true);
     cfg.policy.log_level = c.str(d, "log_level").value_or("info");
     try {
       parse_level(cfg.policy.log_level);

@@ -445,4 +445,16 @@ TEST(HomiConfig, ErrorsNameTheProblem) {
             std::string::npos);
   EXPECT_NE(err("[limits]\nmax_queues_total='x'\n").find("bad.toml:2"), std::string::npos);
   EXPECT_NE(err("this is not toml").find("bad.toml:1"), std::string::npos);
+  // [daemon] socket_mode / socket_group: each refusal says why.
+  auto daemon = [&](const std::string& line) {
+    return err(("[daemon]\n" + line + "\n[[controller]]\nname='a'\ntype='soft'\n").c_str());
+  };
+  EXPECT_EQ(daemon("socket_mode='0640'"), "accepted");
+  EXPECT_NE(daemon("socket_mode='0x9'").find("octal string"), std::string::npos);
+  EXPECT_NE(daemon("socket_mode=''").find("octal string"), std::string::npos);
+  EXPECT_NE(daemon("socket_mode='77777777777777777'").find("octal string"), std::string::npos);
+  EXPECT_NE(daemon("socket_mode='1777'").find("at most 0777"), std::string::npos);
+  EXPECT_NE(daemon("socket_group='no-such-group-xyz'").find("group 'no-such-group-xyz' not found"), std::string::npos);
+  EXPECT_NE(daemon("socket_group=-1").find("id out of range"), std::string::npos);
+  EXPECT_NE(daemon("socket_group=true").find("numeric ids or account names"), std::string::npos);
 }
