@@ -398,7 +398,8 @@ wire::UblkStat Device::stat(uint32_t ctrl) const {
   u.recovered = recovered_;
   for (auto& q : queues_) {
     const QueueCounters& c = q->tr->counters();
-    u.qids += (u.qids.empty() ? "" : ",") + std::to_string(q->qp->qid());
+    if (!u.qids.empty()) u.qids += ',';
+    u.qids += std::to_string(q->qp->qid());
     u.reads += c.reads.load(std::memory_order_relaxed);
     u.writes += c.writes.load(std::memory_order_relaxed);
     u.flushes += c.flushes.load(std::memory_order_relaxed);
