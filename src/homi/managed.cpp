@@ -114,15 +114,9 @@ std::unique_ptr<ManagedController> ManagedController::open(const ControllerConfi
     // kernel lets us map it, else (vfio with strict devmem) the vfio device itself.
     std::string res = "/sys/bus/pci/devices/" + dev->bdf + "/resource0";
     Fd fd(::open(res.c_str(), O_RDWR | O_CLOEXEC));
-    bool ok = false;
-    if (fd) {
-      void* p = mmap(nullptr, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
-      if (p != MAP_FAILED) {
-        munmap(p, PAGE);
-        ok = true;
-      }
-    }
-    if (ok) {
+    void* p = fd ? mmap(nullptr, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0) : MAP_FAILED;
+    if (p != MAP_FAILED) {
+      munmap(p, PAGE);
       m->bar_fd_ = std::move(fd);
     } else if (dev->vfio) {
       m->bar_fd_.reset(::fcntl(dev->vfio->fd(), F_DUPFD_CLOEXEC, 0));
