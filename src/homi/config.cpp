@@ -20,6 +20,25 @@ namespace aisio::homi {
 
 namespace {
 
+// The id of account `name` in /etc/passwd or /etc/group (read directly, no NSS, so
+// static builds work too).
+std::optional<uint32_t> account_id(const std::string& name, const std::string& file) {
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    // name:x:id:...
+    size_t a = line.find(':');
+    if (a == std::string::npos || line.compare(0, a, name) != 0 || a != name.size()) continue;
+    size_t b = line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    size_t c = std::min(line.find(':', b + 1), line.size());
+    uint32_t id = 0;
+    auto [end, ec] = std::from_chars(line.data() + b + 1, line.data() + c, id);
+    return ec == std::errc() && end == line.data() + c ? std::optional(id) : std::nullopt;
+  }
+  return std::nullopt;
+}
+
 struct Ctx {
   std::string source;
   [[noreturn]] void fail(const toml::node* n, const std::string& what) const {
@@ -94,9 +113,9 @@ struct Ctx {
     }
     auto s = e.value<std::string>();
     if (!s) fail(&e, "'" + std::string(key) + "' must be given as numeric ids or account names");
-    auto id = groups ? lookup_group(*s) : lookup_user(*s);
-    if (!id) fail(&e, std::string(groups ? "group" : "user") + " '" + *s + "' not found in /etc/" +
-                          (groups ? "group" : "passwd"));
+    const std::string file = groups ? "/etc/group" : "/etc/passwd";
+    auto id = account_id(*s, file);
+    if (!id) fail(&e, std::string(groups ? "group" : "user") + " '" + *s + "' not found in " + file);
     return *id;
   }
   std::vector<uint32_t> ids(const toml::table& t, std::string_view key, bool groups) const {
@@ -366,29 +385,5 @@ DaemonConfig load_config(const std::string& path) {
   ss << in.rdbuf();
   return parse_config(ss.str(), path);
 }
-
-namespace {
-std::optional<uint32_t> lookup(const std::string& name, const std::string& file) {
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line)) {
-    // name:x:id:...
-    size_t a = line.find(':');
-    if (a == std::string::npos || line.compare(0, a, name) != 0 || a != name.size()) continue;
-    size_t b = line.find(':', a + 1);
-    if (b == std::string::npos) continue;
-    size_t c = line.find(':', b + 1);
-    try {
-      return uint32_t(std::stoul(line.substr(b + 1, c - b - 1)));
-    } catch (const std::exception&) {
-      return std::nullopt;
-    }
-  }
-  return std::nullopt;
-}
-}  // namespace
-
-std::optional<uint32_t> lookup_user(const std::string& name, const std::string& passwd) { return lookup(name, passwd); }
-std::optional<uint32_t> lookup_group(const std::string& name, const std::string& group) { return lookup(name, group); }
 
 }  // namespace aisio::homi

@@ -454,6 +454,7 @@ TEST(HomiConfig, ErrorsNameTheProblem) {
   EXPECT_NE(daemon("socket_mode=''").find("octal string"), std::string::npos);
   EXPECT_NE(daemon("socket_mode='77777777777777777'").find("octal string"), std::string::npos);
   EXPECT_NE(daemon("socket_mode='1777'").find("at most 0777"), std::string::npos);
+  EXPECT_EQ(daemon("socket_group='root'"), "accepted");
   EXPECT_NE(daemon("socket_group='no-such-group-xyz'").find("group 'no-such-group-xyz' not found"), std::string::npos);
   EXPECT_NE(daemon("socket_group=-1").find("id out of range"), std::string::npos);
   EXPECT_NE(daemon("socket_group=true").find("numeric ids or account names"), std::string::npos);
