@@ -78,7 +78,6 @@ class SriovPf {
   void start();  // all or nothing; throws Error
   void stop() noexcept;  // VFs disabled, secondaries offline, resources returned
   bool started() const { return started_; }
-  const SriovPfConfig& config() const { return cfg_; }
   const std::vector<VfState>& vfs() const { return vfs_; }
   AdminChannel& admin() { return *admin_; }
 

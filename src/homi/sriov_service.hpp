@@ -26,7 +26,6 @@ class SriovService {
   SriovService(const std::vector<ControllerConfig>& pfs, uint32_t first_index);
   ~SriovService();
 
-  size_t size() const { return pfs_.size(); }
   wire::ListFunctionsOk list(const AccessRule& rule) const;
   // Throws Error (the refusal for the client). The descriptor reaches the VF's BAR0.
   std::pair<wire::GrantFunctionOk, Fd> grant(uint64_t client, const AccessRule& rule, const wire::GrantFunction& r);
