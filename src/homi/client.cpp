@@ -256,28 +256,15 @@ class HomiDmaBackend final : public DmaBackend {
   std::string name_;
 };
 
-// The QueueOwner of a queue pair homid created for us.
+// The QueueOwner of a queue pair homid created for us: the granted queue, released
+// (and its doorbells unmapped) when the queue pair lets go of it.
 class RemoteQueue final : public nvme::QueueOwner {
  public:
-  RemoteQueue(std::shared_ptr<Client> c, uint32_t ctrl) : client_(std::move(c)), ctrl_(ctrl) {}
-  ~RemoteQueue() override {
-    if (map_) munmap(map_, map_len_);
-  }
+  explicit RemoteQueue(std::shared_ptr<Client> c) : client_(std::move(c)) {}
   bool fatal() const override { return !client_->connected(); }
-  void release_queue(nvme::QueuePair&) override {
-    if (!qid_) return;
-    uint16_t q = qid_;
-    qid_ = 0;
-    try {
-      client_->release_queue(ctrl_, q);
-    } catch (const Error&) {  // homid gone: it deleted the queues when it went
-    }
-  }
+  void release_queue(nvme::QueuePair&) override { queue_.reset(); }
   std::shared_ptr<Client> client_;
-  uint32_t ctrl_;
-  uint16_t qid_ = 0;
-  void* map_ = nullptr;
-  size_t map_len_ = 0;
+  std::unique_ptr<ExternalQueue> queue_;
 };
 
 void* map_doorbells(const Client::QueueGrant& g) {
@@ -305,15 +292,13 @@ std::shared_ptr<Session> Session::open(std::shared_ptr<Client> client, const std
 }
 
 uint32_t Session::lba_size(uint32_t nsid) const {
-  for (auto& n : info_.namespaces)
-    if (n.nsid == nsid) return n.lba_size;
-  return 0;
+  auto n = std::ranges::find(info_.namespaces, nsid, &wire::NamespaceInfo::nsid);
+  return n == info_.namespaces.end() ? 0 : n->lba_size;
 }
 
 uint64_t Session::nsze(uint32_t nsid) const {
-  for (auto& n : info_.namespaces)
-    if (n.nsid == nsid) return n.nsze;
-  return 0;
+  auto n = std::ranges::find(info_.namespaces, nsid, &wire::NamespaceInfo::nsid);
+  return n == info_.namespaces.end() ? 0 : n->nsze;
 }
 
 nvme::QueueGeometry Session::geometry(size_t max_transfer) const {
@@ -339,27 +324,16 @@ std::unique_ptr<nvme::QueuePair> Session::create_queue_pair(nvme::QueueOptions o
   if (opt.use_sgl && !(info_.flags & wire::kCtrlSgl))
     throw Error(Errc::not_supported, info_.name + ": controller does not support SGLs (Identify SGLS)");
   if (opt.timeout.count() == 0) opt.timeout = std::chrono::milliseconds(30000);
-  auto owner = std::make_shared<RemoteQueue>(client_, info_.index);
+  auto owner = std::make_shared<RemoteQueue>(client_);
   struct Keep {
     std::shared_ptr<RemoteQueue> owner;
     std::shared_ptr<Session> session;
   };
   auto keep = std::make_shared<Keep>(Keep{owner, shared_from_this()});
   auto qp = nvme::QueuePair::detached(owner.get(), keep, opt, geometry(opt.max_transfer), *heap_);
-  wire::AllocQueue req;
-  req.ctrl = info_.index;
-  req.depth = opt.depth;
-  req.nsid = nsid;
-  req.sq_bus = qp->sq_bus();
-  req.cq_bus = qp->cq_bus();
-  Client::QueueGrant g = client_->alloc_queue(req);
-  owner->qid_ = g.ok.qid;  // from here on, destroying qp releases the queue
-  void* map = map_doorbells(g);
-  owner->map_ = map;
-  owner->map_len_ = g.ok.map_length;
-  auto* base = static_cast<uint8_t*>(map);
-  qp->bind(g.ok.qid, reinterpret_cast<volatile uint32_t*>(base + g.ok.sq_doorbell),
-           reinterpret_cast<volatile uint32_t*>(base + g.ok.cq_doorbell));
+  // From here on, destroying qp releases the queue.
+  owner->queue_ = create_queue_at(opt.depth, qp->sq_bus(), qp->cq_bus(), nsid, -1, 0);
+  qp->bind(owner->queue_->qid(), owner->queue_->sq_doorbell(), owner->queue_->cq_doorbell());
   return qp;
 }
 
@@ -367,19 +341,19 @@ ExternalQueue::~ExternalQueue() {
   if (qid_) {
     try {
       client_->release_queue(ctrl_, qid_);
-    } catch (const Error&) {
+    } catch (const Error&) {  // homid gone: it deleted the queues when it went
     }
   }
   if (map_) munmap(map_, map_len_);
 }
 
 std::unique_ptr<ExternalQueue> Session::create_queue_at(uint32_t depth, uint64_t sq_bus, uint64_t cq_bus,
-                                                        uint32_t nsid, int gpu) {
+                                                        uint32_t nsid, int gpu, uint32_t flags) {
   wire::AllocQueue req;
   req.ctrl = info_.index;
   req.depth = depth;
   req.nsid = nsid;
-  req.flags = wire::kAllocExternalMemory;
+  req.flags = flags;
   if (gpu >= 0) {
     req.flags |= wire::kAllocGpu;
     req.gpu = uint32_t(gpu);
@@ -390,7 +364,7 @@ std::unique_ptr<ExternalQueue> Session::create_queue_at(uint32_t depth, uint64_t
   q->client_ = client_;
   q->ctrl_ = info_.index;
   Client::QueueGrant g = client_->alloc_queue(req);
-  q->qid_ = g.ok.qid;
+  q->qid_ = g.ok.qid;  // from here on, destroying q releases the queue
   q->map_ = map_doorbells(g);
   q->map_len_ = g.ok.map_length;
   q->sq_off_ = g.ok.sq_doorbell;

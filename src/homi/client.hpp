@@ -112,8 +112,9 @@ struct SessionOptions {
   size_t dma_grow_bytes = 8u << 20;  // registered memfd size step of the heap
 };
 
-// Queues whose memory the client placed itself (GPU memory, kAllocExternalMemory):
-// the doorbells to ring; destroying it deletes the queues.
+// A queue pair homid granted: the doorbells to ring; destroying it deletes the queues.
+// Session::create_queue_at hands it out for queues whose memory the client placed
+// itself (GPU memory); create_queue_pair's QueuePair holds one of its own.
 class ExternalQueue {
  public:
   ~ExternalQueue();
@@ -162,8 +163,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<nvme::QueuePair> create_queue_pair(nvme::QueueOptions opt = {}, uint32_t nsid = 0);
   // Queues at bus addresses the caller owns (GPU memory); policy must allow it. gpu >= 0:
   // the CUDA device whose threads drive it (homid accounts the queue to that GPU).
+  // flags: the AllocFlag bits of the request (kAllocGpu is added for gpu >= 0).
   std::unique_ptr<ExternalQueue> create_queue_at(uint32_t depth, uint64_t sq_bus, uint64_t cq_bus, uint32_t nsid = 0,
-                                                 int gpu = -1);
+                                                 int gpu = -1, uint32_t flags = wire::kAllocExternalMemory);
 
  private:
   Session() = default;

@@ -6,6 +6,8 @@
 
 #include "homi/config.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -18,6 +20,25 @@ namespace aisio::homi {
 
 namespace {
 
+// The id of account `name` in /etc/passwd or /etc/group (read directly, no NSS, so
+// static builds work too).
+std::optional<uint32_t> account_id(const std::string& name, const std::string& file) {
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    // name:x:id:...
+    size_t a = line.find(':');
+    if (a == std::string::npos || line.compare(0, a, name) != 0 || a != name.size()) continue;
+    size_t b = line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    size_t c = std::min(line.find(':', b + 1), line.size());
+    uint32_t id = 0;
+    auto [end, ec] = std::from_chars(line.data() + b + 1, line.data() + c, id);
+    return ec == std::errc() && end == line.data() + c ? std::optional(id) : std::nullopt;
+  }
+  return std::nullopt;
+}
+
 struct Ctx {
   std::string source;
   [[noreturn]] void fail(const toml::node* n, const std::string& what) const {
@@ -26,11 +47,9 @@ struct Ctx {
     throw Error(Errc::invalid_argument, where + ": " + what);
   }
   void only_keys(const toml::table& t, const std::string& section, std::initializer_list<std::string_view> keys) const {
-    for (auto& [k, v] : t) {
-      bool ok = false;
-      for (auto key : keys) ok = ok || k.str() == key;
-      if (!ok) fail(&v, "unknown key '" + std::string(k.str()) + "' in " + section);
-    }
+    for (auto& [k, v] : t)
+      if (std::ranges::find(keys, k.str()) == keys.end())
+        fail(&v, "unknown key '" + std::string(k.str()) + "' in " + section);
   }
   std::optional<std::string> str(const toml::table& t, std::string_view key) const {
     const toml::node* n = t.get(key);
@@ -85,35 +104,51 @@ struct Ctx {
     }
     return out;
   }
-  // Numeric ids or account names.
+  // A numeric id or an account name (`key` names the setting in errors).
+  uint32_t id(const toml::node& e, std::string_view key, bool groups) const {
+    if (e.is_integer()) {
+      int64_t v = *e.value<int64_t>();
+      if (v < 0 || v > UINT32_MAX) fail(&e, "id out of range");
+      return uint32_t(v);
+    }
+    auto s = e.value<std::string>();
+    if (!s) fail(&e, "'" + std::string(key) + "' must be given as numeric ids or account names");
+    const std::string file = groups ? "/etc/group" : "/etc/passwd";
+    auto id = account_id(*s, file);
+    if (!id) fail(&e, std::string(groups ? "group" : "user") + " '" + *s + "' not found in " + file);
+    return *id;
+  }
   std::vector<uint32_t> ids(const toml::table& t, std::string_view key, bool groups) const {
     std::vector<uint32_t> out;
     const toml::node* n = t.get(key);
     if (!n) return out;
     const toml::array* a = n->as_array();
     if (!a) fail(n, "'" + std::string(key) + "' must be an array of ids or names");
-    for (auto& e : *a) {
-      if (e.is_integer()) {
-        int64_t v = *e.value<int64_t>();
-        if (v < 0 || v > UINT32_MAX) fail(&e, "id out of range");
-        out.push_back(uint32_t(v));
-      } else if (auto s = e.value<std::string>()) {
-        auto id = groups ? lookup_group(*s) : lookup_user(*s);
-        if (!id) fail(&e, std::string(groups ? "group" : "user") + " '" + *s + "' not found in /etc/" +
-                              (groups ? "group" : "passwd"));
-        out.push_back(*id);
-      } else {
-        fail(&e, "'" + std::string(key) + "' must hold numbers or names");
-      }
-    }
+    for (auto& e : *a) out.push_back(id(e, key, groups));
     return out;
   }
 };
+
+// "0660" -> 0660; false unless the whole string is octal digits that fit.
+bool octal(const std::string& s, uint32_t& out) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out, 8);
+  return ec == std::errc() && end == s.data() + s.size();
+}
 
 const toml::table& table_of(const Ctx& c, const toml::node& n, const std::string& what) {
   const toml::table* t = n.as_table();
   if (!t) c.fail(&n, what + " must be a table");
   return *t;
+}
+
+// Each table of the array of tables `key` (none when absent); `what` names it in errors.
+template <class F>
+void each_table(const Ctx& c, const toml::table& t, std::string_view key, const std::string& what, F&& each) {
+  const toml::node* n = t.get(key);
+  if (!n) return;
+  const toml::array* a = n->as_array();
+  if (!a) c.fail(n, std::string(key) + " must be an array of tables (" + what + ")");
+  for (auto& e : *a) each(table_of(c, e, what), e);
 }
 
 void parse_namespace(const Ctx& c, const toml::table& t, ControllerConfig& cc, uint32_t index) {
@@ -207,12 +242,9 @@ ControllerConfig parse_controller(const Ctx& c, const toml::table& t) {
   } else {
     c.fail(&t, "[[controller]] '" + cc.name + "': type must be \"soft\", \"pci\" or \"sriov-pf\"");
   }
-  if (const toml::node* n = t.get("namespace")) {
-    const toml::array* a = n->as_array();
-    if (!a) c.fail(n, "namespace must be an array of tables ([[controller.namespace]])");
-    uint32_t i = 0;
-    for (auto& e : *a) parse_namespace(c, table_of(c, e, "[[controller.namespace]]"), cc, i++);
-  }
+  uint32_t i = 0;
+  each_table(c, t, "namespace", "[[controller.namespace]]",
+             [&](const toml::table& ns, const toml::node&) { parse_namespace(c, ns, cc, i++); });
   uint32_t kernel_queues = 0;  // I/O queue pairs the ublk exports reserve
   for (auto& b : cc.backings) kernel_queues += b.ublk.enabled ? b.ublk.queues : 0;
   if (kernel_queues && kernel_queues >= cc.io_queues) {
@@ -263,10 +295,7 @@ AccessRule parse_rule(const Ctx& c, const toml::table& t, size_t index) {
 }  // namespace
 
 bool AccessRule::allows_controller(std::string_view n) const {
-  if (controllers.empty()) return true;
-  for (auto& c : controllers)
-    if (c == n) return true;
-  return false;
+  return controllers.empty() || std::ranges::find(controllers, n) != controllers.end();
 }
 
 bool AccessRule::allows_path(std::string_view path) const {
@@ -280,16 +309,11 @@ bool AccessRule::allows_path(std::string_view path) const {
 }
 
 const AccessRule* Policy::match(uint32_t uid, uint32_t gid, const std::vector<uint32_t>& groups) const {
-  for (auto& r : rules) {
-    if (r.any) return &r;
-    for (uint32_t u : r.uids)
-      if (u == uid) return &r;
-    for (uint32_t g : r.gids) {
-      if (g == gid) return &r;
-      for (uint32_t s : groups)
-        if (s == g) return &r;
-    }
-  }
+  auto has = [](const std::vector<uint32_t>& ids, uint32_t id) { return std::ranges::find(ids, id) != ids.end(); };
+  for (auto& r : rules)
+    if (r.any || has(r.uids, uid) || has(r.gids, gid) ||
+        std::ranges::any_of(groups, [&](uint32_t g) { return has(r.gids, g); }))
+      return &r;
   return nullptr;
 }
 
@@ -311,29 +335,12 @@ DaemonConfig parse_config(std::string_view text, const std::string& source) {
     cfg.socket = c.str(d, "socket").value_or(cfg.socket);
     if (cfg.socket.empty() || cfg.socket.size() >= 108) c.fail(d.get("socket"), "socket path must be 1-107 characters");
     if (const toml::node* m = d.get("socket_mode")) {
+      auto s = m->value<std::string>();
       if (m->is_integer()) cfg.socket_mode = uint32_t(*m->value<int64_t>());
-      else if (auto s = m->value<std::string>()) {
-        try {
-          size_t used = 0;
-          cfg.socket_mode = uint32_t(std::stoul(*s, &used, 8));
-          if (used != s->size()) throw std::invalid_argument("");
-        } catch (const std::exception&) {
-          c.fail(m, "socket_mode must be an octal string like \"0660\"");
-        }
-      } else {
-        c.fail(m, "socket_mode must be an octal string like \"0660\"");
-      }
+      else if (!s || !octal(*s, cfg.socket_mode)) c.fail(m, "socket_mode must be an octal string like \"0660\"");
       if (cfg.socket_mode > 0777) c.fail(m, "socket_mode must be at most 0777");
     }
-    if (const toml::node* g = d.get("socket_group")) {
-      if (g->is_integer()) cfg.socket_group = uint32_t(*g->value<int64_t>());
-      else if (auto s = g->value<std::string>()) {
-        cfg.socket_group = lookup_group(*s);
-        if (!cfg.socket_group) c.fail(g, "socket_group '" + *s + "' not found in /etc/group");
-      } else {
-        c.fail(g, "socket_group must be a group name or gid");
-      }
-    }
+    if (const toml::node* g = d.get("socket_group")) cfg.socket_group = c.id(*g, "socket_group", true);
     cfg.policy.log_level = c.str(d, "log_level").value_or("info");
     try {
       parse_level(cfg.policy.log_level);
@@ -354,31 +361,20 @@ DaemonConfig parse_config(std::string_view text, const std::string& source) {
     L.max_regions_per_client = uint32_t(c.integer(l, "max_regions_per_client", 1, 200).value_or(L.max_regions_per_client));
     L.max_queue_depth = uint32_t(c.integer(l, "max_queue_depth", 2, 65536).value_or(L.max_queue_depth));
   }
-  if (const toml::node* n = root.get("controller")) {
-    const toml::array* a = n->as_array();
-    if (!a) c.fail(n, "controller must be an array of tables ([[controller]])");
-    std::set<std::string> names;
-    for (auto& e : *a) {
-      ControllerConfig cc = parse_controller(c, table_of(c, e, "[[controller]]"));
-      if (!names.insert(cc.name).second) c.fail(&e, "two controllers named '" + cc.name + "'");
-      (cc.kind == ControllerConfig::Kind::sriov_pf ? cfg.sriov_pfs : cfg.controllers).push_back(std::move(cc));
-    }
-  }
+  std::set<std::string> names;
+  each_table(c, root, "controller", "[[controller]]", [&](const toml::table& t, const toml::node& e) {
+    ControllerConfig cc = parse_controller(c, t);
+    if (!names.insert(cc.name).second) c.fail(&e, "two controllers named '" + cc.name + "'");
+    (cc.kind == ControllerConfig::Kind::sriov_pf ? cfg.sriov_pfs : cfg.controllers).push_back(std::move(cc));
+  });
   if (cfg.controllers.empty() && cfg.sriov_pfs.empty()) throw Error(Errc::invalid_argument, source + ": no [[controller]] configured");
-  if (const toml::node* n = root.get("allow")) {
-    const toml::array* a = n->as_array();
-    if (!a) c.fail(n, "allow must be an array of tables ([[allow]])");
-    for (auto& e : *a) {
-      AccessRule r = parse_rule(c, table_of(c, e, "[[allow]]"), cfg.policy.rules.size());
-      for (auto& name : r.controllers) {
-        bool known = false;
-        for (auto& cc : cfg.controllers) known = known || cc.name == name;
-        for (auto& cc : cfg.sriov_pfs) known = known || cc.name == name;
-        if (!known) c.fail(&e, "[[allow]] '" + r.name + "' names controller '" + name + "', which is not configured");
-      }
-      cfg.policy.rules.push_back(std::move(r));
-    }
-  }
+  each_table(c, root, "allow", "[[allow]]", [&](const toml::table& t, const toml::node& e) {
+    AccessRule r = parse_rule(c, t, cfg.policy.rules.size());
+    for (auto& name : r.controllers)
+      if (!names.count(name))
+        c.fail(&e, "[[allow]] '" + r.name + "' names controller '" + name + "', which is not configured");
+    cfg.policy.rules.push_back(std::move(r));
+  });
   return cfg;
 }
 
@@ -389,29 +385,5 @@ DaemonConfig load_config(const std::string& path) {
   ss << in.rdbuf();
   return parse_config(ss.str(), path);
 }
-
-namespace {
-std::optional<uint32_t> lookup(const std::string& name, const std::string& file) {
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line)) {
-    // name:x:id:...
-    size_t a = line.find(':');
-    if (a == std::string::npos || line.compare(0, a, name) != 0 || a != name.size()) continue;
-    size_t b = line.find(':', a + 1);
-    if (b == std::string::npos) continue;
-    size_t c = line.find(':', b + 1);
-    try {
-      return uint32_t(std::stoul(line.substr(b + 1, c - b - 1)));
-    } catch (const std::exception&) {
-      return std::nullopt;
-    }
-  }
-  return std::nullopt;
-}
-}  // namespace
-
-std::optional<uint32_t> lookup_user(const std::string& name, const std::string& passwd) { return lookup(name, passwd); }
-std::optional<uint32_t> lookup_group(const std::string& name, const std::string& group) { return lookup(name, group); }
 
 }  // namespace aisio::homi

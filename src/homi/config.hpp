@@ -97,8 +97,4 @@ struct DaemonConfig {
 DaemonConfig parse_config(std::string_view toml, const std::string& source = "config");
 DaemonConfig load_config(const std::string& path);
 
-// Account names from /etc/passwd and /etc/group (no NSS, so static builds work too).
-std::optional<uint32_t> lookup_user(const std::string& name, const std::string& passwd = "/etc/passwd");
-std::optional<uint32_t> lookup_group(const std::string& name, const std::string& group = "/etc/group");
-
 }  // namespace aisio::homi

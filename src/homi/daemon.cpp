@@ -90,31 +90,26 @@ void Daemon::Impl::start() {
 }
 
 void Daemon::Impl::stop() {
-  if (!running) {
-    sriov.reset();
-    ublk.reset();
-    ctrls.clear();
-    return;
-  }
-  stopping = true;
-  uint64_t one = 1;
-  if (write(wake_fd.get(), &one, sizeof one) < 0) { /* the thread polls again anyway */ }
-  thread.join();
-  {
+  if (running) {
+    stopping = true;
+    uint64_t one = 1;
+    if (write(wake_fd.get(), &one, sizeof one) < 0) { /* the thread polls again anyway */ }
+    thread.join();
     std::lock_guard lk(mu);
     while (!clients.empty()) {
       drop(clients.front(), "daemon stopping");
       clients.pop_front();
     }
+    unlink(cfg.socket.c_str());
+    listen_fd.reset();
+    wake_fd.reset();
   }
-  unlink(cfg.socket.c_str());
-  listen_fd.reset();
-  wake_fd.reset();
+  // Also after a start() that failed half-way.
   sriov.reset();  // VFs disabled, secondary controllers offline
   ublk.reset();   // STOP_DEV (the kernel drains each disk), then DEL_DEV
   ctrls.clear();  // orderly shutdown of each controller
+  if (running) log(Level::info, "stopped");
   running = false;
-  log(Level::info, "stopped");
 }
 
 void Daemon::Impl::run() {

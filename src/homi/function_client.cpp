@@ -36,26 +36,17 @@ std::unique_ptr<GrantedFunction> GrantedFunction::grant(std::shared_ptr<Client> 
                                                         uint16_t vfn, nvme::ControllerOptions opt) {
   Reply r = client->request(wire::GrantFunction{pf, vfn});
   auto ok = std::get<wire::GrantFunctionOk>(r.msg.body);
+  // From here on, a failure destroys g, which releases the VF again.
   std::unique_ptr<GrantedFunction> g(new GrantedFunction);
   g->client_ = client;
   g->info_ = ok.function;
-  try {
-    if (ok.function.driver != uint8_t(wire::Kind::pci_uio))
-      throw Error(Errc::not_supported, "granted VF " + ok.function.address + " is not on uio_pci_generic");
-    auto bar = GrantedBar::map(r.fd.get(), ok.bar_offset, ok.bar_size,
-                               ok.function.address + " BAR0 (VF " + std::to_string(ok.function.vfn) + " via homid)");
-    r.fd.reset();  // the mapping keeps the BAR reachable
-    auto dma = DmaHeap::create(std::make_unique<HugepageBackend>(), 4u << 20);
-    g->ctrl_ = nvme::Controller::create(bar, dma, opt);
-  } catch (...) {
-    g->ctrl_.reset();
-    try {
-      client->request(wire::ReleaseFunction{ok.function.pf, ok.function.vfn});
-    } catch (const std::exception&) {
-    }
-    g->client_.reset();
-    throw;
-  }
+  if (ok.function.driver != uint8_t(wire::Kind::pci_uio))
+    throw Error(Errc::not_supported, "granted VF " + ok.function.address + " is not on uio_pci_generic");
+  auto bar = GrantedBar::map(r.fd.get(), ok.bar_offset, ok.bar_size,
+                             ok.function.address + " BAR0 (VF " + std::to_string(ok.function.vfn) + " via homid)");
+  r.fd.reset();  // the mapping keeps the BAR reachable
+  auto dma = DmaHeap::create(std::make_unique<HugepageBackend>(), 4u << 20);
+  g->ctrl_ = nvme::Controller::create(bar, dma, opt);
   return g;
 }
 

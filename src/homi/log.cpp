@@ -1,12 +1,14 @@
 #include "homi/log.hpp"
 
+#include <fmt/chrono.h>
+
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
+#include <iterator>
 #include <mutex>
 
 #include "common/error.hpp"
@@ -19,21 +21,15 @@ std::mutex g_mu;
 }  // namespace
 
 Level parse_level(std::string_view s) {
-  if (s == "error") return Level::error;
-  if (s == "warn" || s == "warning") return Level::warn;
-  if (s == "info") return Level::info;
-  if (s == "debug") return Level::debug;
+  if (s == "warning") return Level::warn;
+  for (int l = int(Level::error); l <= int(Level::debug); ++l)
+    if (s == level_name(Level(l))) return Level(l);
   throw Error(Errc::invalid_argument, "log level '" + std::string(s) + "': use error, warn, info or debug");
 }
 
 const char* level_name(Level l) {
-  switch (l) {
-    case Level::error: return "error";
-    case Level::warn: return "warn";
-    case Level::info: return "info";
-    case Level::debug: return "debug";
-  }
-  return "?";
+  static const char* const names[] = {"error", "warn", "info", "debug"};  // by Level
+  return unsigned(l) < std::size(names) ? names[int(l)] : "?";
 }
 
 void set_log_level(Level l) { g_level.store(int(l)); }
@@ -47,13 +43,9 @@ void log_line(Level l, std::string_view text) {
     line = fmt::format("<{}>{}\n", prio[int(l)], text);
   } else {
     auto now = std::chrono::system_clock::now();
-    std::time_t t = std::chrono::system_clock::to_time_t(now);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-    std::tm tm{};
-    localtime_r(&t, &tm);
-    char ts[32];
-    std::strftime(ts, sizeof ts, "%H:%M:%S", &tm);
-    line = fmt::format("{}.{:03} homid[{}] {}: {}\n", ts, ms, getpid(), level_name(l), text);
+    line = fmt::format("{:%H:%M:%S}.{:03} homid[{}] {}: {}\n", fmt::localtime(std::chrono::system_clock::to_time_t(now)),
+                       ms, getpid(), level_name(l), text);
   }
   std::lock_guard lk(g_mu);
   std::fwrite(line.data(), 1, line.size(), stderr);

@@ -49,6 +49,12 @@ struct Mapping {
   Mapping& operator=(const Mapping&) = delete;
 };
 
+// A DeviceRegion::mapping that runs `undo` when the region goes.
+template <class F>
+std::shared_ptr<void> on_release(F undo) {
+  return std::shared_ptr<void>(nullptr, [undo](void*) { undo(); });
+}
+
 void require_sealed(int fd, uint64_t len) {
   int seals = fcntl(fd, F_GET_SEALS);
   if (seals < 0 || !(seals & F_SEAL_SHRINK))
@@ -108,15 +114,9 @@ std::unique_ptr<ManagedController> ManagedController::open(const ControllerConfi
     // kernel lets us map it, else (vfio with strict devmem) the vfio device itself.
     std::string res = "/sys/bus/pci/devices/" + dev->bdf + "/resource0";
     Fd fd(::open(res.c_str(), O_RDWR | O_CLOEXEC));
-    bool ok = false;
-    if (fd) {
-      void* p = mmap(nullptr, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
-      if (p != MAP_FAILED) {
-        munmap(p, PAGE);
-        ok = true;
-      }
-    }
-    if (ok) {
+    void* p = fd ? mmap(nullptr, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0) : MAP_FAILED;
+    if (p != MAP_FAILED) {
+      munmap(p, PAGE);
       m->bar_fd_ = std::move(fd);
     } else if (dev->vfio) {
       m->bar_fd_.reset(::fcntl(dev->vfio->fd(), F_DUPFD_CLOEXEC, 0));
@@ -201,8 +201,8 @@ wire::ControllerStat ManagedController::stat(uint16_t in_use) const {
   return s;
 }
 
-DoorbellGrant ManagedController::grant_doorbells(uint16_t qid) {
-  DoorbellGrant g;
+Fd ManagedController::grant_doorbells(uint16_t qid, wire::AllocQueueOk& ok) {
+  Fd fd;
   uint32_t sq = ctrl_->sq_doorbell_offset(qid), cq = ctrl_->cq_doorbell_offset(qid);
   if (kind_ == wire::Kind::soft) {
     // DSTRD = 10: sq and cq are consecutive, page-aligned 4 KiB pages.
@@ -211,31 +211,30 @@ DoorbellGrant ManagedController::grant_doorbells(uint16_t qid) {
     uint8_t* where = ctrl_->bar0().base() + sq;
     void* p = mmap(where, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, mem.fd(), 0);
     if (p == MAP_FAILED) throw_errno("map the doorbell pages of queue " + std::to_string(qid));
-    g.fd.reset(fcntl(mem.fd(), F_DUPFD_CLOEXEC, 0));
-    if (!g.fd) {
+    fd.reset(fcntl(mem.fd(), F_DUPFD_CLOEXEC, 0));
+    if (!fd) {
       int e = errno;
       revoke_doorbells(qid);
       throw_errno("dup doorbell memfd", e);
     }
     // `mem` (our second mapping and fd) goes; the MAP_FIXED mapping keeps the pages.
-    g.map_offset = 0;
-    g.map_length = 2 * PAGE;
-    g.sq = 0;
-    g.cq = uint32_t(PAGE);
-    g.isolated = true;
+    ok.map_offset = 0;
+    ok.map_length = 2 * PAGE;
+    ok.sq_doorbell = 0;
+    ok.cq_doorbell = uint32_t(PAGE);
+    ok.flags |= wire::kGrantIsolated;
   } else {
     uint64_t first = sq & ~uint64_t(PAGE - 1);
     uint64_t end = (uint64_t(cq) + 4 + PAGE - 1) & ~uint64_t(PAGE - 1);
-    g.fd.reset(fcntl(bar_fd_.get(), F_DUPFD_CLOEXEC, 0));
-    if (!g.fd) throw_errno("dup the BAR0 descriptor");
-    g.map_offset = bar_fd_offset_ + first;
-    g.map_length = end - first;
-    g.sq = uint32_t(sq - first);
-    g.cq = uint32_t(cq - first);
-    g.isolated = false;
+    fd.reset(fcntl(bar_fd_.get(), F_DUPFD_CLOEXEC, 0));
+    if (!fd) throw_errno("dup the BAR0 descriptor");
+    ok.map_offset = bar_fd_offset_ + first;
+    ok.map_length = end - first;
+    ok.sq_doorbell = uint32_t(sq - first);
+    ok.cq_doorbell = uint32_t(cq - first);
   }
   granted_[qid] = true;
-  return g;
+  return fd;
 }
 
 void ManagedController::revoke_doorbells(uint16_t qid) noexcept {
@@ -267,19 +266,12 @@ DeviceRegion ManagedController::register_memory(Fd memfd, uint64_t len) {
       auto mem = std::make_shared<emu::SharedMemory>(emu::SharedMemory::adopt(memfd.release(), size_t(len), true));
       auto space = dev->dma_space();
       uint64_t bus = space->map(mem->data(), mem->size(), mem);
-      struct Unmap {
-        Unmap(std::shared_ptr<emu::DmaSpace> s, uint64_t b) : space(std::move(s)), bus(b) {}
-        Unmap(const Unmap&) = delete;
-        std::shared_ptr<emu::DmaSpace> space;
-        uint64_t bus;
-        ~Unmap() {
-          try {
-            space->unmap(bus);  // returns once no device thread can touch it
-          } catch (const std::exception&) {
-          }
+      r.mapping = on_release([space, bus] {
+        try {
+          space->unmap(bus);  // returns once no device thread can touch it
+        } catch (const std::exception&) {
         }
-      };
-      r.mapping = std::make_shared<Unmap>(space, bus);
+      });
       r.bus = {bus};
       r.page_shift = 63;
       break;
@@ -304,16 +296,8 @@ DeviceRegion ManagedController::register_memory(Fd memfd, uint64_t len) {
       auto map = std::make_shared<Mapping>(memfd.get(), size_t(len), false);
       auto container = dev->vfio->container();
       uint64_t iova = container->map_dma(map->va, map->len);
-      struct Unmap {
-        Unmap(std::shared_ptr<Mapping> m, std::shared_ptr<pcie::VfioContainer> c, uint64_t i)
-            : map(std::move(m)), container(std::move(c)), iova(i) {}
-        Unmap(const Unmap&) = delete;
-        std::shared_ptr<Mapping> map;
-        std::shared_ptr<pcie::VfioContainer> container;
-        uint64_t iova;
-        ~Unmap() { container->unmap_dma(iova, map->len); }
-      };
-      r.mapping = std::make_shared<Unmap>(map, container, iova);
+      // The IOMMU mapping goes first, then (with the last capture) homid's mapping.
+      r.mapping = on_release([map, container, iova] { container->unmap_dma(iova, map->len); });
       r.bus = {iova};
       r.page_shift = 63;
       break;

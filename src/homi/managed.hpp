@@ -35,13 +35,6 @@ struct BlockDevice;
 
 namespace aisio::homi {
 
-struct DoorbellGrant {
-  Fd fd;
-  uint64_t map_offset = 0, map_length = 0;
-  uint32_t sq = 0, cq = 0;  // doorbell offsets inside the mapping
-  bool isolated = false;
-};
-
 // A client's memory mapped for the device. Dropping it unmaps it from the device (and
 // only then from homid), so it must outlive every queue that could DMA into it.
 struct DeviceRegion {
@@ -56,6 +49,12 @@ struct DeviceRegion {
 struct BackingMatch {
   uint32_t nsid = 0, lba_size = 0;
   uint64_t device_offset = 0;  // add to file-system byte offsets to get namespace byte offsets
+};
+// The controller (index and name, as clients see them) whose namespace holds a file.
+struct BackingOwner {
+  uint32_t index = 0;
+  std::string name;
+  BackingMatch at;
 };
 
 // Where the file system on `fdev` starts in the namespace that `b` names, if `fdev` is
@@ -79,7 +78,9 @@ class ManagedController {
   wire::ControllerStat stat(uint16_t queues_in_use) const;
   bool fatal() const { return ctrl_->fatal(); }
 
-  DoorbellGrant grant_doorbells(uint16_t qid);
+  // Fills the mapping fields of `ok` (map_offset, map_length, the doorbell offsets in
+  // it, kGrantIsolated) and returns the descriptor to map.
+  Fd grant_doorbells(uint16_t qid, wire::AllocQueueOk& ok);
   void revoke_doorbells(uint16_t qid) noexcept;
 
   // Takes the memfd; len bytes of it. Throws Error naming what the memfd lacks.

@@ -46,6 +46,7 @@ bool Daemon::Impl::serve(Client& c) {
   wire::Header h{};
   bool have_header = wire::peek_header(p.bytes, h);
   uint32_t seq = have_header ? h.seq : 0;
+  wire::ErrorReply refusal;
   try {
     if (p.truncated)
       refuse(Errc::protocol, fmt::format("homi protocol: message larger than {} bytes (or too many descriptors)",
@@ -60,21 +61,17 @@ bool Daemon::Impl::serve(Client& c) {
       return false;
     }
     log(e.code() == Errc::protocol ? Level::info : Level::debug, "{}: refused: {}", c.who(), e.what());
-    try {
-      reply(c, seq, wire::ErrorReply{int32_t(e.code()), e.what()});
-      return true;
-    } catch (const Error&) {
-      return false;
-    }
+    refusal = wire::ErrorReply{int32_t(e.code()), e.what()};
   } catch (const std::exception& e) {
     ++c.errors;
     log(Level::error, "{}: internal error: {}", c.who(), e.what());
-    try {
-      reply(c, seq, wire::ErrorReply{int32_t(Errc::system), std::string("homid internal error: ") + e.what()});
-      return true;
-    } catch (const Error&) {
-      return false;
-    }
+    refusal = wire::ErrorReply{int32_t(Errc::system), std::string("homid internal error: ") + e.what()};
+  }
+  try {
+    reply(c, seq, refusal);
+    return true;
+  } catch (const Error&) {
+    return false;  // the client does not read its replies
   }
 }
 
@@ -167,30 +164,25 @@ void Daemon::Impl::on_alloc(Client& c, uint32_t seq, const wire::AllocQueue& r) 
     throw;
   }
   Queue q{r.ctrl, qid, r.depth, r.nsid, r.flags, r.sq_bus, r.cq_bus, Clock::now(), r.gpu};
-  DoorbellGrant g;
+  wire::AllocQueueOk ok;
+  ok.qid = qid;
+  ok.depth = r.depth;
+  if (r.flags & wire::kAllocGpu) {  // the grant carries the GPU it is accounted to
+    ok.flags |= wire::kGrantGpu;
+    ok.gpu = r.gpu;
+  }
+  Fd fd;
   try {
-    g = m.grant_doorbells(qid);
+    fd = m.grant_doorbells(qid, ok);
   } catch (...) {
     ctrl.delete_io_queue_at(qid);
     throw;
   }
   c.queues.push_back(q);  // from here on, a failed reply drops the client (and deletes the queue)
-  wire::AllocQueueOk ok;
-  ok.qid = qid;
-  ok.depth = r.depth;
-  ok.flags = g.isolated ? uint32_t(wire::kGrantIsolated) : 0u;
-  if (r.flags & wire::kAllocGpu) {  // the grant carries the GPU it is accounted to
-    ok.flags |= wire::kGrantGpu;
-    ok.gpu = r.gpu;
-  }
-  ok.map_offset = g.map_offset;
-  ok.map_length = g.map_length;
-  ok.sq_doorbell = g.sq;
-  ok.cq_doorbell = g.cq;
   log(Level::debug, "{}: queue {} on {} (depth {}{})", c.who(), qid, m.name(), r.depth,
       r.flags & wire::kAllocGpu ? fmt::format(", GPU {}", r.gpu) : "");
   try {
-    reply(c, seq, ok, g.fd.get());
+    reply(c, seq, ok, fd.get());
   } catch (const Error&) {
     throw Error(Errc::system, "reply lost");  // serve() fails to send the error too and drops the client
   }
@@ -263,57 +255,47 @@ wire::Body Daemon::Impl::on_resolve(Client& c, const wire::ResolveExtents& r, Fd
     refuse(Errc::invalid_argument,
            fmt::format("resolve_extents: {} is not on a namespace homid manages ({})", path, e.what()));
   }
-  std::optional<BackingMatch> match;
-  uint32_t owner_index = 0;
-  std::string owner_name;
+  std::optional<BackingOwner> owner;
   // A file system on a namespace homid exports through ublk: identity mapping.
   if (auto u = ublk ? ublk->match_disk(bd.disk) : std::nullopt; u && c.rule->allows_controller(ctrls[u->first]->name())) {
     auto& m = *ctrls[u->first];
-    owner_index = m.index();
-    owner_name = m.name();
-    match = BackingMatch{u->second, m.ctrl().ns(u->second).lba_size, bd.partition ? bd.partition_start : 0};
+    owner = BackingOwner{m.index(), m.name(),
+                         BackingMatch{u->second, m.ctrl().ns(u->second).lba_size, bd.partition ? bd.partition_start : 0}};
   }
   for (auto& m : ctrls) {
-    if (match) break;
+    if (owner) break;
     if (!c.rule->allows_controller(m->name())) continue;
-    if ((match = m->match_backing(bd))) {
-      owner_index = m->index();
-      owner_name = m->name();
-      break;
-    }
+    if (auto at = m->match_backing(bd)) owner = BackingOwner{m->index(), m->name(), *at};
   }
-  if (!match && sriov)
-    if (auto s = sriov->match_backing(*c.rule, bd)) {
-      match = s->at;  // the PF's namespace: its VFs see the same LBAs
-      owner_index = s->index;
-      owner_name = s->name;
-    }
-  if (!match)
+  // The PF's namespace: its VFs see the same LBAs.
+  if (!owner && sriov) owner = sriov->match_backing(*c.rule, bd);
+  if (!owner)
     refuse(Errc::invalid_argument,
            fmt::format("resolve_extents: {} lives on {} ({}:{}), which backs no namespace homid manages for this client",
                        path, bd.name, bd.major, bd.minor));
+  const BackingMatch& match = owner->at;
   // The cache maps with FIEMAP_FLAG_SYNC and keeps an entry only while the file's stamps
   // (size, mtime, ctime, blocks) are unchanged, i.e. while no write has dirtied it since
   // it was written back: kResolveSync holds for every answer, asked for or not.
   auto cached = extent_cache.get(fd.get(), path);
   const extents::FileExtents& fx = *cached;
   wire::ResolveExtentsOk ok;
-  ok.ctrl = owner_index;
-  ok.nsid = match->nsid;
-  ok.lba_size = match->lba_size;
+  ok.ctrl = owner->index;
+  ok.nsid = match.nsid;
+  ok.lba_size = match.lba_size;
   ok.file_size = fx.size;
-  ok.device_offset = match->device_offset;
+  ok.device_offset = match.device_offset;
   ok.total = fx.extents.size();
   ok.path = path.substr(0, wire::MAX_STRING);
   uint32_t max = r.max ? std::min(r.max, EXTENTS_PER_REPLY) : EXTENTS_PER_REPLY;
   for (uint64_t i = r.first; i < fx.extents.size() && ok.extents.size() < max; ++i) {
     const auto& e = fx.extents[i];
     wire::ExtentRecord rec{e.logical, 0, e.length, e.flags};
-    if (!e.reads_as_zeros()) rec.physical = e.physical + match->device_offset;
+    if (!e.reads_as_zeros()) rec.physical = e.physical + match.device_offset;
     ok.extents.push_back(rec);
   }
-  log(Level::debug, "{}: resolved {} ({} extents) on {} ns {}", c.who(), path, fx.extents.size(), owner_name,
-      match->nsid);
+  log(Level::debug, "{}: resolved {} ({} extents) on {} ns {}", c.who(), path, fx.extents.size(), owner->name,
+      match.nsid);
   return ok;
 }
 
@@ -348,9 +330,7 @@ wire::Body Daemon::Impl::on_stats(Client& c, const wire::Stats& r) {
   }
   for (auto& m : ctrls)
     if (c.rule->allows_controller(m->name())) ok.controllers.push_back(m->stat(in_use(m->index())));
-  if (ublk)
-    for (auto& x : ublk->status())
-      if (c.rule->allows_controller(x.ctrl_name)) ok.ublk.push_back(ublk::wire_stat(x));
+  if (ublk) ok.ublk = ublk->stats(*c.rule);
   return ok;
 }
 

@@ -175,12 +175,7 @@ void SriovPf::start() {
         if (e.scid == p.scid && (e.scs & 1))
           admin_->run_checked(nvme::cmd::virt_offline(p.scid), "Secondary Controller Offline " + std::to_string(p.scid));
     if (present) sys_->set_num_vfs(0);
-    for (auto& p : plan) {
-      admin_->run_checked(nvme::cmd::virt_assign(p.scid, VirtResource::vq, p.res.vq),
-                          "Secondary Controller Assign " + std::to_string(p.res.vq) + " VQ to " + std::to_string(p.scid));
-      admin_->run_checked(nvme::cmd::virt_assign(p.scid, VirtResource::vi, p.res.vi),
-                          "Secondary Controller Assign " + std::to_string(p.res.vi) + " VI to " + std::to_string(p.scid));
-    }
+    for (auto& p : plan) assign(p.scid, p.res);
     sys_->set_num_vfs(n);
     for (auto& p : plan) {
       admin_->run_checked(nvme::cmd::virt_online(p.scid), "Secondary Controller Online " + std::to_string(p.scid));
@@ -206,35 +201,34 @@ void SriovPf::start() {
   started_ = true;
 }
 
+void SriovPf::assign(uint16_t scid, const VfResources& res) {
+  admin_->run_checked(nvme::cmd::virt_assign(scid, VirtResource::vq, res.vq),
+                      "Secondary Controller Assign " + std::to_string(res.vq) + " VQ to " + std::to_string(scid));
+  admin_->run_checked(nvme::cmd::virt_assign(scid, VirtResource::vi, res.vi),
+                      "Secondary Controller Assign " + std::to_string(res.vi) + " VI to " + std::to_string(scid));
+}
+
 void SriovPf::undo(const std::vector<VfPlan>& plan) noexcept {
   // Secondaries offline while their VFs still exist, then the VFs go (the kernel
   // unbinds their drivers), then the resources go back to the primary.
-  auto quiet = [&](const nvme::Sqe& c, uint16_t scid) {
+  auto quiet = [&](const nvme::Sqe& c, uint16_t scid, Level refused) {
     try {
       AdminResult r = admin_->run(c);
       if (!r.status.ok())
-        log(Level::debug, "sriov: {}: undo on secondary {}: {}", cfg_.address, scid, nvme::status_name(r.status));
+        log(refused, "sriov: {}: undo on secondary {}: {}", cfg_.address, scid, nvme::status_name(r.status));
     } catch (const std::exception& e) {
       log(Level::error, "sriov: {}: undo on secondary {}: {}", cfg_.address, scid, e.what());
     }
   };
-  for (auto& p : plan) quiet(nvme::cmd::virt_offline(p.scid), p.scid);
+  for (auto& p : plan) quiet(nvme::cmd::virt_offline(p.scid), p.scid, Level::debug);
   try {
     sys_->set_num_vfs(0);
   } catch (const std::exception& e) {
     log(Level::error, "sriov: {}: sriov_numvfs = 0: {}", cfg_.address, e.what());
   }
   for (auto& p : plan) {
-    for (const nvme::Sqe& c : {nvme::cmd::virt_assign(p.scid, VirtResource::vq, 0),
-                               nvme::cmd::virt_assign(p.scid, VirtResource::vi, 0)}) {
-      try {
-        AdminResult r = admin_->run(c);
-        if (!r.status.ok())
-          log(Level::warn, "sriov: {}: undo on secondary {}: {}", cfg_.address, p.scid, nvme::status_name(r.status));
-      } catch (const std::exception& e) {
-        log(Level::error, "sriov: {}: undo on secondary {}: {}", cfg_.address, p.scid, e.what());
-      }
-    }
+    quiet(nvme::cmd::virt_assign(p.scid, VirtResource::vq, 0), p.scid, Level::warn);
+    quiet(nvme::cmd::virt_assign(p.scid, VirtResource::vi, 0), p.scid, Level::warn);
   }
 }
 
@@ -287,10 +281,7 @@ void SriovPf::release(uint16_t vfn) {
   }
   // Offline may return the resources to the primary (QEMU 7.2 does): assign them again.
   admin_->run_checked(nvme::cmd::virt_offline(v.scid), "Secondary Controller Offline " + std::to_string(v.scid));
-  admin_->run_checked(nvme::cmd::virt_assign(v.scid, VirtResource::vq, v.res.vq),
-                      "Secondary Controller Assign VQ to " + std::to_string(v.scid));
-  admin_->run_checked(nvme::cmd::virt_assign(v.scid, VirtResource::vi, v.res.vi),
-                      "Secondary Controller Assign VI to " + std::to_string(v.scid));
+  assign(v.scid, v.res);
   admin_->run_checked(nvme::cmd::virt_online(v.scid), "Secondary Controller Online " + std::to_string(v.scid));
   v.online = true;
   log(Level::info, "sriov: {} VF {} ({}) reset and free again", cfg_.address, v.vfn, v.bdf);

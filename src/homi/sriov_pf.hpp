@@ -78,7 +78,6 @@ class SriovPf {
   void start();  // all or nothing; throws Error
   void stop() noexcept;  // VFs disabled, secondaries offline, resources returned
   bool started() const { return started_; }
-  const SriovPfConfig& config() const { return cfg_; }
   const std::vector<VfState>& vfs() const { return vfs_; }
   AdminChannel& admin() { return *admin_; }
 
@@ -95,6 +94,7 @@ class SriovPf {
   void release_holder(uint64_t holder) noexcept;
 
  private:
+  void assign(uint16_t scid, const VfResources& res);  // VQ, then VI flexible resources
   void undo(const std::vector<VfPlan>& plan) noexcept;
   VfState& vf(uint16_t vfn);
 

@@ -124,8 +124,7 @@ size_t SriovService::held_by(uint64_t client) const {
   return n;
 }
 
-std::optional<SriovService::Match> SriovService::match_backing(const AccessRule& rule,
-                                                               const extents::BlockDevice& dev) const {
+std::optional<BackingOwner> SriovService::match_backing(const AccessRule& rule, const extents::BlockDevice& dev) const {
   for (size_t i = 0; i < pfs_.size(); ++i) {
     const Pf& p = pfs_[i];
     if (!rule.allows_controller(p.cfg.name)) continue;
@@ -135,7 +134,7 @@ std::optional<SriovService::Match> SriovService::match_backing(const AccessRule&
       // The PF's namespace, as its VFs see it: same NSID, same LBA format.
       nvme::IdentifyNamespace ns{};
       p.pf->admin().run_checked(nvme::cmd::identify(nvme::cns::NAMESPACE, b.nsid), "Identify Namespace", &ns, sizeof ns);
-      return Match{first_index_ + uint32_t(i), p.cfg.name, BackingMatch{b.nsid, nvme::lba_size(ns), *off}};
+      return BackingOwner{first_index_ + uint32_t(i), p.cfg.name, BackingMatch{b.nsid, nvme::lba_size(ns), *off}};
     }
   }
   return std::nullopt;

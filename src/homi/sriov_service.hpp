@@ -26,7 +26,6 @@ class SriovService {
   SriovService(const std::vector<ControllerConfig>& pfs, uint32_t first_index);
   ~SriovService();
 
-  size_t size() const { return pfs_.size(); }
   wire::ListFunctionsOk list(const AccessRule& rule) const;
   // Throws Error (the refusal for the client). The descriptor reaches the VF's BAR0.
   std::pair<wire::GrantFunctionOk, Fd> grant(uint64_t client, const AccessRule& rule, const wire::GrantFunction& r);
@@ -35,12 +34,7 @@ class SriovService {
   size_t held_by(uint64_t client) const;
 
   // resolve_extents: a namespace of a PF the rule allows that `dev` holds.
-  struct Match {
-    uint32_t index = 0;
-    std::string name;
-    BackingMatch at;
-  };
-  std::optional<Match> match_backing(const AccessRule& rule, const extents::BlockDevice& dev) const;
+  std::optional<BackingOwner> match_backing(const AccessRule& rule, const extents::BlockDevice& dev) const;
 
  private:
   struct Pf {

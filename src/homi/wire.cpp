@@ -13,71 +13,38 @@ namespace {
 
 const char* type_name(Type t) {
   switch (t) {
-    case Type::hello: return "hello";
-    case Type::hello_ok: return "hello_ok";
-    case Type::list_controllers: return "list_controllers";
-    case Type::list_controllers_ok: return "list_controllers_ok";
-    case Type::identify: return "identify";
-    case Type::identify_ok: return "identify_ok";
-    case Type::alloc_queue: return "alloc_queue";
-    case Type::alloc_queue_ok: return "alloc_queue_ok";
-    case Type::release_queue: return "release_queue";
-    case Type::release_queue_ok: return "release_queue_ok";
-    case Type::register_dma: return "register_dma";
-    case Type::register_dma_ok: return "register_dma_ok";
-    case Type::unregister_dma: return "unregister_dma";
-    case Type::unregister_dma_ok: return "unregister_dma_ok";
-    case Type::resolve_extents: return "resolve_extents";
-    case Type::resolve_extents_ok: return "resolve_extents_ok";
-    case Type::stats: return "stats";
-    case Type::stats_ok: return "stats_ok";
-    case Type::list_functions: return "list_functions";
-    case Type::list_functions_ok: return "list_functions_ok";
-    case Type::grant_function: return "grant_function";
-    case Type::grant_function_ok: return "grant_function_ok";
-    case Type::release_function: return "release_function";
-    case Type::release_function_ok: return "release_function_ok";
-    case Type::error: return "error";
+#define AISIO_HOMI_NAME(name, T, code, fds) \
+  case Type::name: return #name;
+    AISIO_HOMI_MESSAGES(AISIO_HOMI_NAME)
+#undef AISIO_HOMI_NAME
   }
   return "unknown";
 }
 
 unsigned fds_of(Type t) {
   switch (t) {
-    case Type::alloc_queue_ok:
-    case Type::grant_function_ok:
-    case Type::register_dma:
-    case Type::resolve_extents: return 1;
-    default: return 0;
+#define AISIO_HOMI_FDS(name, T, code, fds) \
+  case Type::name: return fds;
+    AISIO_HOMI_MESSAGES(AISIO_HOMI_FDS)
+#undef AISIO_HOMI_FDS
   }
+  return 0;
 }
 
 // ---- Writer / Reader --------------------------------------------------------------
 
-void Writer::u16(uint16_t v) {
-  u8(uint8_t(v));
-  u8(uint8_t(v >> 8));
-}
-void Writer::u32(uint32_t v) {
-  u16(uint16_t(v));
-  u16(uint16_t(v >> 16));
-}
-void Writer::u64(uint64_t v) {
-  u32(uint32_t(v));
-  u32(uint32_t(v >> 32));
-}
-void Writer::str(std::string_view s) {
+void Writer::put(std::string_view s) {
   if (s.size() > MAX_STRING) bad("string of " + std::to_string(s.size()) + " bytes (limit " + std::to_string(MAX_STRING) + ")");
-  u16(uint16_t(s.size()));
+  put(uint16_t(s.size()));
   buf_.insert(buf_.end(), s.begin(), s.end());
 }
-void Writer::blob(std::span<const uint8_t> b) {
+void Writer::blob(std::span<const uint8_t> b, size_t) {
   count(b.size());
   buf_.insert(buf_.end(), b.begin(), b.end());
 }
 void Writer::count(size_t n) {
   if (n > UINT32_MAX) bad("array too long");
-  u32(uint32_t(n));
+  put(uint32_t(n));
 }
 
 const uint8_t* Reader::take(size_t n) {
@@ -86,32 +53,21 @@ const uint8_t* Reader::take(size_t n) {
   pos_ += n;
   return p;
 }
-uint8_t Reader::u8() { return *take(1); }
-uint16_t Reader::u16() {
-  const uint8_t* p = take(2);
-  return uint16_t(p[0] | (p[1] << 8));
-}
-uint32_t Reader::u32() {
-  const uint8_t* p = take(4);
-  return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
-}
-uint64_t Reader::u64() {
-  uint64_t lo = u32();
-  return lo | (uint64_t(u32()) << 32);
-}
-std::string Reader::str() {
-  uint16_t n = u16();
+void Reader::get(std::string& s) {
+  uint16_t n;
+  get(n);
   if (n > MAX_STRING) bad("string longer than " + std::to_string(MAX_STRING) + " bytes");
   const uint8_t* p = take(n);
-  return std::string(reinterpret_cast<const char*>(p), n);
+  s.assign(reinterpret_cast<const char*>(p), n);
 }
-std::vector<uint8_t> Reader::blob(size_t max) {
+void Reader::blob(std::vector<uint8_t>& v, size_t max) {
   uint32_t n = count(1, max);
   const uint8_t* p = take(n);
-  return std::vector<uint8_t>(p, p + n);
+  v.assign(p, p + n);
 }
 uint32_t Reader::count(size_t min_elem, size_t max) {
-  uint32_t n = u32();
+  uint32_t n;
+  get(n);
   if (n > max) bad("array of " + std::to_string(n) + " elements (limit " + std::to_string(max) + ")");
   if (min_elem && uint64_t(n) * min_elem > left())
     bad("array of " + std::to_string(n) + " elements does not fit in the message");
@@ -133,11 +89,7 @@ using Ref = std::conditional_t<std::is_same_v<Io, Reader>, T&, const T&>;
 
 template <class Io>
 void fields(Io& io, Ref<Io, Header> h) {
-  io.u32(h.magic);
-  io.u16(h.version);
-  io.u16(h.type);
-  io.u32(h.length);
-  io.u32(h.seq);
+  io(h.magic, h.version, h.type, h.length, h.seq);
 }
 
 // ListControllers, ReleaseQueueOk, UnregisterDmaOk: a type and nothing else.
@@ -147,50 +99,24 @@ void fields(Io&, M&) {}
 
 template <class Io>
 void fields(Io& io, Ref<Io, Hello> m) {
-  io.u16(m.min_version);
-  io.u16(m.max_version);
-  io.u32(m.pid);
-  io.str(m.client);
+  io(m.min_version, m.max_version, m.pid, m.client);
 }
 template <class Io>
 void fields(Io& io, Ref<Io, HelloOk> m) {
-  io.u16(m.version);
-  io.u64(m.instance);
-  io.u32(m.uid);
-  io.u32(m.gid);
-  io.u32(m.pid);
-  io.u64(m.client_id);
-  io.u32(m.max_message);
-  io.u32(m.max_queues);
-  io.u64(m.max_dma_bytes);
-  io.str(m.daemon);
+  io(m.version, m.instance, m.uid, m.gid, m.pid, m.client_id, m.max_message, m.max_queues, m.max_dma_bytes,
+     m.daemon);
 }
 
 constexpr size_t NS_BYTES = 4 + 4 + 8 + 1;
 constexpr size_t CTRL_MIN_BYTES = 4 + 4 * 2 + 4 + 4 + 4 + 4 + 2 + 2 + 4;
 template <class Io>
 void fields(Io& io, Ref<Io, NamespaceInfo> n) {
-  io.u32(n.nsid);
-  io.u32(n.lba_size);
-  io.u64(n.nsze);
-  io.u8(n.has_backing);
+  io(n.nsid, n.lba_size, n.nsze, n.has_backing);
 }
 template <class Io>
 void fields(Io& io, Ref<Io, ControllerInfo> c) {
-  io.u32(c.index);
-  io.str(c.name);
-  io.str(c.address);
-  io.str(c.model);
-  io.str(c.serial);
-  io.u8(c.kind);
-  io.u8(c.dma);
-  io.u8(c.dstrd);
-  io.u8(c.flags);
-  io.u32(c.page_size);
-  io.u32(c.max_transfer);
-  io.u32(c.max_queue_depth);
-  io.u16(c.queue_limit);
-  io.u16(c.queues_in_use);
+  io(c.index, c.name, c.address, c.model, c.serial, c.kind, c.dma, c.dstrd, c.flags, c.page_size, c.max_transfer,
+     c.max_queue_depth, c.queue_limit, c.queues_in_use);
   io.array(c.namespaces, NS_BYTES, 1024, [&](auto& n) { fields(io, n); });
 }
 template <class Io>
@@ -199,9 +125,7 @@ void fields(Io& io, Ref<Io, ListControllersOk> m) {
 }
 template <class Io>
 void fields(Io& io, Ref<Io, Identify> m) {
-  io.u32(m.ctrl);
-  io.u8(m.cns);
-  io.u32(m.nsid);
+  io(m.ctrl, m.cns, m.nsid);
 }
 template <class Io>
 void fields(Io& io, Ref<Io, IdentifyOk> m) {
@@ -209,75 +133,49 @@ void fields(Io& io, Ref<Io, IdentifyOk> m) {
 }
 template <class Io>
 void fields(Io& io, Ref<Io, AllocQueue> m) {
-  io.u32(m.ctrl);
-  io.u32(m.depth);
-  io.u32(m.nsid);
-  io.u32(m.flags);
-  io.u64(m.sq_bus);
-  io.u64(m.cq_bus);
-  if (m.flags & kAllocGpu) io.u32(m.gpu);  // only then: the bytes without it are as before
+  io(m.ctrl, m.depth, m.nsid, m.flags, m.sq_bus, m.cq_bus);
+  if (m.flags & kAllocGpu) io(m.gpu);  // only then: the bytes without it are as before
 }
 template <class Io>
 void fields(Io& io, Ref<Io, AllocQueueOk> m) {
-  io.u16(m.qid);
-  io.u32(m.depth);
-  io.u32(m.flags);
-  io.u64(m.map_offset);
-  io.u64(m.map_length);
-  io.u32(m.sq_doorbell);
-  io.u32(m.cq_doorbell);
-  if (m.flags & kGrantGpu) io.u32(m.gpu);
+  io(m.qid, m.depth, m.flags, m.map_offset, m.map_length, m.sq_doorbell, m.cq_doorbell);
+  if (m.flags & kGrantGpu) io(m.gpu);
 }
 template <class Io>
 void fields(Io& io, Ref<Io, ReleaseQueue> m) {
-  io.u32(m.ctrl);
-  io.u16(m.qid);
+  io(m.ctrl, m.qid);
 }
 template <class Io>
 void fields(Io& io, Ref<Io, RegisterDma> m) {
-  io.u32(m.ctrl);
-  io.u64(m.length);
+  io(m.ctrl, m.length);
 }
 template <class Io>
 void fields(Io& io, Ref<Io, RegisterDmaOk> m) {
-  io.u64(m.region);
-  io.u32(m.page_shift);
-  io.array(m.bus, 8, MAX_BUS_ENTRIES, [&](auto& b) { io.u64(b); });
+  io(m.region, m.page_shift);
+  io.array(m.bus, 8, MAX_BUS_ENTRIES, [&](auto& b) { io(b); });
 }
 template <class Io>
 void fields(Io& io, Ref<Io, UnregisterDma> m) {
-  io.u32(m.ctrl);
-  io.u64(m.region);
+  io(m.ctrl, m.region);
 }
 template <class Io>
 void fields(Io& io, Ref<Io, ResolveExtents> m) {
-  io.u32(m.flags);
-  io.u64(m.first);
-  io.u32(m.max);
+  io(m.flags, m.first, m.max);
 }
 
 constexpr size_t EXTENT_BYTES = 8 * 3 + 4;
 template <class Io>
 void fields(Io& io, Ref<Io, ExtentRecord> e) {
-  io.u64(e.logical);
-  io.u64(e.physical);
-  io.u64(e.length);
-  io.u32(e.flags);
+  io(e.logical, e.physical, e.length, e.flags);
 }
 template <class Io>
 void fields(Io& io, Ref<Io, ResolveExtentsOk> m) {
-  io.u32(m.ctrl);
-  io.u32(m.nsid);
-  io.u32(m.lba_size);
-  io.u64(m.file_size);
-  io.u64(m.device_offset);
-  io.u64(m.total);
-  io.str(m.path);
+  io(m.ctrl, m.nsid, m.lba_size, m.file_size, m.device_offset, m.total, m.path);
   io.array(m.extents, EXTENT_BYTES, MAX_MESSAGE / EXTENT_BYTES, [&](auto& e) { fields(io, e); });
 }
 template <class Io>
 void fields(Io& io, Ref<Io, Stats> m) {
-  io.u32(m.flags);
+  io(m.flags);
 }
 
 constexpr size_t CLIENT_STAT_MIN = 8 + 12 + 2 + 2 + 8 + 32;
@@ -285,72 +183,28 @@ constexpr size_t QUEUE_STAT_MIN = 8 + 4 + 2 + 12 + 8;
 constexpr size_t CTRL_STAT_MIN = 4 + 2 + 4 + 1 + 40;
 template <class Io>
 void fields(Io& io, Ref<Io, ClientStat> c) {
-  io.u64(c.id);
-  io.u32(c.pid);
-  io.u32(c.uid);
-  io.u32(c.gid);
-  io.str(c.name);
-  io.str(c.rule);
-  io.u32(c.queues);
-  io.u32(c.regions);
-  io.u64(c.dma_bytes);
-  io.u64(c.requests);
-  io.u64(c.errors);
-  io.u64(c.connected_ms);
+  io(c.id, c.pid, c.uid, c.gid, c.name, c.rule, c.queues, c.regions, c.dma_bytes, c.requests, c.errors,
+     c.connected_ms);
 }
 template <class Io>
 void fields(Io& io, Ref<Io, QueueStat> q) {
-  io.u64(q.client);
-  io.u32(q.ctrl);
-  io.u16(q.qid);
-  io.u32(q.depth);
-  io.u32(q.nsid);
-  io.u32(q.flags);
-  io.u64(q.age_ms);
-  if (q.flags & kAllocGpu) io.u32(q.gpu);
+  io(q.client, q.ctrl, q.qid, q.depth, q.nsid, q.flags, q.age_ms);
+  if (q.flags & kAllocGpu) io(q.gpu);
 }
 template <class Io>
 void fields(Io& io, Ref<Io, ControllerStat> c) {
-  io.u32(c.index);
-  io.str(c.name);
-  io.u16(c.queues_in_use);
-  io.u16(c.queue_limit);
-  io.u8(c.known);
-  io.u64(c.admin_commands);
-  io.u64(c.io_commands);
-  io.u64(c.bytes_read);
-  io.u64(c.bytes_written);
-  io.u64(c.errors);
+  io(c.index, c.name, c.queues_in_use, c.queue_limit, c.known, c.admin_commands, c.io_commands, c.bytes_read,
+     c.bytes_written, c.errors);
 }
 constexpr size_t UBLK_STAT_MIN = 12 + 2 + 2 + 4 + 4 + 1 + 64;
 template <class Io>
 void fields(Io& io, Ref<Io, UblkStat> u) {
-  io.u32(u.ctrl);
-  io.u32(u.dev_id);
-  io.u32(u.nsid);
-  io.str(u.path);
-  io.str(u.qids);
-  io.u16(u.queues);
-  io.u16(u.depth);
-  io.u32(u.max_io_bytes);
-  io.u8(u.recovered);
-  io.u64(u.reads);
-  io.u64(u.writes);
-  io.u64(u.flushes);
-  io.u64(u.discards);
-  io.u64(u.write_zeroes);
-  io.u64(u.errors);
-  io.u64(u.bytes_read);
-  io.u64(u.bytes_written);
+  io(u.ctrl, u.dev_id, u.nsid, u.path, u.qids, u.queues, u.depth, u.max_io_bytes, u.recovered, u.reads, u.writes,
+     u.flushes, u.discards, u.write_zeroes, u.errors, u.bytes_read, u.bytes_written);
 }
 template <class Io>
 void fields(Io& io, Ref<Io, StatsOk> m) {
-  io.u64(m.instance);
-  io.u64(m.uptime_ms);
-  io.u32(m.queues_total);
-  io.u32(m.max_queues_total);
-  io.u64(m.clients_total);
-  io.u64(m.reclaimed_queues);
+  io(m.instance, m.uptime_ms, m.queues_total, m.max_queues_total, m.clients_total, m.reclaimed_queues);
   io.array(m.clients, CLIENT_STAT_MIN, 4096, [&](auto& c) { fields(io, c); });
   io.array(m.queues, QUEUE_STAT_MIN, 65536, [&](auto& q) { fields(io, q); });
   io.array(m.controllers, CTRL_STAT_MIN, 256, [&](auto& c) { fields(io, c); });
@@ -367,17 +221,7 @@ void fields(Io& io, Ref<Io, StatsOk> m) {
 constexpr size_t FUNCTION_MIN = 2 * 3 + 2 * 2 + 2 + 2 * 2 + 8 * 2;
 template <class Io>
 void fields(Io& io, Ref<Io, FunctionInfo> f) {
-  io.str(f.pf);
-  io.str(f.pf_address);
-  io.str(f.address);
-  io.u16(f.vfn);
-  io.u16(f.scid);
-  io.u8(f.online);
-  io.u8(f.driver);
-  io.u16(f.vq);
-  io.u16(f.vi);
-  io.u64(f.holder);
-  io.u64(f.grants);
+  io(f.pf, f.pf_address, f.address, f.vfn, f.scid, f.online, f.driver, f.vq, f.vi, f.holder, f.grants);
 }
 template <class Io>
 void fields(Io& io, Ref<Io, ListFunctionsOk> m) {
@@ -385,24 +229,20 @@ void fields(Io& io, Ref<Io, ListFunctionsOk> m) {
 }
 template <class Io>
 void fields(Io& io, Ref<Io, GrantFunction> m) {
-  io.str(m.pf);
-  io.u16(m.vfn);
+  io(m.pf, m.vfn);
 }
 template <class Io>
 void fields(Io& io, Ref<Io, GrantFunctionOk> m) {
   fields(io, m.function);
-  io.u64(m.bar_offset);
-  io.u64(m.bar_size);
+  io(m.bar_offset, m.bar_size);
 }
 template <class Io>
 void fields(Io& io, Ref<Io, ReleaseFunction> m) {
-  io.str(m.pf);
-  io.u16(m.vfn);
+  io(m.pf, m.vfn);
 }
 template <class Io>
 void fields(Io& io, Ref<Io, ErrorReply> m) {
-  io.i32(m.errc);
-  io.str(m.text);
+  io(m.errc, m.text);
 }
 
 void write_header(std::vector<uint8_t>& out, const Header& h) {
@@ -419,20 +259,25 @@ Body decode_as(Reader& r) {
   return m;
 }
 
+// The type of each Body alternative, in table order.
+constexpr Type kTypes[] = {
+#define AISIO_HOMI_TYPE(name, T, code, fds) Type::name,
+    AISIO_HOMI_MESSAGES(AISIO_HOMI_TYPE)
+#undef AISIO_HOMI_TYPE
+};
+static_assert(std::size(kTypes) == std::variant_size_v<Body>);
+
 // The Body alternative whose type is t (decode checked t against type_name first).
 template <size_t I = 0>
 Body decode_body(Type t, Reader& r) {
-  using T = std::variant_alternative_t<I, Body>;
   if constexpr (I + 1 < std::variant_size_v<Body>)
-    if (T::type != t) return decode_body<I + 1>(t, r);
-  return decode_as<T>(r);
+    if (kTypes[I] != t) return decode_body<I + 1>(t, r);
+  return decode_as<std::variant_alternative_t<I, Body>>(r);
 }
 
 }  // namespace
 
-Type type_of(const Body& b) {
-  return std::visit([](const auto& m) { return std::decay_t<decltype(m)>::type; }, b);
-}
+Type type_of(const Body& b) { return kTypes[b.index()]; }
 
 std::vector<uint8_t> encode(uint32_t seq, const Body& body) {
   Writer w;

@@ -10,11 +10,13 @@
 // message is either decoded completely or refused with Error(protocol); it never reads
 // out of bounds nor allocates more than the packet could describe.
 #pragma once
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -28,33 +30,40 @@ inline constexpr size_t MAX_STRING = 4096;
 inline constexpr uint32_t MAX_BUS_ENTRIES = 8192;  // per registered region (16 GiB of 2 MiB pages)
 inline constexpr uint32_t IDENTIFY_BYTES = 4096;
 
+// Every message once: its wire name (the Type enumerator and type_name()), the struct
+// that holds its fields, its type code and how many descriptors ride with it.
+#define AISIO_HOMI_MESSAGES(X)                     \
+  X(hello, Hello, 1, 0)                            \
+  X(hello_ok, HelloOk, 2, 0)                       \
+  X(list_controllers, ListControllers, 3, 0)       \
+  X(list_controllers_ok, ListControllersOk, 4, 0)  \
+  X(identify, Identify, 5, 0)                      \
+  X(identify_ok, IdentifyOk, 6, 0)                 \
+  X(alloc_queue, AllocQueue, 7, 0)                 \
+  X(alloc_queue_ok, AllocQueueOk, 8, 1)            \
+  X(release_queue, ReleaseQueue, 9, 0)             \
+  X(release_queue_ok, ReleaseQueueOk, 10, 0)       \
+  X(register_dma, RegisterDma, 11, 1)              \
+  X(register_dma_ok, RegisterDmaOk, 12, 0)         \
+  X(unregister_dma, UnregisterDma, 13, 0)          \
+  X(unregister_dma_ok, UnregisterDmaOk, 14, 0)     \
+  X(resolve_extents, ResolveExtents, 15, 1)        \
+  X(resolve_extents_ok, ResolveExtentsOk, 16, 0)   \
+  X(stats, Stats, 17, 0)                           \
+  X(stats_ok, StatsOk, 18, 0)                      \
+  /* SR-IOV virtual functions: 40.. to leave room */ \
+  X(list_functions, ListFunctions, 40, 0)          \
+  X(list_functions_ok, ListFunctionsOk, 41, 0)     \
+  X(grant_function, GrantFunction, 42, 0)          \
+  X(grant_function_ok, GrantFunctionOk, 43, 1)     \
+  X(release_function, ReleaseFunction, 44, 0)      \
+  X(release_function_ok, ReleaseFunctionOk, 45, 0) \
+  X(error, ErrorReply, 255, 0)
+
 enum class Type : uint16_t {
-  hello = 1,
-  hello_ok = 2,
-  list_controllers = 3,
-  list_controllers_ok = 4,
-  identify = 5,
-  identify_ok = 6,
-  alloc_queue = 7,
-  alloc_queue_ok = 8,
-  release_queue = 9,
-  release_queue_ok = 10,
-  register_dma = 11,
-  register_dma_ok = 12,
-  unregister_dma = 13,
-  unregister_dma_ok = 14,
-  resolve_extents = 15,
-  resolve_extents_ok = 16,
-  stats = 17,
-  stats_ok = 18,
-  // SR-IOV virtual functions (hardware-assisted delegation); 40.. to leave room.
-  list_functions = 40,
-  list_functions_ok = 41,
-  grant_function = 42,
-  grant_function_ok = 43,
-  release_function = 44,
-  release_function_ok = 45,
-  error = 255,
+#define AISIO_HOMI_TYPE(name, T, code, fds) name = code,
+  AISIO_HOMI_MESSAGES(AISIO_HOMI_TYPE)
+#undef AISIO_HOMI_TYPE
 };
 const char* type_name(Type t);
 // How many descriptors a message of this type carries (exactly).
@@ -73,13 +82,11 @@ struct Header {
 // hello: the first request of a connection. The daemon answers with the version it
 // will speak (VERSION when it lies in [min_version, max_version], else an error).
 struct Hello {
-  static constexpr Type type = Type::hello;
   uint16_t min_version = VERSION, max_version = VERSION;
   uint32_t pid = 0;    // informational; the daemon trusts SO_PEERCRED only
   std::string client;  // a name for logs and `aisio homi clients`
 };
 struct HelloOk {
-  static constexpr Type type = Type::hello_ok;
   uint16_t version = VERSION;
   uint64_t instance = 0;  // random per daemon start: a new value means a restarted daemon
   uint32_t uid = 0, gid = 0, pid = 0;  // the peer credentials the daemon saw
@@ -90,9 +97,7 @@ struct HelloOk {
   std::string daemon;           // "homid 0.1.0"
 };
 
-struct ListControllers {
-  static constexpr Type type = Type::list_controllers;
-};
+struct ListControllers {};
 enum class Kind : uint8_t { soft = 1, pci_uio = 2, pci_vfio = 3 };
 // How a client makes memory reachable by the controller (RegisterDma).
 enum class DmaKind : uint8_t {
@@ -122,19 +127,16 @@ struct ControllerInfo {
   std::vector<NamespaceInfo> namespaces;
 };
 struct ListControllersOk {
-  static constexpr Type type = Type::list_controllers_ok;
   std::vector<ControllerInfo> controllers;
 };
 
 // identify: the cached Identify data (CNS 0: namespace nsid, CNS 1: controller).
 struct Identify {
-  static constexpr Type type = Type::identify;
   uint32_t ctrl = 0;
   uint8_t cns = 1;
   uint32_t nsid = 0;
 };
 struct IdentifyOk {
-  static constexpr Type type = Type::identify_ok;
   std::vector<uint8_t> data;  // IDENTIFY_BYTES
 };
 
@@ -147,7 +149,6 @@ enum AllocFlag : uint32_t {
 // Create I/O CQ then Create I/O SQ, and answers with the queue id and the doorbell
 // mapping (the descriptor comes with the reply).
 struct AllocQueue {
-  static constexpr Type type = Type::alloc_queue;
   uint32_t ctrl = 0, depth = 0;
   uint32_t nsid = 0;  // the namespace the client means to use (0: any); policy may restrict
   uint32_t flags = 0;
@@ -162,7 +163,6 @@ enum QueueGrantFlag : uint32_t {
 // read/write); the SQ tail doorbell is at byte sq_doorbell of that mapping, the CQ head
 // doorbell at cq_doorbell.
 struct AllocQueueOk {
-  static constexpr Type type = Type::alloc_queue_ok;
   uint16_t qid = 0;
   uint32_t depth = 0, flags = 0;
   uint64_t map_offset = 0, map_length = 0;
@@ -170,35 +170,27 @@ struct AllocQueueOk {
   uint32_t gpu = 0;  // with kGrantGpu
 };
 struct ReleaseQueue {
-  static constexpr Type type = Type::release_queue;
   uint32_t ctrl = 0;
   uint16_t qid = 0;
 };
-struct ReleaseQueueOk {
-  static constexpr Type type = Type::release_queue_ok;
-};
+struct ReleaseQueueOk {};
 
 // register_dma: a memfd (with the request) of `length` bytes becomes reachable by the
 // controller; bus[i] is the bus address of bytes [i << page_shift, (i + 1) << page_shift).
 struct RegisterDma {
-  static constexpr Type type = Type::register_dma;
   uint32_t ctrl = 0;
   uint64_t length = 0;
 };
 struct RegisterDmaOk {
-  static constexpr Type type = Type::register_dma_ok;
   uint64_t region = 0;      // handle for unregister_dma
   uint32_t page_shift = 63; // 63: one contiguous range
   std::vector<uint64_t> bus;
 };
 struct UnregisterDma {
-  static constexpr Type type = Type::unregister_dma;
   uint32_t ctrl = 0;
   uint64_t region = 0;
 };
-struct UnregisterDmaOk {
-  static constexpr Type type = Type::unregister_dma_ok;
-};
+struct UnregisterDmaOk {};
 
 enum ResolveFlag : uint32_t {
   kResolveSync = 1,  // FIEMAP_FLAG_SYNC: write back dirty data first
@@ -207,7 +199,6 @@ enum ResolveFlag : uint32_t {
 // is the authorisation). Extents [first, first + max) of the file are returned with
 // `physical` as a byte offset in the namespace (partition / loop offsets applied).
 struct ResolveExtents {
-  static constexpr Type type = Type::resolve_extents;
   uint32_t flags = kResolveSync;
   uint64_t first = 0;
   uint32_t max = 0;  // 0: as many as fit in one reply
@@ -217,7 +208,6 @@ struct ExtentRecord {
   uint32_t flags = 0;  // extents::ExtentFlag bits
 };
 struct ResolveExtentsOk {
-  static constexpr Type type = Type::resolve_extents_ok;
   uint32_t ctrl = 0, nsid = 0, lba_size = 0;
   uint64_t file_size = 0, device_offset = 0, total = 0;
   std::string path;  // as the daemon sees the file
@@ -261,11 +251,9 @@ struct UblkStat {
   uint64_t bytes_read = 0, bytes_written = 0;
 };
 struct Stats {
-  static constexpr Type type = Type::stats;
   uint32_t flags = kStatsAll;
 };
 struct StatsOk {
-  static constexpr Type type = Type::stats_ok;
   uint64_t instance = 0, uptime_ms = 0;
   uint32_t queues_total = 0, max_queues_total = 0;
   uint64_t clients_total = 0;  // connections accepted since start
@@ -287,47 +275,39 @@ struct FunctionInfo {
   uint64_t holder = 0;              // client id, 0 = free
   uint64_t grants = 0;
 };
-struct ListFunctions {
-  static constexpr Type type = Type::list_functions;
-};
+struct ListFunctions {};
 struct ListFunctionsOk {
-  static constexpr Type type = Type::list_functions_ok;
   std::vector<FunctionInfo> functions;
 };
 // grant_function: a free VF of `pf` ("" = any sriov-pf the rule allows), vfn 0 = any.
 // The reply carries the VF's BAR0 descriptor (uio: sysfs resource0; vfio: the device
 // fd, BAR0 at bar_offset): the holder runs the whole driver on it.
 struct GrantFunction {
-  static constexpr Type type = Type::grant_function;
   std::string pf;
   uint16_t vfn = 0;
 };
 struct GrantFunctionOk {
-  static constexpr Type type = Type::grant_function_ok;
   FunctionInfo function;
   uint64_t bar_offset = 0, bar_size = 0;
 };
 // release_function: the VF is reset (FLR, secondary controller offline/online) and freed.
 struct ReleaseFunction {
-  static constexpr Type type = Type::release_function;
   std::string pf;
   uint16_t vfn = 0;
 };
-struct ReleaseFunctionOk {
-  static constexpr Type type = Type::release_function_ok;
-};
+struct ReleaseFunctionOk {};
 
 struct ErrorReply {
-  static constexpr Type type = Type::error;
   int32_t errc = 0;  // aisio::Errc
   std::string text;
 };
 
-using Body = std::variant<Hello, HelloOk, ListControllers, ListControllersOk, Identify, IdentifyOk, AllocQueue,
-                          AllocQueueOk, ReleaseQueue, ReleaseQueueOk, RegisterDma, RegisterDmaOk, UnregisterDma,
-                          UnregisterDmaOk, ResolveExtents, ResolveExtentsOk, Stats, StatsOk, ListFunctions,
-                          ListFunctionsOk, GrantFunction, GrantFunctionOk, ReleaseFunction, ReleaseFunctionOk,
-                          ErrorReply>;
+// The messages in table order (the leading void swallows the list's first comma).
+template <class, class... M>
+using MessageVariant = std::variant<M...>;
+#define AISIO_HOMI_STRUCT(name, T, code, fds) , T
+using Body = MessageVariant<void AISIO_HOMI_MESSAGES(AISIO_HOMI_STRUCT)>;
+#undef AISIO_HOMI_STRUCT
 
 Type type_of(const Body& b);
 
@@ -346,18 +326,17 @@ bool peek_header(std::span<const uint8_t> packet, Header& out);
 
 // ---- Primitive codec (exposed for tests and the fuzz target) ----------------------
 // Writer and Reader offer the same field calls (Writer takes the values, Reader assigns
-// them), so wire.cpp lists each message's fields once for both directions.
+// them), so wire.cpp lists each message's fields once for both directions. A field is
+// encoded by its type: integers little-endian in their own width, strings as u16
+// length + bytes.
 
 class Writer {
  public:
-  void u8(uint8_t v) { buf_.push_back(v); }
-  void u16(uint16_t v);
-  void u32(uint32_t v);
-  void u64(uint64_t v);
-  void i32(int32_t v) { u32(uint32_t(v)); }
-  void str(std::string_view s);  // u16 length; throws beyond MAX_STRING
-  void blob(std::span<const uint8_t> b);
-  void blob(std::span<const uint8_t> b, size_t /*max*/) { blob(b); }  // the limit is the reader's
+  template <class... F>
+  void operator()(const F&... fields) {
+    (put(fields), ...);
+  }
+  void blob(std::span<const uint8_t> b, size_t /*max*/ = 0);  // count, then the bytes; the limit is the reader's
   void count(size_t n);  // u32
   // count, then each(element). min_elem and max are the reader's checks.
   template <class T, class F>
@@ -368,30 +347,26 @@ class Writer {
   std::vector<uint8_t>& bytes() { return buf_; }
 
  private:
+  template <std::integral T>
+  void put(T v) {
+    auto u = std::make_unsigned_t<T>(v);
+    for (size_t i = 0; i < sizeof u; ++i) buf_.push_back(uint8_t(u >> (8 * i)));
+  }
+  void put(std::string_view s);  // throws beyond MAX_STRING
   std::vector<uint8_t> buf_;
 };
 
 class Reader {
  public:
   explicit Reader(std::span<const uint8_t> b) : p_(b) {}
-  uint8_t u8();
-  uint16_t u16();
-  uint32_t u32();
-  uint64_t u64();
-  int32_t i32() { return int32_t(u32()); }
-  std::string str();
-  std::vector<uint8_t> blob(size_t max);
+  template <class... F>
+  void operator()(F&... fields) {
+    (get(fields), ...);
+  }
+  void blob(std::vector<uint8_t>& v, size_t max);
   // An element count; refuses counts whose elements (each at least min_elem bytes)
   // cannot fit in what is left, or above max.
   uint32_t count(size_t min_elem, size_t max);
-  // The field calls of Writer, assigning what they read.
-  void u8(uint8_t& v) { v = u8(); }
-  void u16(uint16_t& v) { v = u16(); }
-  void u32(uint32_t& v) { v = u32(); }
-  void u64(uint64_t& v) { v = u64(); }
-  void i32(int32_t& v) { v = i32(); }
-  void str(std::string& s) { s = str(); }
-  void blob(std::vector<uint8_t>& v, size_t max) { v = blob(max); }
   // count(min_elem, max) elements, each filled by each(element).
   template <class T, class F>
   void array(std::vector<T>& v, size_t min_elem, size_t max, F&& each) {
@@ -402,6 +377,14 @@ class Reader {
   void end() const;  // throws unless every byte was consumed
 
  private:
+  template <std::integral T>
+  void get(T& v) {
+    const uint8_t* p = take(sizeof v);
+    uint64_t u = 0;
+    for (size_t i = 0; i < sizeof v; ++i) u |= uint64_t(p[i]) << (8 * i);
+    v = T(u);
+  }
+  void get(std::string& s);
   const uint8_t* take(size_t n);
   std::span<const uint8_t> p_;
   size_t pos_ = 0;

@@ -4,6 +4,7 @@
 // only the caller's own connection.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -58,14 +59,13 @@ nlohmann::json gpu_queues_json(const std::map<uint32_t, uint32_t>& m) {
   return j;
 }
 
-void status(const Opts& o) {
-  auto c = homic::Client::connect(o.socket, {.name = "aisio homi"});
-  auto st = c->stats(true);
-  auto ctrls = c->controllers();
+void status(homic::Client& c, const Opts& o) {
+  auto st = c.stats(true);
+  auto ctrls = c.controllers();
   if (o.json) {
     nlohmann::json j;
     j["socket"] = o.socket;
-    j["daemon"] = c->hello().daemon;
+    j["daemon"] = c.hello().daemon;
     j["instance"] = fmt::format("{:016x}", st.instance);
     j["uptime_ms"] = st.uptime_ms;
     j["queues"] = st.queues_total;
@@ -102,7 +102,7 @@ void status(const Opts& o) {
     fmt::print("{}\n", j.dump(2));
     return;
   }
-  fmt::print("{} on {} (instance {:016x}), up {}\n", c->hello().daemon, o.socket, st.instance, duration(st.uptime_ms));
+  fmt::print("{} on {} (instance {:016x}), up {}\n", c.hello().daemon, o.socket, st.instance, duration(st.uptime_ms));
   fmt::print("queues granted: {} of {}; connections since start: {}; queues reclaimed from dead clients: {}\n",
              st.queues_total, st.max_queues_total, st.clients_total, st.reclaimed_queues);
   if (auto g = gpu_queues(st); !g.empty()) fmt::print("queues per GPU: {}\n", gpu_queues_text(g));
@@ -124,9 +124,8 @@ void status(const Opts& o) {
       fmt::print("    ns {}: {} x {} B = {}{}\n", n.nsid, n.nsze, n.lba_size, format_size(n.nsze * n.lba_size),
                  n.has_backing ? " (extents backing configured)" : "");
   }
-  bool shared = false;
-  for (auto& ci : ctrls) shared = shared || !(ci.flags & wire::kCtrlDoorbellsIsolated);
-  if (shared) fmt::print("* doorbell page shared by all queues of the controller (DSTRD 0: a hardware limit)\n");
+  if (std::ranges::any_of(ctrls, [](auto& ci) { return !(ci.flags & wire::kCtrlDoorbellsIsolated); }))
+    fmt::print("* doorbell page shared by all queues of the controller (DSTRD 0: a hardware limit)\n");
   if (!st.ublk.empty()) {
     fmt::print("\nexported to the kernel through ublk:\n");
     for (auto& u : st.ublk)
@@ -138,9 +137,8 @@ void status(const Opts& o) {
   }
 }
 
-void clients(const Opts& o) {
-  auto c = homic::Client::connect(o.socket, {.name = "aisio homi"});
-  auto st = c->stats(true);
+void clients(homic::Client& c, const Opts& o) {
+  auto st = c.stats(true);
   if (o.json) {
     nlohmann::json j = nlohmann::json::array();
     for (auto& x : st.clients) {
@@ -148,7 +146,7 @@ void clients(const Opts& o) {
       j.push_back({{"id", x.id}, {"pid", x.pid}, {"uid", x.uid}, {"gid", x.gid}, {"name", x.name}, {"rule", x.rule},
                    {"queues", x.queues}, {"gpu_queues", per_gpu}, {"regions", x.regions}, {"dma_bytes", x.dma_bytes},
                    {"requests", x.requests}, {"errors", x.errors}, {"connected_ms", x.connected_ms},
-                   {"self", x.id == c->hello().client_id}});
+                   {"self", x.id == c.hello().client_id}});
     }
     fmt::print("{}\n", j.dump(2));
     return;
@@ -160,14 +158,13 @@ void clients(const Opts& o) {
     fmt::print("{:<5} {:>8} {:>6} {:<22} {:<10} {:>6} {:>7} {:>10} {:>8} {:>6} {:>9}{}{}\n", x.id, x.pid, x.uid, x.name,
                x.rule, x.queues, x.regions, format_size(x.dma_bytes), x.requests, x.errors, duration(x.connected_ms),
                per_gpu.empty() ? "" : "  (queues per " + per_gpu + ")",
-               x.id == c->hello().client_id ? "  (this command)" : "");
+               x.id == c.hello().client_id ? "  (this command)" : "");
   }
 }
 
-void queues(const Opts& o) {
-  auto c = homic::Client::connect(o.socket, {.name = "aisio homi"});
-  auto st = c->stats(true);
-  auto ctrls = c->controllers();
+void queues(homic::Client& c, const Opts& o) {
+  auto st = c.stats(true);
+  auto ctrls = c.controllers();
   auto ctrl_name = [&](uint32_t i) -> std::string {
     for (auto& x : ctrls)
       if (x.index == i) return x.name;
@@ -204,9 +201,8 @@ void queues(const Opts& o) {
 }
 
 // SR-IOV virtual functions of the sriov-pf controllers: state, holder, resources.
-void functions(const Opts& o) {
-  auto c = homic::Client::connect(o.socket, {.name = "aisio homi"});
-  auto fs = homic::list_functions(*c);
+void functions(homic::Client& c, const Opts& o) {
+  auto fs = homic::list_functions(c);
   if (o.json) {
     nlohmann::ordered_json a = nlohmann::ordered_json::array();
     for (auto& f : fs)
@@ -229,11 +225,11 @@ CommandRegistrar reg(70, [](CLI::App& app) {
   auto o = std::make_shared<Opts>();
   auto* h = app.add_subcommand("homi", "Ask homid (the HOMI daemon) about its controllers, clients and queues");
   h->require_subcommand(1);
-  auto add = [&](const char* name, const char* help, void (*fn)(const Opts&)) {
+  auto add = [&](const char* name, const char* help, void (*fn)(homic::Client&, const Opts&)) {
     auto* c = h->add_subcommand(name, help);
     c->add_option("--socket", o->socket, "homid socket ($HOMID_SOCKET)")->capture_default_str();
     c->add_flag("--json", o->json, "JSON output");
-    c->callback([o, fn] { fn(*o); });
+    c->callback([o, fn] { fn(*homic::Client::connect(o->socket, {.name = "aisio homi"}), *o); });
   };
   add("status", "Daemon, controllers, namespaces and command counters", status);
   add("clients", "Connected clients and their budgets in use", clients);

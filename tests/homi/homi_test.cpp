@@ -677,10 +677,8 @@ TEST_F(Homi, MalformedMessagesHarmNoOtherClient) {
   {
     wire::Writer w;
     w.bytes().resize(wire::HEADER_SIZE);
-    w.u16(1);
-    w.u16(1);
-    w.u32(0);
-    w.u16(60000);  // a string "of 60000 bytes"
+    w(uint16_t(1), uint16_t(1), uint32_t(0));  // min_version, max_version, pid
+    w(uint16_t(60000));                        // a string "of 60000 bytes"
     auto& p = w.bytes();
     std::memcpy(p.data(), good.data(), wire::HEADER_SIZE);
     p[6] = uint8_t(wire::Type::hello);

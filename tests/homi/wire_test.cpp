@@ -116,19 +116,14 @@ TEST(HomiWire, RejectsMalformedMessages) {
   // A count that cannot fit in what is left (no allocation of 4 G elements).
   wire::Writer w;
   w.bytes().resize(wire::HEADER_SIZE);
-  w.u64(1);
-  w.u32(63);
-  w.u32(0xFFFFFFF0u);  // bus entries
+  w(uint64_t(1), uint32_t(63));  // region, page_shift
+  w(0xFFFFFFF0u);                // bus entries
   auto& b = w.bytes();
   wire::Header h;
   h.type = uint16_t(wire::Type::register_dma_ok);
   h.length = uint32_t(b.size() - wire::HEADER_SIZE);
   wire::Writer hw;
-  hw.u32(h.magic);
-  hw.u16(h.version);
-  hw.u16(h.type);
-  hw.u32(h.length);
-  hw.u32(h.seq);
+  hw(h.magic, h.version, h.type, h.length, h.seq);
   std::memcpy(b.data(), hw.bytes().data(), wire::HEADER_SIZE);
   EXPECT_NE(refusal(b).find("array"), std::string::npos);
   // Oversized.
@@ -450,4 +445,17 @@ TEST(HomiConfig, ErrorsNameTheProblem) {
             std::string::npos);
   EXPECT_NE(err("[limits]\nmax_queues_total='x'\n").find("bad.toml:2"), std::string::npos);
   EXPECT_NE(err("this is not toml").find("bad.toml:1"), std::string::npos);
+  // [daemon] socket_mode / socket_group: each refusal says why.
+  auto daemon = [&](const std::string& line) {
+    return err(("[daemon]\n" + line + "\n[[controller]]\nname='a'\ntype='soft'\n").c_str());
+  };
+  EXPECT_EQ(daemon("socket_mode='0640'"), "accepted");
+  EXPECT_NE(daemon("socket_mode='0x9'").find("octal string"), std::string::npos);
+  EXPECT_NE(daemon("socket_mode=''").find("octal string"), std::string::npos);
+  EXPECT_NE(daemon("socket_mode='77777777777777777'").find("octal string"), std::string::npos);
+  EXPECT_NE(daemon("socket_mode='1777'").find("at most 0777"), std::string::npos);
+  EXPECT_EQ(daemon("socket_group='root'"), "accepted");
+  EXPECT_NE(daemon("socket_group='no-such-group-xyz'").find("group 'no-such-group-xyz' not found"), std::string::npos);
+  EXPECT_NE(daemon("socket_group=-1").find("id out of range"), std::string::npos);
+  EXPECT_NE(daemon("socket_group=true").find("numeric ids or account names"), std::string::npos);
 }

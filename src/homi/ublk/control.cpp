@@ -60,7 +60,7 @@ Control::~Control() {
   if (fd_ >= 0) close(fd_);
 }
 
-int Control::run(uint32_t cmd, uint32_t dev_id, void* buf, uint16_t len, uint64_t data0, bool write) {
+int Control::run(uint32_t cmd, uint32_t dev_id, void* buf, uint16_t len, uint64_t data0) {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_->ring);
   if (!sqe) return -EBUSY;
   std::memset(sqe, 0, 128);
@@ -68,7 +68,7 @@ int Control::run(uint32_t cmd, uint32_t dev_id, void* buf, uint16_t len, uint64_
   sqe->fd = fd_;
   const bool reads = cmd == CMD_GET_DEV_INFO || cmd == CMD_GET_PARAMS || cmd == CMD_GET_FEATURES ||
                      cmd == CMD_GET_DEV_INFO2;
-  sqe->cmd_op = encoded_ ? ioc_ctrl(cmd, !reads || write) : cmd;
+  sqe->cmd_op = encoded_ ? ioc_ctrl(cmd, !reads) : cmd;
   auto* c = reinterpret_cast<CtrlCmd*>(sqe->cmd);
   c->dev_id = dev_id;
   c->queue_id = UINT16_MAX;
@@ -93,7 +93,7 @@ Control::Control(const std::string&) {
   throw Error(Errc::not_supported, "this homid was built without liburing: ublk export is not available");
 }
 Control::~Control() = default;
-int Control::run(uint32_t, uint32_t, void*, uint16_t, uint64_t, bool) { return -ENOSYS; }
+int Control::run(uint32_t, uint32_t, void*, uint16_t, uint64_t) { return -ENOSYS; }
 
 #endif
 
@@ -138,30 +138,15 @@ void Control::set_params(uint32_t dev_id, const Params& p) {
   check(run(CMD_SET_PARAMS, dev_id, &copy, uint16_t(sizeof copy)), "ublk SET_PARAMS of device " + std::to_string(dev_id));
 }
 
-Params Control::get_params(uint32_t dev_id) {
-  Params p{};
-  p.len = sizeof p;
-  check(run(CMD_GET_PARAMS, dev_id, &p, uint16_t(sizeof p)), "ublk GET_PARAMS of device " + std::to_string(dev_id));
-  return p;
-}
-
 void Control::start(uint32_t dev_id, int32_t pid) {
   check(run(CMD_START_DEV, dev_id, nullptr, 0, uint64_t(pid)), "ublk START_DEV of device " + std::to_string(dev_id));
 }
 void Control::stop(uint32_t dev_id) {
   check(run(CMD_STOP_DEV, dev_id, nullptr, 0), "ublk STOP_DEV of device " + std::to_string(dev_id));
 }
-void Control::remove(uint32_t dev_id) {
-  check(run(CMD_DEL_DEV, dev_id, nullptr, 0), "ublk DEL_DEV of device " + std::to_string(dev_id));
-}
 void Control::end_recovery(uint32_t dev_id, int32_t pid) {
   check(run(CMD_END_USER_RECOVERY, dev_id, nullptr, 0, uint64_t(pid)),
         "ublk END_USER_RECOVERY of device " + std::to_string(dev_id));
-}
-
-std::string probe() {
-  Control c;
-  return c.feature_list();
 }
 
 }  // namespace aisio::homi::ublk

@@ -29,15 +29,13 @@ class Control {
   std::optional<DevInfo> info(uint32_t dev_id);
   DevInfo add(const DevInfo& wanted);  // throws; EEXIST is reported as "taken"
   void set_params(uint32_t dev_id, const Params& p);
-  Params get_params(uint32_t dev_id);
   // Returns once every queue has fetched all its tags (the queue threads must run).
   void start(uint32_t dev_id, int32_t server_pid);
   void stop(uint32_t dev_id);   // the kernel drains the disk before this returns
-  void remove(uint32_t dev_id); // DEL_DEV: after the char device is closed
   void end_recovery(uint32_t dev_id, int32_t server_pid);
 
   // Runs one command; returns the CQE result (>= 0) or -errno.
-  int run(uint32_t cmd, uint32_t dev_id, void* buf, uint16_t len, uint64_t data0 = 0, bool write = false);
+  int run(uint32_t cmd, uint32_t dev_id, void* buf, uint16_t len, uint64_t data0 = 0);
 
  private:
   struct Ring;
@@ -46,9 +44,5 @@ class Control {
   uint64_t features_ = 0;
   bool encoded_ = false;  // ioctl-encoded command numbers
 };
-
-// For `homid --check` and start: throws the errors Control would, without keeping the
-// device open. Returns the feature list for the log.
-std::string probe();
 
 }  // namespace aisio::homi::ublk

@@ -292,11 +292,6 @@ std::unique_ptr<Device> Device::create(Control& ctl, nvme::Controller& ctrl, uin
     }
     d->started_ = true;
     use_no_scheduler(d->disk_name());
-    Params p = ctl.get_params(d->dev_id_);
-    if (p.types & PARAM_TYPE_DEVT) {
-      d->disk_major_ = p.devt.disk_major;
-      d->disk_minor_ = p.devt.disk_minor;
-    }
   } catch (...) {
     d->teardown();
     throw;
@@ -391,31 +386,30 @@ void Device::teardown() noexcept {}
 Device::Device(Control& ctl, nvme::Controller& ctrl, uint32_t nsid) : ctl_(ctl), ctrl_(ctrl), nsid_(nsid) {}
 Device::~Device() { teardown(); }
 
-DeviceStatus Device::status() const {
-  DeviceStatus s;
-  s.dev_id = dev_id_;
-  s.path = "/dev/" + disk_name();
-  s.nsid = nsid_;
-  s.depth = info_.queue_depth;
-  s.max_io_bytes = max_io_bytes_;
-  s.recovered = recovered_;
-  s.disk_major = disk_major_;
-  s.disk_minor = disk_minor_;
+wire::UblkStat Device::stat(uint32_t ctrl) const {
+  wire::UblkStat u;
+  u.ctrl = ctrl;
+  u.dev_id = dev_id_;
+  u.nsid = nsid_;
+  u.path = "/dev/" + disk_name();
+  u.queues = uint16_t(queues_.size());
+  u.depth = info_.queue_depth;
+  u.max_io_bytes = max_io_bytes_;
+  u.recovered = recovered_;
   for (auto& q : queues_) {
     const QueueCounters& c = q->tr->counters();
-    QueueStatus x;
-    x.qid = q->qp->qid();
-    x.reads = c.reads.load(std::memory_order_relaxed);
-    x.writes = c.writes.load(std::memory_order_relaxed);
-    x.flushes = c.flushes.load(std::memory_order_relaxed);
-    x.discards = c.discards.load(std::memory_order_relaxed);
-    x.write_zeroes = c.write_zeroes.load(std::memory_order_relaxed);
-    x.errors = c.errors.load(std::memory_order_relaxed);
-    x.bytes_read = c.bytes_read.load(std::memory_order_relaxed);
-    x.bytes_written = c.bytes_written.load(std::memory_order_relaxed);
-    s.queues.push_back(x);
+    if (!u.qids.empty()) u.qids += ',';
+    u.qids += std::to_string(q->qp->qid());
+    u.reads += c.reads.load(std::memory_order_relaxed);
+    u.writes += c.writes.load(std::memory_order_relaxed);
+    u.flushes += c.flushes.load(std::memory_order_relaxed);
+    u.discards += c.discards.load(std::memory_order_relaxed);
+    u.write_zeroes += c.write_zeroes.load(std::memory_order_relaxed);
+    u.errors += c.errors.load(std::memory_order_relaxed);
+    u.bytes_read += c.bytes_read.load(std::memory_order_relaxed);
+    u.bytes_written += c.bytes_written.load(std::memory_order_relaxed);
   }
-  return s;
+  return u;
 }
 
 }  // namespace aisio::homi::ublk

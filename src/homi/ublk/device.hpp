@@ -23,26 +23,10 @@
 #include "homi/ublk/control.hpp"
 #include "homi/ublk/export_config.hpp"
 #include "homi/ublk/translate.hpp"
+#include "homi/wire.hpp"
 #include "nvme/controller.hpp"
 
 namespace aisio::homi::ublk {
-
-struct QueueStatus {
-  uint16_t qid = 0;  // the NVMe I/O queue pair serving this ublk queue
-  uint64_t reads = 0, writes = 0, flushes = 0, discards = 0, write_zeroes = 0, errors = 0;
-  uint64_t bytes_read = 0, bytes_written = 0;
-};
-
-struct DeviceStatus {
-  uint32_t dev_id = 0;
-  std::string path;        // /dev/ublkb<id>
-  uint32_t nsid = 0;
-  uint16_t depth = 0;
-  uint32_t max_io_bytes = 0;
-  bool recovered = false;  // taken over from a homid that died
-  uint32_t disk_major = 0, disk_minor = 0;
-  std::vector<QueueStatus> queues;
-};
 
 class Device {
  public:
@@ -55,7 +39,9 @@ class Device {
 
   uint32_t nsid() const { return nsid_; }
   std::string disk_name() const { return "ublkb" + std::to_string(dev_id_); }
-  DeviceStatus status() const;
+  // What `aisio homi status` shows of it: queues summed, their NVMe qids listed. `ctrl`
+  // is the controller's index in homid's configuration.
+  wire::UblkStat stat(uint32_t ctrl) const;
 
  private:
   struct Queue;
@@ -70,7 +56,6 @@ class Device {
   bool added_ = false, started_ = false, recovered_ = false;
   DevInfo info_{};
   uint32_t max_io_bytes_ = 0;
-  uint32_t disk_major_ = 0, disk_minor_ = 0;
   int char_fd_ = -1;
   std::vector<std::unique_ptr<Queue>> queues_;
 };

@@ -30,9 +30,10 @@ Exports::~Exports() {
   while (!devs_.empty()) devs_.pop_back();  // last created, first deleted
 }
 
-std::vector<ExportStatus> Exports::status() const {
-  std::vector<ExportStatus> out;
-  for (auto& e : devs_) out.push_back(ExportStatus{e.ctrl, e.name, e.dev->status()});
+std::vector<wire::UblkStat> Exports::stats(const AccessRule& rule) const {
+  std::vector<wire::UblkStat> out;
+  for (auto& e : devs_)
+    if (rule.allows_controller(e.name)) out.push_back(e.dev->stat(e.ctrl));
   return out;
 }
 
@@ -40,30 +41,6 @@ std::optional<std::pair<uint32_t, uint32_t>> Exports::match_disk(const std::stri
   for (auto& e : devs_)
     if (e.dev->disk_name() == disk) return std::make_pair(e.ctrl, e.dev->nsid());
   return std::nullopt;
-}
-
-wire::UblkStat wire_stat(const ExportStatus& x) {
-  wire::UblkStat u;
-  u.ctrl = x.ctrl;
-  u.dev_id = x.dev.dev_id;
-  u.nsid = x.dev.nsid;
-  u.path = x.dev.path;
-  u.queues = uint16_t(x.dev.queues.size());
-  u.depth = x.dev.depth;
-  u.max_io_bytes = x.dev.max_io_bytes;
-  u.recovered = x.dev.recovered;
-  for (auto& q : x.dev.queues) {
-    u.qids += (u.qids.empty() ? "" : ",") + std::to_string(q.qid);
-    u.reads += q.reads;
-    u.writes += q.writes;
-    u.flushes += q.flushes;
-    u.discards += q.discards;
-    u.write_zeroes += q.write_zeroes;
-    u.errors += q.errors;
-    u.bytes_read += q.bytes_read;
-    u.bytes_written += q.bytes_written;
-  }
-  return u;
 }
 
 std::string preflight(const std::vector<ControllerConfig>& controllers) {

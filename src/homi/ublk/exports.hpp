@@ -14,12 +14,6 @@
 
 namespace aisio::homi::ublk {
 
-struct ExportStatus {
-  uint32_t ctrl = 0;  // index of the controller in homid's configuration
-  std::string ctrl_name;
-  DeviceStatus dev;
-};
-
 class Exports {
  public:
   struct Target {
@@ -32,7 +26,8 @@ class Exports {
   static std::unique_ptr<Exports> start(const std::vector<Target>& targets);
   ~Exports();
 
-  std::vector<ExportStatus> status() const;
+  // The exports of the controllers `rule` allows.
+  std::vector<wire::UblkStat> stats(const AccessRule& rule) const;
   // The controller index and namespace exported as block device `disk` ("ublkb0").
   std::optional<std::pair<uint32_t, uint32_t>> match_disk(const std::string& disk) const;
 
@@ -46,9 +41,6 @@ class Exports {
   };
   std::vector<Entry> devs_;
 };
-
-// What `aisio homi status` shows of one export (queues summed, their NVMe qids listed).
-wire::UblkStat wire_stat(const ExportStatus& x);
 
 // `homid --check`: when the configuration exports a namespace, /dev/ublk-control must
 // exist (else "load the ublk_drv module") and fixed device ids must be free (or left

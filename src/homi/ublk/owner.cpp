@@ -1,5 +1,6 @@
 #include "homi/ublk/owner.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 #include "homi/client.hpp"
@@ -7,10 +8,8 @@
 namespace aisio::homi::ublk {
 
 bool is_ublk_disk(const std::string& disk) {
-  if (disk.size() <= 5 || disk.compare(0, 5, "ublkb") != 0) return false;
-  for (size_t i = 5; i < disk.size(); ++i)
-    if (!std::isdigit(static_cast<unsigned char>(disk[i]))) return false;
-  return true;
+  return disk.size() > 5 && disk.starts_with("ublkb") &&
+         std::all_of(disk.begin() + 5, disk.end(), [](unsigned char d) { return std::isdigit(d); });
 }
 
 std::optional<Owner> exported_by(const std::string& disk, const std::string& socket) {

@@ -55,24 +55,16 @@ constexpr uint32_t ioc_ctrl(uint32_t nr, bool write) {
 }
 constexpr uint32_t ioc_io(uint32_t nr) { return uint32_t(_IOWR('u', nr, IoCmd)); }
 
-// Device features (ublksrv_ctrl_dev_info.flags; GET_FEATURES reports those supported).
-inline constexpr uint64_t F_SUPPORT_ZERO_COPY = 1ull << 0;
-inline constexpr uint64_t F_URING_CMD_COMP_IN_TASK = 1ull << 1;
-inline constexpr uint64_t F_NEED_GET_DATA = 1ull << 2;
+// Device features (ublksrv_ctrl_dev_info.flags; GET_FEATURES reports those supported;
+// feature_name() knows the names of the others).
 inline constexpr uint64_t F_USER_RECOVERY = 1ull << 3;
 inline constexpr uint64_t F_USER_RECOVERY_REISSUE = 1ull << 4;
-inline constexpr uint64_t F_UNPRIVILEGED_DEV = 1ull << 5;
 inline constexpr uint64_t F_CMD_IOCTL_ENCODE = 1ull << 6;
-inline constexpr uint64_t F_USER_COPY = 1ull << 7;
-inline constexpr uint64_t F_ZONED = 1ull << 8;
-inline constexpr uint64_t F_USER_RECOVERY_FAIL_IO = 1ull << 9;
 const char* feature_name(unsigned bit);  // "USER_RECOVERY", or nullptr for unknown bits
 
 // ublksrv_ctrl_dev_info.state
-inline constexpr uint16_t S_DEV_DEAD = 0;
 inline constexpr uint16_t S_DEV_LIVE = 1;
 inline constexpr uint16_t S_DEV_QUIESCED = 2;
-inline constexpr uint16_t S_DEV_FAIL_IO = 3;
 
 // struct ublksrv_ctrl_dev_info (ADD_DEV in/out, GET_DEV_INFO out).
 struct DevInfo {
@@ -95,7 +87,6 @@ static_assert(sizeof(DevInfo) == 64);
 
 // Result of a FETCH / COMMIT_AND_FETCH completion.
 inline constexpr int32_t IO_RES_OK = 0;          // a request is in the tag's descriptor
-inline constexpr int32_t IO_RES_NEED_GET_DATA = 1;
 // -ENODEV: the queue is being torn down; do not fetch again.
 
 // Request operations (ublksrv_io_desc.op_flags bits 7:0) and flags (31:8).
@@ -115,17 +106,13 @@ struct IoDesc {
   uint64_t start_sector;  // 512-byte sectors
   uint64_t addr;          // the buffer given with FETCH / COMMIT_AND_FETCH
   uint8_t op() const { return uint8_t(op_flags & 0xFFu); }
-  uint32_t flags() const { return op_flags >> 8 << 8; }
 };
 static_assert(sizeof(IoDesc) == 24);
 
 inline constexpr uint64_t CMD_BUF_OFFSET = 0;  // mmap offset of queue 0's descriptor array
 inline constexpr uint32_t MAX_QUEUE_DEPTH = 4096;
-inline constexpr uint32_t MAX_HW_QUEUES = 4096;
 
 // Parameters (SET_PARAMS / GET_PARAMS).
-inline constexpr uint32_t ATTR_READ_ONLY = 1u << 0;
-inline constexpr uint32_t ATTR_ROTATIONAL = 1u << 1;
 inline constexpr uint32_t ATTR_VOLATILE_CACHE = 1u << 2;
 inline constexpr uint32_t ATTR_FUA = 1u << 3;
 
@@ -163,7 +150,6 @@ struct ParamZoned {
 
 inline constexpr uint32_t PARAM_TYPE_BASIC = 1u << 0;
 inline constexpr uint32_t PARAM_TYPE_DISCARD = 1u << 1;
-inline constexpr uint32_t PARAM_TYPE_DEVT = 1u << 2;
 
 // struct ublk_params up to the zoned part; `len` tells the kernel how much of it we
 // know (newer kernels accept a shorter structure).
