@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "common/free_ranges.hpp"
 
 namespace aisio::pcie {
@@ -82,8 +83,8 @@ int VfioContainer::attach_group(int group, const std::string& bdf) {
     if (auto it = groups_.find(group); it != groups_.end()) return it->second;
   }
   std::string path = "/dev/vfio/" + std::to_string(group);
-  int gfd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (gfd < 0) {
+  Fd gfd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!gfd) {
     int e = errno;
     std::string why = std::string(std::strerror(e));
     if (e == EBUSY) why += " (another process holds the group)";
@@ -93,36 +94,24 @@ int VfioContainer::attach_group(int group, const std::string& bdf) {
   }
   vfio_group_status st{};
   st.argsz = sizeof st;
-  if (ioctl(gfd, VFIO_GROUP_GET_STATUS, &st) != 0) {
-    int e = errno;
-    ::close(gfd);
-    throw_errno("VFIO_GROUP_GET_STATUS " + path, e);
-  }
-  if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE)) {
-    ::close(gfd);
+  if (ioctl(gfd.get(), VFIO_GROUP_GET_STATUS, &st) != 0) throw_errno("VFIO_GROUP_GET_STATUS " + path);
+  if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE))
     throw Error(Errc::invalid_argument,
                 "IOMMU group " + std::to_string(group) + " is not viable: every device in it must be bound to "
                     "vfio-pci (or to no driver). Devices in the group: " + group_devices(group));
-  }
-  if (ioctl(gfd, VFIO_GROUP_SET_CONTAINER, &fd_) != 0) {
-    int e = errno;
-    ::close(gfd);
-    throw_errno("VFIO_GROUP_SET_CONTAINER " + path, e);
-  }
+  if (ioctl(gfd.get(), VFIO_GROUP_SET_CONTAINER, &fd_) != 0) throw_errno("VFIO_GROUP_SET_CONTAINER " + path);
   std::lock_guard lk(mu_);
   if (!iommu_set_) {
     unsigned long type = ioctl(fd_, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0 ? VFIO_TYPE1v2_IOMMU : VFIO_TYPE1_IOMMU;
     if (ioctl(fd_, VFIO_SET_IOMMU, type) != 0) {
       int e = errno;
-      ioctl(gfd, VFIO_GROUP_UNSET_CONTAINER);
-      ::close(gfd);
+      ioctl(gfd.get(), VFIO_GROUP_UNSET_CONTAINER);
       throw_errno("VFIO_SET_IOMMU (type1)", e);
     }
     iommu_set_ = true;
     load_iommu_info();
   }
-  groups_[group] = gfd;
-  return gfd;
+  return groups_[group] = gfd.release();
 }
 
 void VfioContainer::load_iommu_info() {
