@@ -31,6 +31,14 @@ std::string socket_path(std::string_view name) {
   return run_dir() + "/emu-" + std::string(name) + ".sock";
 }
 
+sockaddr_un socket_address(const std::string& path) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.size() >= sizeof a.sun_path) throw Error(Errc::invalid_argument, "socket path too long: " + path);
+  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  return a;
+}
+
 void send_message(int sock, MsgType type, uint32_t seq, const void* payload, size_t len, int fd) {
   if (len > MAX_MESSAGE - sizeof(Header)) throw Error(Errc::protocol, "emu message too long");
   uint8_t buf[MAX_MESSAGE];
@@ -78,7 +86,7 @@ bool recv_message(int sock, Message& out) {
   }
   out.header = h;
   std::memcpy(out.payload.data(), buf + sizeof h, h.length);
-  out.fd = nfds ? fds[0] : -1;
+  out.fd.reset(nfds ? fds[0] : -1);
   return true;
 }
 
