@@ -43,15 +43,8 @@ Admin::Admin(Core& core, std::vector<std::unique_ptr<Worker>>& workers)
 }
 
 void Admin::enable(uint64_t asq, uint64_t acq, uint32_t asqs, uint32_t acqs) {
-  acq_ = CqState{};
-  acq_.size = acqs;
-  acq_.base = acq;
-  acq_.db_off = core_.regs.cq_head_offset(0);
-  asq_ = SqState{};
-  asq_.size = asqs;
-  asq_.base = asq;
-  asq_.db_off = core_.regs.sq_tail_offset(0);
-  asq_.cq = &acq_;
+  acq_ = CqState{.size = acqs, .base = acq, .db_off = core_.regs.cq_head_offset(0)};
+  asq_ = SqState{.size = asqs, .base = asq, .db_off = core_.regs.sq_tail_offset(0), .cq = &acq_};
   last_scan_ns_ = 0;
   enabled_ = true;
 }

@@ -71,13 +71,8 @@ class RemoteDmaBackend final : public DmaBackend {
     ipc::MapDmaOk ok{};
     if (m.type() != ipc::MsgType::map_dma_ok || !m.get(ok)) throw Error(Errc::protocol, "bad map_dma reply");
     r->bus = ok.bus;
-    DmaChunk c;
-    c.va = r->mem.data();
-    c.len = len;
-    c.page_shift = 63;
-    c.bus = {ok.bus};
-    c.keepalive = std::move(r);
-    return c;
+    // Members initialise in order: va is read before keepalive takes the region.
+    return DmaChunk{.va = r->mem.data(), .len = len, .page_shift = 63, .bus = {ok.bus}, .keepalive = std::move(r)};
   }
   std::string name() const override { return name_; }
 
