@@ -1,6 +1,5 @@
 #include "pcie/sysfs.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,9 +7,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -40,14 +41,10 @@ uint64_t parse_hex(const std::string& s, const std::string& what) {
   return v;
 }
 
+// The last component of a symlink's target ("" when it is not a readable link).
 std::string link_basename(const std::string& path) {
-  char buf[4096];
-  ssize_t n = readlink(path.c_str(), buf, sizeof buf - 1);
-  if (n <= 0) return {};
-  buf[n] = 0;
-  std::string s(buf);
-  auto slash = s.rfind('/');
-  return slash == std::string::npos ? s : s.substr(slash + 1);
+  std::error_code ec;
+  return std::filesystem::read_symlink(path, ec).filename().string();
 }
 
 bool exists(const std::string& p) {
@@ -120,13 +117,7 @@ PciFunction read_function(const std::string& bdf_in, const Sysfs& sys) {
   if (auto v = try_read_attr(dir + "/subsystem_device")) f.subsystem_device = uint16_t(parse_hex(*v, "subsystem_device"));
   f.driver = link_basename(dir + "/driver");
   if (auto v = try_read_attr(dir + "/driver_override"); v && *v != "(null)") f.driver_override = *v;
-  if (auto v = try_read_attr(dir + "/numa_node")) {
-    try {
-      f.numa_node = std::stoi(*v);
-    } catch (...) {
-      f.numa_node = -1;
-    }
-  }
+  if (auto v = try_read_attr(dir + "/numa_node")) std::from_chars(v->data(), v->data() + v->size(), f.numa_node);
   f.iommu_group = link_basename(dir + "/iommu_group");
   if (auto v = try_read_attr(dir + "/sriov_totalvfs")) {
     f.sriov_capable = true;
@@ -147,14 +138,11 @@ PciFunction read_function(const std::string& bdf_in, const Sysfs& sys) {
 
 std::vector<PciFunction> enumerate(std::optional<uint32_t> class_code, const Sysfs& sys) {
   std::vector<PciFunction> out;
-  DIR* d = opendir(sys.devices_dir().c_str());
-  if (!d) throw_errno("open " + sys.devices_dir());
   std::vector<std::string> names;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    names.emplace_back(e->d_name);
-  }
-  closedir(d);
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(sys.devices_dir(), ec))
+    names.push_back(e.path().filename().string());
+  if (ec) throw Error(Errc::system, "open " + sys.devices_dir() + ": " + ec.message());
   std::sort(names.begin(), names.end());
   for (auto& n : names) {
     std::string dir = sys.device_dir(n);

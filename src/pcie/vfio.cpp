@@ -1,6 +1,5 @@
 #include "pcie/vfio.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/vfio.h>
 #include <sys/ioctl.h>
@@ -10,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
@@ -23,15 +23,10 @@ constexpr uint64_t IOVA_BASE = uint64_t(1) << 32;  // above the x86 MSI window a
 
 std::string group_devices(int group) {
   std::string out;
-  std::string dir = Sysfs().root() + "/kernel/iommu_groups/" + std::to_string(group) + "/devices";
-  if (auto* d = opendir(dir.c_str())) {
-    while (auto* e = readdir(d)) {
-      if (e->d_name[0] == '.') continue;
-      if (!out.empty()) out += ", ";
-      out += e->d_name;
-    }
-    closedir(d);
-  }
+  std::error_code ec;  // an unreadable directory lists nothing
+  for (const auto& e : std::filesystem::directory_iterator(
+           Sysfs().root() + "/kernel/iommu_groups/" + std::to_string(group) + "/devices", ec))
+    out += (out.empty() ? "" : ", ") + e.path().filename().string();
   return out;
 }
 }  // namespace
