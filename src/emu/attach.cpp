@@ -109,7 +109,8 @@ Attached attach(std::string_view handle, const AttachOptions& opt) {
     SharedMemory mem;
     std::shared_ptr<Connection> conn;
   };
-  auto bar = std::make_shared<BarMapping>(BarMapping{SharedMemory::adopt(m.fd.release(), size_t(ok.bar_size), true), conn});
+  auto bar =
+      std::make_shared<BarMapping>(BarMapping{SharedMemory::adopt(m.fd.release(), size_t(ok.bar_size), true), conn});
   Attached a;
   a.bar0 = std::make_shared<EmuMmioWindow>(bar->mem.data(), bar->mem.size(), "emu:" + name, bar);
   a.dma = DmaHeap::create(std::make_unique<RemoteDmaBackend>(conn, "emu:" + name), opt.dma_grow_bytes);

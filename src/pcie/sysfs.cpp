@@ -234,7 +234,8 @@ void access_command(const std::string& bdf_in, const Sysfs& sys, bool write, uin
   if (!fd) throw_errno("open " + path + (write ? " for writing (needs root)" : ""));
   ssize_t n = write ? pwrite(fd.get(), b, 2, 4) : pread(fd.get(), b, 2, 4);
   if (n != 2)
-    throw_errno((write ? "write the command register to " : "read the command register from ") + path, n < 0 ? errno : EIO);
+    throw_errno((write ? "write the command register to " : "read the command register from ") + path,
+                n < 0 ? errno : EIO);
 }
 }  // namespace
 
