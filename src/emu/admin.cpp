@@ -87,23 +87,9 @@ bool Admin::poll(uint64_t now_ns) {
     ++acq_.reserved;
     busy = true;
 
-    auto action = FaultInjector::Action::none;
-    Status injected;
-    if (core_.faults.armed()) action = core_.faults.check(0, cmd.opc, injected);
-    Outcome o;
-    if (action == FaultInjector::Action::fail) {
-      ThreadCounters::bump(counters_.commands);
-      ThreadCounters::bump(counters_.injected);
-      o.status = injected;
-    } else {
-      o = execute(cmd);
-    }
-    if (!o.status.ok()) {
-      ThreadCounters::bump(counters_.errors);
-      core_.errors.record(0, cmd.cid, o.status, cmd.nsid);
-    }
-    if (action == FaultInjector::Action::drop) {
-      ThreadCounters::bump(counters_.dropped);
+    bool drop = false;
+    Outcome o = core_.run_command(counters_, 0, cmd, drop, [&] { return execute(cmd); });
+    if (drop) {
       if (o.deferred) aer_cids_.pop_back();  // the event will never be reported either
       --acq_.reserved;
       continue;

@@ -164,25 +164,11 @@ bool Worker::drain(SqState& sq, uint64_t now) {
 }
 
 void Worker::execute(SqState& sq, const Sqe& cmd, uint64_t now) {
-  auto action = FaultInjector::Action::none;
-  Status injected;
-  if (core_.faults.armed()) action = core_.faults.check(sq.qid, cmd.opc, injected);
-  Outcome o;
-  if (action == FaultInjector::Action::fail) {
-    ThreadCounters::bump(counters_.commands);
-    ThreadCounters::bump(counters_.injected);
-    ctx_.bytes = 0;
-    o.status = injected;
-  } else {
-    o = execute_nvm(ctx_, cmd);
-  }
-  if (!o.status.ok()) {
-    ThreadCounters::bump(counters_.errors);
-    core_.errors.record(sq.qid, cmd.cid, o.status, cmd.nsid);
-  }
-  if (action == FaultInjector::Action::drop) {
+  ctx_.bytes = 0;  // a command failed by injection moves no data (execute_nvm resets it too)
+  bool drop = false;
+  Outcome o = core_.run_command(counters_, sq.qid, cmd, drop, [&] { return execute_nvm(ctx_, cmd); });
+  if (drop) {
     --sq.cq->reserved;
-    ThreadCounters::bump(counters_.dropped);
     return;
   }
   if (core_.pacer.enabled()) hold({core_.pacer.due(now, ctx_.bytes), &sq, cmd.cid, o.dw0, o.status});
