@@ -2,23 +2,17 @@
 
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 
 namespace aisio {
 
 const char* errc_name(Errc e) {
-  switch (e) {
-    case Errc::invalid_argument: return "invalid argument";
-    case Errc::nvme_status: return "NVMe status";
-    case Errc::timeout: return "timeout";
-    case Errc::controller_fatal: return "controller fatal";
-    case Errc::not_ready: return "controller not ready";
-    case Errc::no_memory: return "out of memory";
-    case Errc::system: return "system error";
-    case Errc::protocol: return "protocol error";
-    case Errc::not_supported: return "not supported";
-    case Errc::io: return "I/O error";
-  }
-  return "error";
+  // In the order of Errc.
+  static constexpr const char* names[] = {"invalid argument",     "NVMe status",   "timeout",        "controller fatal",
+                                          "controller not ready", "out of memory", "system error",   "protocol error",
+                                          "not supported",        "I/O error"};
+  static_assert(std::size(names) == size_t(Errc::io) + 1);
+  return size_t(e) < std::size(names) ? names[size_t(e)] : "error";
 }
 
 void throw_errno(const std::string& what, int err) {

@@ -43,15 +43,8 @@ Admin::Admin(Core& core, std::vector<std::unique_ptr<Worker>>& workers)
 }
 
 void Admin::enable(uint64_t asq, uint64_t acq, uint32_t asqs, uint32_t acqs) {
-  acq_ = CqState{};
-  acq_.size = acqs;
-  acq_.base = acq;
-  acq_.db_off = core_.regs.cq_head_offset(0);
-  asq_ = SqState{};
-  asq_.size = asqs;
-  asq_.base = asq;
-  asq_.db_off = core_.regs.sq_tail_offset(0);
-  asq_.cq = &acq_;
+  acq_ = CqState{.size = acqs, .base = acq, .db_off = core_.regs.cq_head_offset(0)};
+  asq_ = SqState{.size = asqs, .base = asq, .db_off = core_.regs.sq_tail_offset(0), .cq = &acq_};
   last_scan_ns_ = 0;
   enabled_ = true;
 }
@@ -94,23 +87,9 @@ bool Admin::poll(uint64_t now_ns) {
     ++acq_.reserved;
     busy = true;
 
-    auto action = FaultInjector::Action::none;
-    Status injected;
-    if (core_.faults.armed()) action = core_.faults.check(0, cmd.opc, injected);
-    Outcome o;
-    if (action == FaultInjector::Action::fail) {
-      ThreadCounters::bump(counters_.commands);
-      ThreadCounters::bump(counters_.injected);
-      o.status = injected;
-    } else {
-      o = execute(cmd);
-    }
-    if (!o.status.ok()) {
-      ThreadCounters::bump(counters_.errors);
-      core_.errors.record(0, cmd.cid, o.status, cmd.nsid);
-    }
-    if (action == FaultInjector::Action::drop) {
-      ThreadCounters::bump(counters_.dropped);
+    bool drop = false;
+    Outcome o = core_.run_command(counters_, 0, cmd, drop, [&] { return execute(cmd); });
+    if (drop) {
       if (o.deferred) aer_cids_.pop_back();  // the event will never be reported either
       --acq_.reserved;
       continue;

@@ -1,7 +1,6 @@
 #include "emu/attach.hpp"
 
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,25 +19,18 @@ namespace {
 // The client end of the socket: one request at a time.
 class Connection {
  public:
-  explicit Connection(int fd) : fd_(fd) {}
-  ~Connection() { close(fd_); }
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
+  explicit Connection(Fd fd) : fd_(std::move(fd)) {}
 
   // Send a request and return its reply; an error reply becomes an exception.
   template <class T>
   ipc::Message request(ipc::MsgType type, const T& payload, int fd = -1) {
     std::lock_guard lk(mu_);
     uint32_t seq = ++seq_;
-    ipc::send_message(fd_, type, seq, payload, fd);
+    ipc::send_message(fd_.get(), type, seq, payload, fd);
     ipc::Message m;
-    if (!ipc::recv_message(fd_, m)) throw Error(Errc::protocol, "emulator closed the connection");
-    if (m.header.seq != seq) {
-      if (m.fd >= 0) close(m.fd);
-      throw Error(Errc::protocol, "emulator reply out of sequence");
-    }
+    if (!ipc::recv_message(fd_.get(), m)) throw Error(Errc::protocol, "emulator closed the connection");
+    if (m.header.seq != seq) throw Error(Errc::protocol, "emulator reply out of sequence");
     if (m.type() == ipc::MsgType::error) {
-      if (m.fd >= 0) close(m.fd);
       ipc::ErrorReply e{};
       std::memcpy(&e, m.payload.data(), std::min<size_t>(m.header.length, sizeof e));
       e.text[sizeof e.text - 1] = 0;
@@ -48,7 +40,7 @@ class Connection {
   }
 
  private:
-  int fd_;
+  Fd fd_;
   std::mutex mu_;
   uint32_t seq_ = 0;
 };
@@ -79,13 +71,8 @@ class RemoteDmaBackend final : public DmaBackend {
     ipc::MapDmaOk ok{};
     if (m.type() != ipc::MsgType::map_dma_ok || !m.get(ok)) throw Error(Errc::protocol, "bad map_dma reply");
     r->bus = ok.bus;
-    DmaChunk c;
-    c.va = r->mem.data();
-    c.len = len;
-    c.page_shift = 63;
-    c.bus = {ok.bus};
-    c.keepalive = std::move(r);
-    return c;
+    // Members initialise in order: va is read before keepalive takes the region.
+    return DmaChunk{.va = r->mem.data(), .len = len, .page_shift = 63, .bus = {ok.bus}, .keepalive = std::move(r)};
   }
   std::string name() const override { return name_; }
 
@@ -94,18 +81,14 @@ class RemoteDmaBackend final : public DmaBackend {
   std::string name_;
 };
 
-int connect_socket(const std::string& path, std::chrono::milliseconds wait) {
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  if (path.size() >= sizeof a.sun_path) throw Error(Errc::invalid_argument, "socket path too long: " + path);
-  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+Fd connect_socket(const std::string& path, std::chrono::milliseconds wait) {
+  sockaddr_un a = ipc::socket_address(path);
   auto deadline = std::chrono::steady_clock::now() + wait;
   for (;;) {
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw_errno("socket");
-    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return fd;
+    Fd fd(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    if (!fd) throw_errno("socket");
+    if (connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return fd;
     int e = errno;
-    close(fd);
     bool retry = (e == ENOENT || e == ECONNREFUSED) && std::chrono::steady_clock::now() < deadline;
     if (!retry) throw_errno("connect to emulator at " + path + " (is `aisio emu` running?)", e);
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -120,15 +103,14 @@ Attached attach(std::string_view handle, const AttachOptions& opt) {
   auto conn = std::make_shared<Connection>(connect_socket(path, opt.wait));
   ipc::Message m = conn->request(ipc::MsgType::hello, ipc::Hello{uint32_t(getpid()), 0});
   ipc::HelloOk ok{};
-  if (m.type() != ipc::MsgType::hello_ok || !m.get(ok) || m.fd < 0) {
-    if (m.fd >= 0) close(m.fd);
+  if (m.type() != ipc::MsgType::hello_ok || !m.get(ok) || !m.fd)
     throw Error(Errc::protocol, "bad hello reply from emulator " + name);
-  }
   struct BarMapping {
     SharedMemory mem;
     std::shared_ptr<Connection> conn;
   };
-  auto bar = std::make_shared<BarMapping>(BarMapping{SharedMemory::adopt(m.fd, size_t(ok.bar_size), true), conn});
+  auto bar =
+      std::make_shared<BarMapping>(BarMapping{SharedMemory::adopt(m.fd.release(), size_t(ok.bar_size), true), conn});
   Attached a;
   a.bar0 = std::make_shared<EmuMmioWindow>(bar->mem.data(), bar->mem.size(), "emu:" + name, bar);
   a.dma = DmaHeap::create(std::make_unique<RemoteDmaBackend>(conn, "emu:" + name), opt.dma_grow_bytes);

@@ -121,19 +121,13 @@ void SoftController::Impl::on_cc(uint32_t old_cc, uint32_t new_cc) {
   if (!was && en) {
     std::string why;
     core.clear_fatal();
-    enable_refused = false;
-    if (enable(new_cc, why)) {
+    enable_refused = !enable(new_cc, why);
+    {
       std::lock_guard lk(err_mu);
-      enable_error.clear();
-    } else {
-      enable_refused = true;
-      {
-        std::lock_guard lk(err_mu);
-        enable_error = why;
-      }
-      // Refuse loudly (CSTS.CFS) rather than let the host wait CAP.TO for RDY.
-      core.raise_fatal("controller enable refused: " + why);
+      enable_error = why;  // empty after a successful enable
     }
+    // Refuse loudly (CSTS.CFS) rather than let the host wait CAP.TO for RDY.
+    if (enable_refused) core.raise_fatal("controller enable refused: " + why);
   } else if (was && !en) {
     controller_reset();
   }

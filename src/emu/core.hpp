@@ -14,7 +14,10 @@
 #include "emu/events.hpp"
 #include "emu/faults.hpp"
 #include "emu/namespace.hpp"
+#include "emu/outcome.hpp"
 #include "emu/register_file.hpp"
+#include "emu/stats.hpp"
+#include "spec/commands.hpp"
 
 namespace aisio::emu {
 
@@ -64,6 +67,29 @@ struct Core {
   void clear_fatal();  // controller reset
   // A doorbell write the controller ignored: Error Information log entry + async event.
   void doorbell_error(uint16_t qid, uint8_t info);
+
+  // One fetched command of queue `qid`: `exec()` runs it unless an armed fault rule fails
+  // it instead; a failure is counted and logged (Error Information). `drop` tells the
+  // caller that a rule wants its completion dropped (counted here).
+  template <class Exec>
+  Outcome run_command(ThreadCounters& n, uint16_t qid, const nvme::Sqe& cmd, bool& drop, Exec exec) {
+    auto action = FaultInjector::Action::none;
+    Outcome o;
+    if (faults.armed()) action = faults.check(qid, cmd.opc, o.status);
+    if (action == FaultInjector::Action::fail) {
+      ThreadCounters::bump(n.commands);
+      ThreadCounters::bump(n.injected);
+    } else {
+      o = exec();
+    }
+    if (!o.status.ok()) {
+      ThreadCounters::bump(n.errors);
+      errors.record(qid, cmd.cid, o.status, cmd.nsid);
+    }
+    drop = action == FaultInjector::Action::drop;
+    if (drop) ThreadCounters::bump(n.dropped);
+    return o;
+  }
 
  private:
   struct alignas(64) ThreadMark {

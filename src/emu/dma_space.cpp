@@ -133,13 +133,12 @@ DmaChunk EmuDmaBackend::grow(size_t min_bytes) {
   region->space = space_;
   region->mem = SharedMemory::create("aisio-emu-dma", len);
   region->bus = space_->map(region->mem.data(), len, nullptr);
-  DmaChunk c;
-  c.va = region->mem.data();
-  c.len = len;
-  c.page_shift = 63;
-  c.bus = {region->bus};
-  c.keepalive = std::move(region);
-  return c;
+  // Members initialise in order: va and bus are read before keepalive takes the region.
+  return DmaChunk{.va = region->mem.data(),
+                  .len = len,
+                  .page_shift = 63,
+                  .bus = {region->bus},
+                  .keepalive = std::move(region)};
 }
 
 }  // namespace aisio::emu

@@ -4,17 +4,10 @@
 
 namespace aisio::emu {
 
-void FaultInjector::fail_next(unsigned count, nvme::Status status, FaultMatch match) {
-  if (count == 0) return;
+void FaultInjector::add(Rule r) {
+  if (r.remaining == 0) return;
   std::lock_guard lk(mu_);
-  rules_.push_back({Action::fail, count, status, match});
-  armed_.store(unsigned(rules_.size()), std::memory_order_release);
-}
-
-void FaultInjector::drop_completions(unsigned count, FaultMatch match) {
-  if (count == 0) return;
-  std::lock_guard lk(mu_);
-  rules_.push_back({Action::drop, count, {}, match});
+  rules_.push_back(r);
   armed_.store(unsigned(rules_.size()), std::memory_order_release);
 }
 

@@ -28,9 +28,11 @@ class FaultInjector {
       : on_fatal_(std::move(on_fatal)), on_freeze_(std::move(on_freeze)) {}
 
   // The next `count` matching commands are not executed and complete with `status`.
-  void fail_next(unsigned count, nvme::Status status, FaultMatch match = {});
+  void fail_next(unsigned count, nvme::Status status, FaultMatch match = {}) {
+    add({Action::fail, count, status, match});
+  }
   // The next `count` matching commands execute but post no completion entry.
-  void drop_completions(unsigned count, FaultMatch match = {});
+  void drop_completions(unsigned count, FaultMatch match = {}) { add({Action::drop, count, {}, match}); }
   // Set CSTS.CFS: the controller stops processing until the host clears CC.EN.
   void fatal() { on_fatal_(); }
   // Stop responding entirely (no register changes, no completions) until resume().
@@ -55,6 +57,7 @@ class FaultInjector {
     nvme::Status status;
     FaultMatch match;
   };
+  void add(Rule r);
   std::function<void()> on_fatal_, on_freeze_;
   std::atomic<bool> frozen_{false};
   std::atomic<unsigned> armed_{0};  // number of rules with remaining > 0

@@ -23,29 +23,21 @@ Namespace::Namespace(uint32_t nsid, const NamespaceConfig& cfg)
     p = mmap(nullptr, map_len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) throw_errno("mmap " + std::to_string(map_len_) + " bytes for namespace " + std::to_string(nsid));
   } else {
-    fd_ = open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw_errno("open namespace file " + path_);
+    fd_.reset(open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!fd_) throw_errno("open namespace file " + path_);
     struct stat st {};
-    if (fstat(fd_, &st) != 0) throw_errno("fstat " + path_);
+    if (fstat(fd_.get(), &st) != 0) throw_errno("fstat " + path_);
     // Grow (sparsely) to the namespace size; never shrink an existing image.
-    if (uint64_t(st.st_size) < map_len_ && ftruncate(fd_, off_t(map_len_)) != 0) {
-      int e = errno;
-      close(fd_);
-      throw_errno("ftruncate " + path_, e);
-    }
-    p = mmap(nullptr, map_len_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd_, 0);
-    if (p == MAP_FAILED) {
-      int e = errno;
-      close(fd_);
-      throw_errno("mmap namespace file " + path_, e);
-    }
+    if (uint64_t(st.st_size) < map_len_ && ftruncate(fd_.get(), off_t(map_len_)) != 0)
+      throw_errno("ftruncate " + path_);
+    p = mmap(nullptr, map_len_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd_.get(), 0);
+    if (p == MAP_FAILED) throw_errno("mmap namespace file " + path_);
   }
   data_ = static_cast<uint8_t*>(p);
 }
 
 Namespace::~Namespace() {
   if (data_) munmap(data_, map_len_);
-  if (fd_ >= 0) close(fd_);
 }
 
 void Namespace::deallocate(uint64_t slba, uint64_t nlb) {
@@ -53,7 +45,7 @@ void Namespace::deallocate(uint64_t slba, uint64_t nlb) {
   size_t off = size_t(slba) << lba_shift_, len = size_t(nlb) << lba_shift_;
   if (backing_ == Backing::file) {
     // The hole reads back as zeros through the shared mapping too.
-    if (fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(off), off_t(len)) == 0) return;
+    if (fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(off), off_t(len)) == 0) return;
     std::memset(data_ + off, 0, len);  // filesystem without hole punching
     return;
   }

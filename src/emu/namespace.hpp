@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/fd.hpp"
 #include "emu/config.hpp"
 
 namespace aisio::emu {
@@ -37,7 +38,7 @@ class Namespace {
   Backing backing_;
   uint8_t* data_ = nullptr;
   size_t map_len_ = 0;
-  int fd_ = -1;
+  Fd fd_;
   std::string path_;
 };
 

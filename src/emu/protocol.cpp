@@ -31,6 +31,14 @@ std::string socket_path(std::string_view name) {
   return run_dir() + "/emu-" + std::string(name) + ".sock";
 }
 
+sockaddr_un socket_address(const std::string& path) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.size() >= sizeof a.sun_path) throw Error(Errc::invalid_argument, "socket path too long: " + path);
+  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  return a;
+}
+
 void send_message(int sock, MsgType type, uint32_t seq, const void* payload, size_t len, int fd) {
   if (len > MAX_MESSAGE - sizeof(Header)) throw Error(Errc::protocol, "emu message too long");
   uint8_t buf[MAX_MESSAGE];
@@ -49,36 +57,31 @@ bool recv_message(int sock, Message& out) {
     if (r.err == ECONNRESET) return false;
     throw_errno("emu socket receive", r.err);
   }
-  const ssize_t n = r.n;
-  const int* fds = r.fds;
-  const int nfds = r.nfds;
-  auto close_all = [&](int keep) {
-    for (int i = 0; i < nfds; ++i)
-      if (i != keep) close(fds[i]);
+  auto close_all = [&] {
+    for (int i = 0; i < r.nfds; ++i) close(r.fds[i]);
   };
-  if (n == 0) {
-    close_all(-1);
+  if (r.n == 0) {
+    close_all();
     return false;
   }
   const char* bad = nullptr;
   Header h{};
   if (r.truncated) bad = "message truncated";
-  else if (size_t(n) < sizeof h) bad = "message shorter than its header";
+  else if (size_t(r.n) < sizeof h) bad = "message shorter than its header";
   else {
     std::memcpy(&h, buf, sizeof h);
     if (h.magic != MAGIC) bad = "bad magic";
     else if (h.version != VERSION) bad = "unsupported protocol version";
-    else if (h.length != size_t(n) - sizeof h) bad = "length field does not match the message";
-    else if (nfds > 1) bad = "more than one descriptor";
-  }
-  if (bad) {
-    close_all(-1);
-    out.header = h;
-    throw Error(Errc::protocol, std::string("emu protocol: ") + bad);
+    else if (h.length != size_t(r.n) - sizeof h) bad = "length field does not match the message";
+    else if (r.nfds > 1) bad = "more than one descriptor";
   }
   out.header = h;
+  if (bad) {
+    close_all();
+    throw Error(Errc::protocol, std::string("emu protocol: ") + bad);
+  }
   std::memcpy(out.payload.data(), buf + sizeof h, h.length);
-  out.fd = nfds ? fds[0] : -1;
+  out.fd.reset(r.nfds ? r.fds[0] : -1);
   return true;
 }
 

@@ -10,11 +10,15 @@
 //   unmap_dma  {bus}          -> unmap_dma_ok {}
 //   any                        -> error {errc, text}
 #pragma once
+#include <sys/un.h>
+
 #include <array>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
+
+#include "common/fd.hpp"
 
 namespace aisio::emu::ipc {
 
@@ -66,7 +70,7 @@ static_assert(sizeof(Header) + sizeof(ErrorReply) == MAX_MESSAGE);
 struct Message {
   Header header{};
   std::array<uint8_t, MAX_MESSAGE - sizeof(Header)> payload{};
-  int fd = -1;  // received descriptor, owned by the receiver
+  Fd fd;  // received descriptor: closed with the message unless taken (release())
 
   MsgType type() const { return MsgType(header.type); }
   // Exact-size payload decode; false if the length does not match.
@@ -82,6 +86,8 @@ struct Message {
 std::string run_dir();
 // run_dir() + "/emu-NAME.sock". NAME: 1-64 of [A-Za-z0-9._-]; throws otherwise.
 std::string socket_path(std::string_view name);
+// The AF_UNIX address of `path`; throws when the path does not fit.
+sockaddr_un socket_address(const std::string& path);
 // "emu:NAME" or "NAME" -> NAME.
 std::string_view strip_handle(std::string_view handle);
 

@@ -5,7 +5,6 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "emu/protocol.hpp"
 #include "emu/shm.hpp"
 
@@ -31,14 +31,6 @@ void mkdir_p(const std::string& dir) {
     std::string p = dir.substr(0, i);
     if (mkdir(p.c_str(), 0755) != 0 && errno != EEXIST) throw_errno("mkdir " + p);
   }
-}
-
-sockaddr_un make_addr(const std::string& path) {
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  if (path.size() >= sizeof a.sun_path) throw Error(Errc::invalid_argument, "socket path too long: " + path);
-  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
-  return a;
 }
 
 }  // namespace
@@ -60,8 +52,7 @@ struct EmuServer::Impl {
 
   std::string name, path;
   SoftController ctrl;
-  int listen_fd = -1;
-  int wake_fd = -1;
+  Fd listen_fd, wake_fd;
   std::thread thread;
   bool started = false;
   std::vector<Client> clients_;   // server thread only
@@ -71,40 +62,35 @@ struct EmuServer::Impl {
 void EmuServer::Impl::start() {
   if (started) return;
   mkdir_p(ipc::run_dir());
-  sockaddr_un addr = make_addr(path);
-  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw_errno("socket");
-  // A socket file left by a dead server is stale if nobody answers on it.
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    close(fd);
-    throw Error(Errc::invalid_argument, "an emulator named '" + name + "' is already listening on " + path);
+  sockaddr_un addr = ipc::socket_address(path);
+  {
+    const Fd probe(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    if (!probe) throw_errno("socket");
+    // A socket file left by a dead server is stale if nobody answers on it.
+    if (connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
+      throw Error(Errc::invalid_argument, "an emulator named '" + name + "' is already listening on " + path);
   }
-  close(fd);
   struct stat st {};
   if (lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) throw Error(Errc::invalid_argument, path + " exists and is not a socket");
     unlink(path.c_str());  // stale
   }
-  listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (listen_fd < 0) throw_errno("socket");
-  try {
-    if (bind(listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw_errno("bind " + path);
-    if (listen(listen_fd, 16) != 0) {
-      int e = errno;
-      unlink(path.c_str());
-      throw_errno("listen " + path, e);
-    }
-    wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (wake_fd < 0) {
-      int e = errno;
-      unlink(path.c_str());
-      throw_errno("eventfd", e);
-    }
-  } catch (...) {
-    close(listen_fd);
-    listen_fd = -1;
-    throw;
+  Fd lfd(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (!lfd) throw_errno("socket");
+  if (bind(lfd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw_errno("bind " + path);
+  if (listen(lfd.get(), 16) != 0) {
+    int e = errno;
+    unlink(path.c_str());
+    throw_errno("listen " + path, e);
   }
+  Fd wfd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wfd) {
+    int e = errno;
+    unlink(path.c_str());
+    throw_errno("eventfd", e);
+  }
+  listen_fd = std::move(lfd);
+  wake_fd = std::move(wfd);
   ctrl.start();
   thread = std::thread([this] { run(); });
   pthread_setname_np(thread.native_handle(), "aisio-emu-srv");
@@ -114,14 +100,13 @@ void EmuServer::Impl::start() {
 void EmuServer::Impl::stop() {
   if (!started) return;
   uint64_t one = 1;
-  if (write(wake_fd, &one, sizeof one) < 0) { /* the thread also exits on its next poll */ }
+  if (write(wake_fd.get(), &one, sizeof one) < 0) { /* the thread also exits on its next poll */ }
   thread.join();
   for (Client& c : clients_) drop(c);
   clients_.clear();
   n_clients = 0;
-  close(listen_fd);
-  close(wake_fd);
-  listen_fd = wake_fd = -1;
+  listen_fd.reset();
+  wake_fd.reset();
   unlink(path.c_str());
   ctrl.stop();
   started = false;
@@ -131,8 +116,8 @@ void EmuServer::Impl::run() {
   std::vector<pollfd> fds;
   for (;;) {
     fds.clear();
-    fds.push_back({wake_fd, POLLIN, 0});
-    fds.push_back({listen_fd, POLLIN, 0});
+    fds.push_back({wake_fd.get(), POLLIN, 0});
+    fds.push_back({listen_fd.get(), POLLIN, 0});
     for (Client& c : clients_) fds.push_back({c.fd, POLLIN, 0});
     if (poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
@@ -149,7 +134,7 @@ void EmuServer::Impl::run() {
     }
     if (fds[1].revents & POLLIN) {
       // Non-blocking: a client that stops reading its replies is dropped, not waited for.
-      int c = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      int c = accept4(listen_fd.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (c >= 0) {
         if (clients_.size() >= MAX_CLIENTS) {
           try {
@@ -187,12 +172,6 @@ bool EmuServer::Impl::handle(Client& c) {
     if (e.code() != Errc::protocol) return false;
     return reply_error(c.fd, m.header.seq, Errc::protocol, e.what());
   }
-  struct FdGuard {
-    int fd;
-    ~FdGuard() {
-      if (fd >= 0) close(fd);
-    }
-  } guard{m.fd};
   uint32_t seq = m.header.seq;
   try {
     switch (m.type()) {
@@ -205,11 +184,10 @@ bool EmuServer::Impl::handle(Client& c) {
       case ipc::MsgType::map_dma: {
         ipc::MapDma req{};
         if (!m.get(req)) throw Error(Errc::protocol, "map_dma: bad payload size");
-        if (m.fd < 0) throw Error(Errc::protocol, "map_dma: no memfd attached");
+        if (!m.fd) throw Error(Errc::protocol, "map_dma: no memfd attached");
         if (req.len == 0 || req.len > DmaSpace::MAX_REGION) throw Error(Errc::protocol, "map_dma: bad length");
-        int fd = guard.fd;
-        guard.fd = -1;  // adopt() owns it now, even when it throws
-        auto mem = std::make_shared<SharedMemory>(SharedMemory::adopt(fd, size_t(req.len), true));
+        // adopt() owns the descriptor from here on, even when it throws.
+        auto mem = std::make_shared<SharedMemory>(SharedMemory::adopt(m.fd.release(), size_t(req.len), true));
         uint64_t bus = ctrl.dma_space()->map(mem->data(), mem->size(), mem);
         c.regions.push_back(bus);
         ipc::send_message(c.fd, ipc::MsgType::map_dma_ok, seq, ipc::MapDmaOk{bus});

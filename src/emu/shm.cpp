@@ -15,29 +15,25 @@ namespace aisio::emu {
 SharedMemory& SharedMemory::operator=(SharedMemory&& o) noexcept {
   if (this != &o) {
     reset();
-    fd_ = o.fd_;
-    p_ = o.p_;
-    len_ = o.len_;
-    o.fd_ = -1;
-    o.p_ = nullptr;
-    o.len_ = 0;
+    fd_ = std::move(o.fd_);
+    p_ = std::exchange(o.p_, nullptr);
+    len_ = std::exchange(o.len_, 0);
   }
   return *this;
 }
 
 void SharedMemory::reset() {
   if (p_) munmap(p_, len_);
-  if (fd_ >= 0) close(fd_);
+  fd_.reset();
   p_ = nullptr;
-  fd_ = -1;
   len_ = 0;
 }
 
 SharedMemory SharedMemory::create(const std::string& name, size_t len) {
-  int fd = memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) throw_errno("memfd_create " + name);
   SharedMemory m;
-  m.fd_ = fd;
+  m.fd_.reset(memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!m.fd_) throw_errno("memfd_create " + name);
+  const int fd = m.fd_.get();
   if (ftruncate(fd, off_t(len)) != 0) throw_errno("ftruncate memfd " + name + " to " + std::to_string(len));
   if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0) throw_errno("seal memfd " + name);
   // Place the mapping on a 2 MiB boundary: bus addresses are offsets from a region
@@ -63,7 +59,7 @@ SharedMemory SharedMemory::create(const std::string& name, size_t len) {
 
 SharedMemory SharedMemory::adopt(int fd, size_t len, bool require_seal) {
   SharedMemory m;
-  m.fd_ = fd;
+  m.fd_.reset(fd);
   if (len == 0) throw Error(Errc::protocol, "shared memory of 0 bytes");
   if (require_seal) {
     int seals = fcntl(fd, F_GET_SEALS);

@@ -4,6 +4,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
+
+#include "common/fd.hpp"
 
 namespace aisio::emu {
 
@@ -17,19 +20,17 @@ class SharedMemory {
   // and a size of at least len when require_seal is set.
   static SharedMemory adopt(int fd, size_t len, bool require_seal);
 
-  SharedMemory(SharedMemory&& o) noexcept { *this = static_cast<SharedMemory&&>(o); }
+  SharedMemory(SharedMemory&& o) noexcept { *this = std::move(o); }
   SharedMemory& operator=(SharedMemory&& o) noexcept;
-  SharedMemory(const SharedMemory&) = delete;
-  SharedMemory& operator=(const SharedMemory&) = delete;
   ~SharedMemory() { reset(); }
 
   uint8_t* data() const { return p_; }
   size_t size() const { return len_; }
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
   void reset();
 
  private:
-  int fd_ = -1;
+  Fd fd_;
   uint8_t* p_ = nullptr;
   size_t len_ = 0;
 };

@@ -62,12 +62,7 @@ void Worker::apply(const Request& r) {
       // Held completions are bounded by CQ entries; size the ring now, off the I/O path.
       size_t cap = 0;
       for (auto* c : cqs_) cap += c->size;
-      if (held_.size() < cap) {
-        std::vector<Held> n(cap);
-        for (size_t i = 0; i < held_count_; ++i) n[i] = held_[(held_head_ + i) % held_.size()];
-        held_ = std::move(n);
-        held_head_ = 0;
-      }
+      if (held_.size() < cap) resize_held(cap);
       break;
     }
     case Op::add_sq: sqs_.push_back(static_cast<SqState*>(r.q)); break;
@@ -105,11 +100,8 @@ void Worker::run() {
   while (!stop_.load(std::memory_order_relaxed)) {
     if (has_requests_.load(std::memory_order_acquire)) {
       std::lock_guard lk(mu_);
-      for (const Request& r : requests_) apply(r);
-      applied_ += requests_.size();
-      requests_.clear();
+      apply_queued();
       has_requests_.store(false, std::memory_order_relaxed);
-      cv_.notify_all();
     }
     uint64_t now = monotonic_ns();
     if (core_.check_halted(mark)) {
@@ -122,10 +114,14 @@ void Worker::run() {
   core_.thread_alive(mark, false);
   // Leaving: apply what is queued so no admin call waits forever; later calls apply inline.
   std::lock_guard lk(mu_);
+  running_ = false;
+  apply_queued();
+}
+
+void Worker::apply_queued() {
   for (const Request& r : requests_) apply(r);
   applied_ += requests_.size();
   requests_.clear();
-  running_ = false;
   cv_.notify_all();
 }
 
@@ -168,25 +164,11 @@ bool Worker::drain(SqState& sq, uint64_t now) {
 }
 
 void Worker::execute(SqState& sq, const Sqe& cmd, uint64_t now) {
-  auto action = FaultInjector::Action::none;
-  Status injected;
-  if (core_.faults.armed()) action = core_.faults.check(sq.qid, cmd.opc, injected);
-  Outcome o;
-  if (action == FaultInjector::Action::fail) {
-    ThreadCounters::bump(counters_.commands);
-    ThreadCounters::bump(counters_.injected);
-    ctx_.bytes = 0;
-    o.status = injected;
-  } else {
-    o = execute_nvm(ctx_, cmd);
-  }
-  if (!o.status.ok()) {
-    ThreadCounters::bump(counters_.errors);
-    core_.errors.record(sq.qid, cmd.cid, o.status, cmd.nsid);
-  }
-  if (action == FaultInjector::Action::drop) {
+  ctx_.bytes = 0;  // a command failed by injection moves no data (execute_nvm resets it too)
+  bool drop = false;
+  Outcome o = core_.run_command(counters_, sq.qid, cmd, drop, [&] { return execute_nvm(ctx_, cmd); });
+  if (drop) {
     --sq.cq->reserved;
-    ThreadCounters::bump(counters_.dropped);
     return;
   }
   if (core_.pacer.enabled()) hold({core_.pacer.due(now, ctx_.bytes), &sq, cmd.cid, o.dw0, o.status});
@@ -207,14 +189,17 @@ void Worker::complete(SqState& sq, uint16_t cid, uint32_t dw0, Status st) {
 }
 
 void Worker::hold(const Held& h) {
-  if (held_count_ == held_.size()) {  // cannot happen while rings are sized by add_cq; stay safe
-    std::vector<Held> n(std::max<size_t>(16, held_.size() * 2));
-    for (size_t i = 0; i < held_count_; ++i) n[i] = held_[(held_head_ + i) % held_.size()];
-    held_ = std::move(n);
-    held_head_ = 0;
-  }
+  // Cannot happen while rings are sized by add_cq; stay safe.
+  if (held_count_ == held_.size()) resize_held(std::max<size_t>(16, held_.size() * 2));
   held_[(held_head_ + held_count_) % held_.size()] = h;
   ++held_count_;
+}
+
+void Worker::resize_held(size_t cap) {
+  std::vector<Held> n(cap);
+  for (size_t i = 0; i < held_count_; ++i) n[i] = held_[(held_head_ + i) % held_.size()];
+  held_ = std::move(n);
+  held_head_ = 0;
 }
 
 bool Worker::post_due(uint64_t now) {

@@ -54,6 +54,7 @@ class Worker {
 
   void submit(Op op, void* q);
   void apply(const Request& r);
+  void apply_queued();  // with mu_ held: every queued request, then wake the submitters
   void run();
   bool poll(uint64_t now);
   bool drain(SqState& sq, uint64_t now);
@@ -61,6 +62,7 @@ class Worker {
   void complete(SqState& sq, uint16_t cid, uint32_t dw0, nvme::Status st);
   bool post_due(uint64_t now);
   void hold(const Held& h);
+  void resize_held(size_t cap);  // keeps the held completions, in order
   uint64_t next_due() const { return held_count_ ? held_[held_head_].due_ns : 0; }
   void begin_section();
 

@@ -22,32 +22,17 @@ bool range_ok(uint64_t off, size_t len, uint64_t size) { return off <= size && l
 }  // namespace
 
 FileBlockReader::FileBlockReader(const std::string& path) : path_(path) {
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) throw_errno("open " + path);
+  fd_.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd_) throw_errno("open " + path);
   struct stat st {};
-  if (::fstat(fd_, &st) != 0) {
-    int e = errno;
-    ::close(fd_);
-    throw_errno("stat " + path, e);
-  }
+  if (::fstat(fd_.get(), &st) != 0) throw_errno("stat " + path);
   if (S_ISBLK(st.st_mode)) {
-    uint64_t sz = 0;
-    if (::ioctl(fd_, BLKGETSIZE64, &sz) != 0) {
-      int e = errno;
-      ::close(fd_);
-      throw_errno("BLKGETSIZE64 " + path, e);
-    }
-    size_ = sz;
+    if (::ioctl(fd_.get(), BLKGETSIZE64, &size_) != 0) throw_errno("BLKGETSIZE64 " + path);
   } else if (S_ISREG(st.st_mode)) {
     size_ = uint64_t(st.st_size);
   } else {
-    ::close(fd_);
     throw Error(Errc::invalid_argument, path + ": not a regular file or block device");
   }
-}
-
-FileBlockReader::~FileBlockReader() {
-  if (fd_ >= 0) ::close(fd_);
 }
 
 void FileBlockReader::read(uint64_t off, void* buf, size_t len) {
@@ -55,7 +40,7 @@ void FileBlockReader::read(uint64_t off, void* buf, size_t len) {
   auto* p = static_cast<uint8_t*>(buf);
   size_t done = 0;
   while (done < len) {
-    ssize_t n = ::pread(fd_, p + done, len - done, off_t(off + done));
+    ssize_t n = ::pread(fd_.get(), p + done, len - done, off_t(off + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       throw_errno("read " + path_ + " at offset " + std::to_string(off + done));

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/fd.hpp"
+
 namespace aisio::extents {
 
 class BlockReader {
@@ -25,16 +27,13 @@ class BlockReader {
 class FileBlockReader : public BlockReader {
  public:
   explicit FileBlockReader(const std::string& path);
-  ~FileBlockReader() override;
-  FileBlockReader(const FileBlockReader&) = delete;
-  FileBlockReader& operator=(const FileBlockReader&) = delete;
   void read(uint64_t byte_offset, void* buf, size_t len) override;
   uint64_t size() override { return size_; }
   const std::string& path() const { return path_; }
 
  private:
   std::string path_;
-  int fd_ = -1;
+  Fd fd_;
   uint64_t size_ = 0;
 };
 

@@ -29,8 +29,6 @@ std::shared_ptr<const FileExtents> ExtentCache::lookup(const std::string& path, 
 
 std::shared_ptr<const FileExtents> ExtentCache::get(const std::string& path) { return lookup(path, false); }
 std::shared_ptr<const FileExtents> ExtentCache::get(int fd, const std::string& path) { return lookup(fd, path, false); }
-std::shared_ptr<const FileExtents> ExtentCache::refresh(int fd, const std::string& path) { return lookup(fd, path, true); }
-
 std::shared_ptr<const FileExtents> ExtentCache::refresh(const std::string& path) { return lookup(path, true); }
 
 std::shared_ptr<const FileExtents> ExtentCache::lookup(int fd, const std::string& path, bool force) {
@@ -64,11 +62,7 @@ std::shared_ptr<const FileExtents> ExtentCache::lookup(int fd, const std::string
   fx->mtime_ns = stamp.mtime_ns;
   fx->ctime_ns = stamp.ctime_ns;
   std::lock_guard lk(mu_);
-  auto it = map_.find(key);
-  if (it != map_.end()) {
-    lru_.erase(it->second.lru);
-    map_.erase(it);
-  }
+  if (auto it = map_.find(key); it != map_.end()) erase(it);
   lru_.push_front(key);
   map_[key] = Entry{fx, stamp, t0, lru_.begin()};
   while (map_.size() > opt_.capacity) {
@@ -80,16 +74,12 @@ std::shared_ptr<const FileExtents> ExtentCache::lookup(int fd, const std::string
 
 void ExtentCache::invalidate(uint64_t dev, uint64_t ino) {
   std::lock_guard lk(mu_);
-  auto it = map_.find({dev, ino});
-  if (it == map_.end()) return;
-  lru_.erase(it->second.lru);
-  map_.erase(it);
+  if (auto it = map_.find({dev, ino}); it != map_.end()) erase(it);
 }
 
-void ExtentCache::clear() {
-  std::lock_guard lk(mu_);
-  map_.clear();
-  lru_.clear();
+void ExtentCache::erase(std::map<std::pair<uint64_t, uint64_t>, Entry>::iterator it) {
+  lru_.erase(it->second.lru);
+  map_.erase(it);
 }
 
 CacheStats ExtentCache::stats() const {
@@ -100,13 +90,6 @@ CacheStats ExtentCache::stats() const {
 size_t ExtentCache::size() const {
   std::lock_guard lk(mu_);
   return map_.size();
-}
-
-std::vector<std::shared_ptr<const FileExtents>> ExtentCache::entries() const {
-  std::lock_guard lk(mu_);
-  std::vector<std::shared_ptr<const FileExtents>> out;
-  for (auto& k : lru_) out.push_back(map_.at(k).fx);
-  return out;
 }
 
 }  // namespace aisio::extents

@@ -46,14 +46,10 @@ class ExtentCache {
   std::shared_ptr<const FileExtents> get(int fd, const std::string& path = {});
   // Resolves again unconditionally and replaces the entry.
   std::shared_ptr<const FileExtents> refresh(const std::string& path);
-  std::shared_ptr<const FileExtents> refresh(int fd, const std::string& path = {});
 
   void invalidate(uint64_t dev, uint64_t ino);
-  void clear();
   CacheStats stats() const;
   size_t size() const;
-  // Snapshot of all entries (for publishing an index).
-  std::vector<std::shared_ptr<const FileExtents>> entries() const;
 
  private:
   struct Stamp {
@@ -70,6 +66,7 @@ class ExtentCache {
   };
   std::shared_ptr<const FileExtents> lookup(int fd, const std::string& path, bool force);
   std::shared_ptr<const FileExtents> lookup(const std::string& path, bool force);
+  void erase(std::map<std::pair<uint64_t, uint64_t>, Entry>::iterator it);  // with mu_ held
 
   CacheOptions opt_;
   mutable std::mutex mu_;

@@ -1,5 +1,7 @@
 #include "extents/extent.hpp"
 
+#include <fmt/ranges.h>
+
 #include "common/error.hpp"
 
 namespace aisio::extents {
@@ -16,14 +18,7 @@ std::vector<std::string> flag_list(uint32_t flags) {
   return out;
 }
 
-std::string flag_names(uint32_t flags) {
-  std::string s;
-  for (auto& n : flag_list(flags)) {
-    if (!s.empty()) s += ',';
-    s += n;
-  }
-  return s;
-}
+std::string flag_names(uint32_t flags) { return fmt::format("{}", fmt::join(flag_list(flags), ",")); }
 
 void check_sorted(std::span<const Extent> ext, const std::string& what) {
   uint64_t pos = 0;

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
+
+#include <fmt/format.h>
 
 #include "common/error.hpp"
 
@@ -15,10 +18,6 @@ void push_zero(std::vector<LbaRun>& out, uint64_t off, uint64_t len) {
     return;
   }
   out.push_back({off, len, true, 0, 0, 0});
-}
-
-std::string range_str(const Extent& e) {
-  return "[" + std::to_string(e.logical) + ", " + std::to_string(e.end()) + ")";
 }
 
 }  // namespace
@@ -51,17 +50,18 @@ std::vector<LbaRun> translate(std::span<const Extent> extents, uint64_t a, uint6
       pos = end;
       continue;
     }
-    if (e.has(kExtDelalloc))
-      throw Error(Errc::not_supported, "extent " + range_str(e) +
-                                           " is delayed allocation (no device location yet): "
-                                           "resolve with sync (FIEMAP_FLAG_SYNC) or fsync the file first");
-    if (e.has(kExtUnknown))
-      throw Error(Errc::not_supported, "extent " + range_str(e) + " has no known device location");
-    if (e.has(kExtInline))
-      throw Error(Errc::not_supported, "extent " + range_str(e) + " is stored inline in metadata (no LBA)");
-    if (e.has(kExtEncoded))
-      throw Error(Errc::not_supported, "extent " + range_str(e) +
-                                           " is encoded (compressed or encrypted): device bytes are not file bytes");
+    // Extents whose bytes cannot be read at an LBA (checked in this order: a delalloc
+    // extent is also unknown).
+    static constexpr std::pair<uint32_t, const char*> unreadable[] = {
+        {kExtDelalloc, "is delayed allocation (no device location yet): resolve with sync (FIEMAP_FLAG_SYNC) or "
+                       "fsync the file first"},
+        {kExtUnknown, "has no known device location"},
+        {kExtInline, "is stored inline in metadata (no LBA)"},
+        {kExtEncoded, "is encoded (compressed or encrypted): device bytes are not file bytes"},
+    };
+    for (auto [flag, why] : unreadable)
+      if (e.has(flag))
+        throw Error(Errc::not_supported, fmt::format("extent [{}, {}) {}", e.logical, e.end(), why));
     while (pos < end) {
       uint64_t dev = e.physical + opt.device_offset + (pos - e.logical);
       if (dev < e.physical) throw Error(Errc::invalid_argument, "device offset overflows");

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <iterator>
 #include <set>
 
 #include "common/error.hpp"
@@ -53,17 +54,8 @@ std::vector<std::string> split_path(std::string_view p) {
 }  // namespace
 
 const char* file_type_name(FileType t) {
-  switch (t) {
-    case FileType::regular: return "file";
-    case FileType::directory: return "dir";
-    case FileType::chardev: return "chardev";
-    case FileType::blockdev: return "blockdev";
-    case FileType::fifo: return "fifo";
-    case FileType::socket: return "socket";
-    case FileType::symlink: return "symlink";
-    case FileType::unknown: break;
-  }
-  return "unknown";
+  static constexpr const char* names[] = {"unknown", "file", "dir", "chardev", "blockdev", "fifo", "socket", "symlink"};
+  return size_t(t) < std::size(names) ? names[size_t(t)] : "unknown";
 }
 
 FileType file_type_from_mode(uint16_t mode) {
@@ -80,13 +72,8 @@ FileType file_type_from_mode(uint16_t mode) {
 }
 
 const char* dir_format_name(DirFormat f) {
-  switch (f) {
-    case DirFormat::shortform: return "shortform";
-    case DirFormat::block: return "block";
-    case DirFormat::leaf: return "leaf";
-    case DirFormat::node: return "node";
-  }
-  return "?";
+  static constexpr const char* names[] = {"shortform", "block", "leaf", "node"};
+  return size_t(f) < std::size(names) ? names[size_t(f)] : "?";
 }
 
 bool Superblock::has_ftype() const { return features_incompat & kIncompatFtype; }

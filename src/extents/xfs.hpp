@@ -23,6 +23,7 @@
 
 namespace aisio::extents::xfs {
 
+// In the order of the XFS directory entry file types (ftype 1..7).
 enum class FileType : uint8_t { unknown = 0, regular, directory, chardev, blockdev, fifo, socket, symlink };
 const char* file_type_name(FileType t);
 FileType file_type_from_mode(uint16_t mode);

@@ -1,19 +1,24 @@
 #include "pcie/sysfs.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 
 namespace aisio::pcie {
 
@@ -28,10 +33,6 @@ std::string Sysfs::default_root() {
 
 namespace {
 
-bool is_hex(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(uint8_t(c)); });
-}
-
 uint64_t parse_hex(const std::string& s, const std::string& what) {
   char* end = nullptr;
   errno = 0;
@@ -40,14 +41,10 @@ uint64_t parse_hex(const std::string& s, const std::string& what) {
   return v;
 }
 
+// The last component of a symlink's target ("" when it is not a readable link).
 std::string link_basename(const std::string& path) {
-  char buf[4096];
-  ssize_t n = readlink(path.c_str(), buf, sizeof buf - 1);
-  if (n <= 0) return {};
-  buf[n] = 0;
-  std::string s(buf);
-  auto slash = s.rfind('/');
-  return slash == std::string::npos ? s : s.substr(slash + 1);
+  std::error_code ec;
+  return std::filesystem::read_symlink(path, ec).filename().string();
 }
 
 bool exists(const std::string& p) {
@@ -87,41 +84,25 @@ std::optional<std::string> try_read_attr(const std::string& path) {
 
 void write_attr(const std::string& path, std::string_view value) {
   // O_TRUNC as a shell's '>' does: sysfs ignores it, a fake tree needs it.
-  int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-  if (fd < 0) throw_errno("open " + path + " for writing");
+  const Fd fd(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  if (!fd) throw_errno("open " + path + " for writing");
   ssize_t n;
-  do n = ::write(fd, value.data(), value.size());
+  do n = ::write(fd.get(), value.data(), value.size());
   while (n < 0 && errno == EINTR);
-  int e = errno;
-  ::close(fd);
-  if (n < 0) throw_errno("write '" + std::string(value) + "' to " + path, e);
+  if (n < 0) throw_errno("write '" + std::string(value) + "' to " + path);
 }
 
 std::string normalize_bdf(std::string_view in) {
-  // [domain:]bus:dev.fn
+  // [domain:]bus:dev.fn, in hex
+  static const std::regex bdf("(?:([[:xdigit:]]{1,4}):)?([[:xdigit:]]{1,2}):([[:xdigit:]]{1,2})\\.([[:xdigit:]])");
   std::string s(in);
-  std::string domain = "0000";
-  auto c1 = s.find(':');
-  auto c2 = c1 == std::string::npos ? std::string::npos : s.find(':', c1 + 1);
-  std::string rest = s;
-  if (c2 != std::string::npos) {
-    domain = s.substr(0, c1);
-    rest = s.substr(c1 + 1);
-  }
-  auto c = rest.find(':');
-  auto dot = rest.find('.');
-  if (c == std::string::npos || dot == std::string::npos || dot < c)
+  std::smatch m;
+  if (!std::regex_match(s, m, bdf))
     throw Error(Errc::invalid_argument, "not a PCI address: '" + s + "' (want 0000:01:00.0)");
-  std::string bus = rest.substr(0, c), dev = rest.substr(c + 1, dot - c - 1), fn = rest.substr(dot + 1);
-  if (!is_hex(domain) || !is_hex(bus) || !is_hex(dev) || !is_hex(fn) || domain.size() > 4 || bus.size() > 2 ||
-      dev.size() > 2 || fn.size() > 1)
-    throw Error(Errc::invalid_argument, "not a PCI address: '" + s + "' (want 0000:01:00.0)");
-  unsigned d = unsigned(std::stoul(domain, nullptr, 16)), b = unsigned(std::stoul(bus, nullptr, 16));
-  unsigned v = unsigned(std::stoul(dev, nullptr, 16)), f = unsigned(std::stoul(fn, nullptr, 16));
+  auto field = [&](int i) { return m[i].matched ? unsigned(std::stoul(m[i].str(), nullptr, 16)) : 0u; };
+  unsigned d = field(1), b = field(2), v = field(3), f = field(4);
   if (v > 31 || f > 7) throw Error(Errc::invalid_argument, "not a PCI address: '" + s + "' (device <= 1f, function <= 7)");
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04x:%02x:%02x.%x", d, b, v, f);
-  return buf;
+  return fmt::format("{:04x}:{:02x}:{:02x}.{:x}", d, b, v, f);
 }
 
 PciFunction read_function(const std::string& bdf_in, const Sysfs& sys) {
@@ -136,13 +117,7 @@ PciFunction read_function(const std::string& bdf_in, const Sysfs& sys) {
   if (auto v = try_read_attr(dir + "/subsystem_device")) f.subsystem_device = uint16_t(parse_hex(*v, "subsystem_device"));
   f.driver = link_basename(dir + "/driver");
   if (auto v = try_read_attr(dir + "/driver_override"); v && *v != "(null)") f.driver_override = *v;
-  if (auto v = try_read_attr(dir + "/numa_node")) {
-    try {
-      f.numa_node = std::stoi(*v);
-    } catch (...) {
-      f.numa_node = -1;
-    }
-  }
+  if (auto v = try_read_attr(dir + "/numa_node")) std::from_chars(v->data(), v->data() + v->size(), f.numa_node);
   f.iommu_group = link_basename(dir + "/iommu_group");
   if (auto v = try_read_attr(dir + "/sriov_totalvfs")) {
     f.sriov_capable = true;
@@ -163,14 +138,11 @@ PciFunction read_function(const std::string& bdf_in, const Sysfs& sys) {
 
 std::vector<PciFunction> enumerate(std::optional<uint32_t> class_code, const Sysfs& sys) {
   std::vector<PciFunction> out;
-  DIR* d = opendir(sys.devices_dir().c_str());
-  if (!d) throw_errno("open " + sys.devices_dir());
   std::vector<std::string> names;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    names.emplace_back(e->d_name);
-  }
-  closedir(d);
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(sys.devices_dir(), ec))
+    names.push_back(e.path().filename().string());
+  if (ec) throw Error(Errc::system, "open " + sys.devices_dir() + ": " + ec.message());
   std::sort(names.begin(), names.end());
   for (auto& n : names) {
     std::string dir = sys.device_dir(n);
@@ -203,9 +175,8 @@ Driver parse_driver(std::string_view n) {
 }
 
 Driver driver_of(const PciFunction& f) {
-  if (f.driver == "uio_pci_generic") return Driver::uio_pci_generic;
-  if (f.driver == "vfio-pci") return Driver::vfio_pci;
-  if (f.driver == "nvme") return Driver::nvme;
+  for (Driver d : {Driver::uio_pci_generic, Driver::vfio_pci, Driver::nvme})
+    if (f.driver == driver_name(d)) return d;
   return Driver::none;
 }
 
@@ -255,27 +226,28 @@ void bind_driver(const std::string& bdf_in, Driver driver, const Sysfs& sys, std
   }
 }
 
-uint16_t read_command(const std::string& bdf_in, const Sysfs& sys) {
+namespace {
+// Reads or writes the command register (config offset 4) through the sysfs config file.
+void access_command(const std::string& bdf_in, const Sysfs& sys, bool write, uint8_t (&b)[2]) {
   std::string path = sys.device_dir(normalize_bdf(bdf_in)) + "/config";
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_errno("open " + path);
+  const Fd fd(::open(path.c_str(), (write ? O_RDWR : O_RDONLY) | O_CLOEXEC));
+  if (!fd) throw_errno("open " + path + (write ? " for writing (needs root)" : ""));
+  ssize_t n = write ? pwrite(fd.get(), b, 2, 4) : pread(fd.get(), b, 2, 4);
+  if (n != 2)
+    throw_errno((write ? "write the command register to " : "read the command register from ") + path,
+                n < 0 ? errno : EIO);
+}
+}  // namespace
+
+uint16_t read_command(const std::string& bdf, const Sysfs& sys) {
   uint8_t b[2];
-  ssize_t n = pread(fd, b, 2, 4);
-  int e = errno;
-  ::close(fd);
-  if (n != 2) throw_errno("read the command register from " + path, n < 0 ? e : EIO);
+  access_command(bdf, sys, false, b);
   return uint16_t(b[0] | (b[1] << 8));
 }
 
-void write_command(const std::string& bdf_in, uint16_t v, const Sysfs& sys) {
-  std::string path = sys.device_dir(normalize_bdf(bdf_in)) + "/config";
-  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) throw_errno("open " + path + " for writing (needs root)");
+void write_command(const std::string& bdf, uint16_t v, const Sysfs& sys) {
   uint8_t b[2] = {uint8_t(v), uint8_t(v >> 8)};
-  ssize_t n = pwrite(fd, b, 2, 4);
-  int e = errno;
-  ::close(fd);
-  if (n != 2) throw_errno("write the command register to " + path, n < 0 ? e : EIO);
+  access_command(bdf, sys, true, b);
 }
 
 uint16_t enable_bus_master(const std::string& bdf, const Sysfs& sys) {

@@ -1,6 +1,5 @@
 #include "pcie/vfio.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/vfio.h>
 #include <sys/ioctl.h>
@@ -10,8 +9,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "common/free_ranges.hpp"
 
 namespace aisio::pcie {
@@ -22,15 +23,10 @@ constexpr uint64_t IOVA_BASE = uint64_t(1) << 32;  // above the x86 MSI window a
 
 std::string group_devices(int group) {
   std::string out;
-  std::string dir = Sysfs().root() + "/kernel/iommu_groups/" + std::to_string(group) + "/devices";
-  if (auto* d = opendir(dir.c_str())) {
-    while (auto* e = readdir(d)) {
-      if (e->d_name[0] == '.') continue;
-      if (!out.empty()) out += ", ";
-      out += e->d_name;
-    }
-    closedir(d);
-  }
+  std::error_code ec;  // an unreadable directory lists nothing
+  for (const auto& e : std::filesystem::directory_iterator(
+           Sysfs().root() + "/kernel/iommu_groups/" + std::to_string(group) + "/devices", ec))
+    out += (out.empty() ? "" : ", ") + e.path().filename().string();
   return out;
 }
 }  // namespace
@@ -82,8 +78,8 @@ int VfioContainer::attach_group(int group, const std::string& bdf) {
     if (auto it = groups_.find(group); it != groups_.end()) return it->second;
   }
   std::string path = "/dev/vfio/" + std::to_string(group);
-  int gfd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (gfd < 0) {
+  Fd gfd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!gfd) {
     int e = errno;
     std::string why = std::string(std::strerror(e));
     if (e == EBUSY) why += " (another process holds the group)";
@@ -93,36 +89,24 @@ int VfioContainer::attach_group(int group, const std::string& bdf) {
   }
   vfio_group_status st{};
   st.argsz = sizeof st;
-  if (ioctl(gfd, VFIO_GROUP_GET_STATUS, &st) != 0) {
-    int e = errno;
-    ::close(gfd);
-    throw_errno("VFIO_GROUP_GET_STATUS " + path, e);
-  }
-  if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE)) {
-    ::close(gfd);
+  if (ioctl(gfd.get(), VFIO_GROUP_GET_STATUS, &st) != 0) throw_errno("VFIO_GROUP_GET_STATUS " + path);
+  if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE))
     throw Error(Errc::invalid_argument,
                 "IOMMU group " + std::to_string(group) + " is not viable: every device in it must be bound to "
                     "vfio-pci (or to no driver). Devices in the group: " + group_devices(group));
-  }
-  if (ioctl(gfd, VFIO_GROUP_SET_CONTAINER, &fd_) != 0) {
-    int e = errno;
-    ::close(gfd);
-    throw_errno("VFIO_GROUP_SET_CONTAINER " + path, e);
-  }
+  if (ioctl(gfd.get(), VFIO_GROUP_SET_CONTAINER, &fd_) != 0) throw_errno("VFIO_GROUP_SET_CONTAINER " + path);
   std::lock_guard lk(mu_);
   if (!iommu_set_) {
     unsigned long type = ioctl(fd_, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0 ? VFIO_TYPE1v2_IOMMU : VFIO_TYPE1_IOMMU;
     if (ioctl(fd_, VFIO_SET_IOMMU, type) != 0) {
       int e = errno;
-      ioctl(gfd, VFIO_GROUP_UNSET_CONTAINER);
-      ::close(gfd);
+      ioctl(gfd.get(), VFIO_GROUP_UNSET_CONTAINER);
       throw_errno("VFIO_SET_IOMMU (type1)", e);
     }
     iommu_set_ = true;
     load_iommu_info();
   }
-  groups_[group] = gfd;
-  return gfd;
+  return groups_[group] = gfd.release();
 }
 
 void VfioContainer::load_iommu_info() {
@@ -253,11 +237,11 @@ std::shared_ptr<VfioDevice> VfioDevice::open(const std::string& bdf_in, std::sha
   d->group_ = std::stoi(f.iommu_group);
   d->container_ = container ? std::move(container) : VfioContainer::create();
   int gfd = d->container_->attach_group(d->group_, bdf);
-  d->fd_ = ioctl(gfd, VFIO_GROUP_GET_DEVICE_FD, bdf.c_str());
-  if (d->fd_ < 0) throw_errno("VFIO_GROUP_GET_DEVICE_FD " + bdf);
+  d->fd_.reset(ioctl(gfd, VFIO_GROUP_GET_DEVICE_FD, bdf.c_str()));
+  if (!d->fd_) throw_errno("VFIO_GROUP_GET_DEVICE_FD " + bdf);
   vfio_device_info info{};
   info.argsz = sizeof info;
-  if (ioctl(d->fd_, VFIO_DEVICE_GET_INFO, &info) != 0) throw_errno("VFIO_DEVICE_GET_INFO " + bdf);
+  if (ioctl(d->fd_.get(), VFIO_DEVICE_GET_INFO, &info) != 0) throw_errno("VFIO_DEVICE_GET_INFO " + bdf);
   if (!(info.flags & VFIO_DEVICE_FLAGS_PCI)) throw Error(Errc::not_supported, bdf + " is not a vfio PCI device");
   d->device_flags_ = info.flags;
   d->container_->add_label(bdf);
@@ -265,15 +249,11 @@ std::shared_ptr<VfioDevice> VfioDevice::open(const std::string& bdf_in, std::sha
   return d;
 }
 
-VfioDevice::~VfioDevice() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
 VfioDevice::Region VfioDevice::region_info(unsigned index) const {
   vfio_region_info ri{};
   ri.argsz = sizeof ri;
   ri.index = index;
-  if (ioctl(fd_, VFIO_DEVICE_GET_REGION_INFO, &ri) != 0)
+  if (ioctl(fd_.get(), VFIO_DEVICE_GET_REGION_INFO, &ri) != 0)
     throw_errno("VFIO_DEVICE_GET_REGION_INFO " + bdf_ + " region " + std::to_string(index));
   return {ri.flags, ri.size, ri.offset};
 }
@@ -281,13 +261,13 @@ VfioDevice::Region VfioDevice::region_info(unsigned index) const {
 uint16_t VfioDevice::read_config16(uint32_t off) const {
   Region cfg = region_info(VFIO_PCI_CONFIG_REGION_INDEX);
   uint16_t v = 0;
-  if (pread(fd_, &v, 2, off_t(cfg.offset + off)) != 2) throw_errno("read config space of " + bdf_);
+  if (pread(fd_.get(), &v, 2, off_t(cfg.offset + off)) != 2) throw_errno("read config space of " + bdf_);
   return v;
 }
 
 void VfioDevice::write_config16(uint32_t off, uint16_t v) const {
   Region cfg = region_info(VFIO_PCI_CONFIG_REGION_INDEX);
-  if (pwrite(fd_, &v, 2, off_t(cfg.offset + off)) != 2) throw_errno("write config space of " + bdf_);
+  if (pwrite(fd_.get(), &v, 2, off_t(cfg.offset + off)) != 2) throw_errno("write config space of " + bdf_);
 }
 
 uint16_t VfioDevice::enable_bus_master() const {
@@ -299,7 +279,7 @@ uint16_t VfioDevice::enable_bus_master() const {
 
 bool VfioDevice::reset() {
   if (!(device_flags_ & VFIO_DEVICE_FLAGS_RESET)) return false;
-  if (ioctl(fd_, VFIO_DEVICE_RESET) != 0) throw_errno("VFIO_DEVICE_RESET " + bdf_);
+  if (ioctl(fd_.get(), VFIO_DEVICE_RESET) != 0) throw_errno("VFIO_DEVICE_RESET " + bdf_);
   enable_bus_master();
   return true;
 }
@@ -309,7 +289,7 @@ std::shared_ptr<MmioWindow> VfioDevice::map_bar(unsigned index) {
   vfio_region_info ri{};
   ri.argsz = sizeof ri;
   ri.index = index;
-  if (ioctl(fd_, VFIO_DEVICE_GET_REGION_INFO, &ri) != 0) throw_errno("VFIO_DEVICE_GET_REGION_INFO " + bdf_);
+  if (ioctl(fd_.get(), VFIO_DEVICE_GET_REGION_INFO, &ri) != 0) throw_errno("VFIO_DEVICE_GET_REGION_INFO " + bdf_);
   if (ri.size == 0) throw Error(Errc::not_supported, bdf_ + " BAR" + std::to_string(index) + " is not implemented");
   if (!(ri.flags & VFIO_REGION_INFO_FLAG_MMAP))
     throw Error(Errc::not_supported, bdf_ + " BAR" + std::to_string(index) + " cannot be mmap'ed through vfio");
@@ -322,7 +302,7 @@ std::shared_ptr<MmioWindow> VfioDevice::map_bar(unsigned index) {
     auto* r2 = reinterpret_cast<vfio_region_info*>(buf.data());
     r2->argsz = uint32_t(buf.size());
     r2->index = index;
-    if (ioctl(fd_, VFIO_DEVICE_GET_REGION_INFO, r2) != 0) throw_errno("VFIO_DEVICE_GET_REGION_INFO " + bdf_);
+    if (ioctl(fd_.get(), VFIO_DEVICE_GET_REGION_INFO, r2) != 0) throw_errno("VFIO_DEVICE_GET_REGION_INFO " + bdf_);
     uint32_t off = r2->cap_offset;
     while (off && off + sizeof(vfio_info_cap_header) <= buf.size()) {
       auto* h = reinterpret_cast<vfio_info_cap_header*>(buf.data() + off);
@@ -338,7 +318,7 @@ std::shared_ptr<MmioWindow> VfioDevice::map_bar(unsigned index) {
   size_t size = size_t(ri.size);
   uint8_t* base;
   if (areas.empty() || msix_mappable) {
-    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, off_t(ri.offset));
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), off_t(ri.offset));
     if (p == MAP_FAILED) throw_errno("mmap " + bdf_ + " BAR" + std::to_string(index) + " via vfio");
     base = static_cast<uint8_t*>(p);
   } else {
@@ -347,7 +327,8 @@ std::shared_ptr<MmioWindow> VfioDevice::map_bar(unsigned index) {
     base = static_cast<uint8_t*>(p);
     for (auto [aoff, alen] : areas) {
       if (!alen) continue;
-      void* q = mmap(base + aoff, alen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd_, off_t(ri.offset + aoff));
+      void* q =
+          mmap(base + aoff, alen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd_.get(), off_t(ri.offset + aoff));
       if (q == MAP_FAILED) {
         int e = errno;
         munmap(base, size);

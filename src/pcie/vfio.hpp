@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/fd.hpp"
 #include "memory/vfio_backend.hpp"
 #include "pcie/mmio.hpp"
 #include "pcie/sysfs.hpp"
@@ -69,13 +70,10 @@ class VfioDevice final : public std::enable_shared_from_this<VfioDevice> {
   // mastering in its config space. Errors say how to fix binding/IOMMU problems.
   static std::shared_ptr<VfioDevice> open(const std::string& bdf, std::shared_ptr<VfioContainer> container = {},
                                           const Sysfs& sys = {});
-  ~VfioDevice();
-  VfioDevice(const VfioDevice&) = delete;
-  VfioDevice& operator=(const VfioDevice&) = delete;
 
   const std::string& bdf() const { return bdf_; }
   int group() const { return group_; }
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
   const std::shared_ptr<VfioContainer>& container() const { return container_; }
 
   // Maps a memory BAR (whole, or its mmap-able sparse areas). The window keeps this
@@ -94,7 +92,7 @@ class VfioDevice final : public std::enable_shared_from_this<VfioDevice> {
   VfioDevice() = default;
   std::string bdf_;
   int group_ = -1;
-  int fd_ = -1;
+  Fd fd_;
   uint32_t device_flags_ = 0;
   std::shared_ptr<VfioContainer> container_;
 };

@@ -19,6 +19,7 @@
 #pragma once
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <string>
 
 #include "common/error.hpp"
@@ -115,46 +116,38 @@ class Decoder {
     return n;
   }
 
+  // Per PDU type (indexed by CH.PDU-TYPE): its HLEN (0: no such type), the side that
+  // reads it, and whether it takes the negotiated digests and may carry data.
+  struct Rule {
+    uint8_t hlen;
+    Role reader;
+    bool digests, data;
+  };
+  static constexpr Rule kRules[] = {
+      {pdu::IC_HLEN, Role::controller, false, false},    // IC_REQ
+      {pdu::IC_HLEN, Role::host, false, false},          // IC_RESP
+      {pdu::TERM_HLEN, Role::controller, false, false},  // H2C_TERM_REQ
+      {pdu::TERM_HLEN, Role::host, false, false},        // C2H_TERM_REQ
+      {pdu::CMD_HLEN, Role::controller, true, true},     // CAPSULE_CMD
+      {pdu::RESP_HLEN, Role::host, true, false},         // CAPSULE_RESP
+      {pdu::DATA_HLEN, Role::controller, true, true},    // H2C_DATA
+      {pdu::DATA_HLEN, Role::host, true, true},          // C2H_DATA
+      {0, Role::host, false, false},                     // 0x08: not defined
+      {pdu::DATA_HLEN, Role::host, true, false},         // R2T
+  };
+  static const Rule* rule(uint8_t type) {
+    return type < std::size(kRules) && kRules[type].hlen ? &kRules[type] : nullptr;
+  }
+
   // Checks the common header against the PDU type; returns the header bytes to stage
   // (HLEN plus the header digest).
   uint32_t check_common() {
     const CommonHeader& c = ch();
-    uint8_t want_hlen = 0;
-    bool data_pdu = false, digests = true;
-    switch (c.type) {
-      case pdu::IC_RESP:
-      case pdu::IC_REQ:
-        want_hlen = pdu::IC_HLEN, digests = false;
-        if ((c.type == pdu::IC_RESP) != (role_ == Role::host)) unexpected();
-        break;
-      case pdu::C2H_TERM_REQ:
-      case pdu::H2C_TERM_REQ:
-        want_hlen = pdu::TERM_HLEN, digests = false;
-        if ((c.type == pdu::C2H_TERM_REQ) != (role_ == Role::host)) unexpected();
-        break;
-      case pdu::CAPSULE_RESP:
-        want_hlen = pdu::RESP_HLEN;
-        if (role_ != Role::host) unexpected();
-        break;
-      case pdu::R2T:
-        want_hlen = pdu::DATA_HLEN;
-        if (role_ != Role::host) unexpected();
-        break;
-      case pdu::C2H_DATA:
-        want_hlen = pdu::DATA_HLEN, data_pdu = true;
-        if (role_ != Role::host) unexpected();
-        break;
-      case pdu::CAPSULE_CMD:
-        want_hlen = pdu::CMD_HLEN, data_pdu = true;
-        if (role_ != Role::controller) unexpected();
-        break;
-      case pdu::H2C_DATA:
-        want_hlen = pdu::DATA_HLEN, data_pdu = true;
-        if (role_ != Role::controller) unexpected();
-        break;
-      default:
-        throw Error(Errc::protocol, "NVMe/TCP: unknown PDU type " + std::to_string(c.type));
-    }
+    const Rule* r = rule(c.type);
+    if (!r) throw Error(Errc::protocol, "NVMe/TCP: unknown PDU type " + std::to_string(c.type));
+    if (r->reader != role_) unexpected();
+    const uint8_t want_hlen = r->hlen;
+    const bool data_pdu = r->data, digests = r->digests;
     if (c.hlen != want_hlen)
       bad("HLEN " + std::to_string(c.hlen) + ", expected " + std::to_string(want_hlen));
     const bool hd = digests && dg_.header;
@@ -200,9 +193,7 @@ class Decoder {
   template <class H>
   void header_done(H& h) {
     const CommonHeader& c = ch();
-    const bool term = c.type == pdu::C2H_TERM_REQ || c.type == pdu::H2C_TERM_REQ;
-    const bool ic = c.type == pdu::IC_REQ || c.type == pdu::IC_RESP;
-    if (!term && !ic && dg_.header) {
+    if (rule(c.type)->digests && dg_.header) {
       uint32_t wire;
       std::memcpy(&wire, hdr_ + c.hlen, 4);
       if (wire != crc32c(hdr_, c.hlen)) bad("header digest mismatch");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 
 #include "tcp/decoder.hpp"
 
@@ -11,29 +12,17 @@ namespace aisio::tcp {
 
 namespace pdu {
 const char* type_name(uint8_t type) {
-  switch (type) {
-    case IC_REQ: return "ICReq";
-    case IC_RESP: return "ICResp";
-    case H2C_TERM_REQ: return "H2CTermReq";
-    case C2H_TERM_REQ: return "C2HTermReq";
-    case CAPSULE_CMD: return "CapsuleCmd";
-    case CAPSULE_RESP: return "CapsuleResp";
-    case H2C_DATA: return "H2CData";
-    case C2H_DATA: return "C2HData";
-    case R2T: return "R2T";
-  }
-  return "unknown";
+  // Indexed by PDU type; 0x08 is not defined.
+  static constexpr const char* names[] = {"ICReq",       "ICResp",  "H2CTermReq", "C2HTermReq", "CapsuleCmd",
+                                          "CapsuleResp", "H2CData", "C2HData",    nullptr,      "R2T"};
+  return type < std::size(names) && names[type] ? names[type] : "unknown";
 }
 const char* fes_name(uint16_t fes) {
-  switch (fes) {
-    case FES_INVALID_HEADER_FIELD: return "invalid PDU header field";
-    case FES_PDU_SEQUENCE_ERROR: return "PDU sequence error";
-    case FES_HEADER_DIGEST_ERROR: return "header digest error";
-    case FES_DATA_OUT_OF_RANGE: return "data transfer out of range";
-    case FES_DATA_LIMIT_EXCEEDED: return "data transfer limit exceeded";
-    case FES_UNSUPPORTED_PARAMETER: return "unsupported parameter";
-  }
-  return "unknown fatal error";
+  // Indexed by FES, from FES_INVALID_HEADER_FIELD (1) up.
+  static constexpr const char* names[] = {"invalid PDU header field",   "PDU sequence error",
+                                          "header digest error",        "data transfer out of range",
+                                          "data transfer limit exceeded", "unsupported parameter"};
+  return fes >= 1 && fes <= std::size(names) ? names[fes - 1] : "unknown fatal error";
 }
 }  // namespace pdu
 
@@ -51,6 +40,7 @@ uint32_t seal(uint8_t* out, uint32_t data_len, Digests d, uint8_t pda) {
   auto* c = reinterpret_cast<CommonHeader*>(out);
   uint32_t n = c->hlen;
   if (d.header) c->flags |= pdu::HDGSTF, n += pdu::DIGEST_LEN;
+  c->plen = n;
   if (data_len) {
     const uint32_t align = (uint32_t(pda) + 1) * 4;
     const uint32_t pdo = pda ? (n + align - 1) / align * align : n;
@@ -58,13 +48,9 @@ uint32_t seal(uint8_t* out, uint32_t data_len, Digests d, uint8_t pda) {
     c->pdo = uint8_t(pdo);
     if (d.data) c->flags |= pdu::DDGSTF;
     c->plen = pdo + data_len + (d.data ? pdu::DIGEST_LEN : 0);
-    if (d.header) {
-      const uint32_t hd = crc32c(out, c->hlen);
-      std::memcpy(out + c->hlen, &hd, 4);
-    }
-    return pdo;
+    n = pdo;
   }
-  c->plen = n;
+  // The digest covers the finished header: PDO, PLEN and the flags are in place.
   if (d.header) {
     const uint32_t hd = crc32c(out, c->hlen);
     std::memcpy(out + c->hlen, &hd, 4);

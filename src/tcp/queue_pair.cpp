@@ -18,6 +18,17 @@ constexpr size_t kRxBuffer = 256u << 10;
 constexpr uint32_t kIovMax = 64;
 // Data direction of a command: opcode bits 1:0, or FCTYPE's for a Fabrics command.
 bool host_to_controller(const nvme::Sqe& s) { return ((s.opc == fabrics::OPC ? uint8_t(s.nsid) : s.opc) & 3u) == 1u; }
+
+// A synchronous caller's completion: the callback argument it waits on.
+struct Wait {
+  bool done = false;
+  nvme::Completion c;
+  static void callback(void* a, nvme::Completion c) {
+    auto* w = static_cast<Wait*>(a);
+    w->c = c;
+    w->done = true;
+  }
+};
 }  // namespace
 
 // The decoder's handler: where C2HData goes, and what each PDU means.
@@ -170,20 +181,12 @@ void QueuePair::handshake(const ConnectTarget& t) {
   // other slot may hold a command waiting to be sent again after a reconnect).
   const uint16_t sqsize = uint16_t(depth_ - 1);
   fabrics::ConnectData cd = fabrics::connect_data(t.host.id, t.cntlid, t.addr.subnqn, t.host.nqn);
-  struct Wait {
-    bool done = false;
-    nvme::Completion c;
-  } w;
+  Wait w;
   const uint16_t cid = spare_cid();
   const uint32_t keep = in_capsule_max_;
   in_capsule_max_ = std::max<uint32_t>(in_capsule_max_, fabrics::CONNECT_DATA_LEN);
   prepare(cid, fabrics::connect(qid_, sqsize, qid_ == 0 ? o.kato_ms : 0), reinterpret_cast<uint8_t*>(&cd), sizeof cd,
-          [](void* a, nvme::Completion c) {
-            auto* w = static_cast<Wait*>(a);
-            w->c = c;
-            w->done = true;
-          },
-          &w);
+          Wait::callback, &w);
   in_capsule_max_ = keep;
   tx_push(cid, kTxCapsule);
   pump_tx();
@@ -204,8 +207,7 @@ void QueuePair::handshake(const ConnectTarget& t) {
 void QueuePair::reattach(Fd fd, const ConnectTarget& t) {
   fd_ = std::move(fd);
   rx_ = Decoder(Role::host, uint32_t(max_transfer_));
-  tx_head_ = tx_tail_ = 0;
-  tx_sent_ = 0;
+  drop_tx();
   handshake(t);  // throws; the queue stays recovering
   completed_now_ = 0;  // Connect's completion is not one of the caller's commands
   recovering_ = false;
@@ -246,8 +248,7 @@ void QueuePair::give_up() {
   recovering_ = false;
   dead_ = true;
   fd_.reset();
-  tx_head_ = tx_tail_ = 0;
-  tx_sent_ = 0;
+  drop_tx();
   error_ = Error(error_ ? error_->code() : Errc::io,
                  fmt::format("NVMe/TCP queue {}: no connection within the controller-loss timeout ({} ms); last "
                              "error: {}", qid_, recovery_.loss_timeout.count(), error_ ? error_->what() : "none"));
@@ -290,9 +291,20 @@ void QueuePair::queue_h2c(uint16_t cid) {
   const uint8_t flags = s.r2t_left == 0 ? pdu::LAST_PDU : 0;
   s.h2c_hdr_len = encode_data(s.h2c_hdr, pdu::H2C_DATA, flags, cid, s.ttag, s.h2c_off, n, dg_, cpda_);
   if (dg_.data) s.h2c_ddgst = crc32c(s.data + s.h2c_off, n);
-  tx_[tx_tail_ & tx_mask_] = {cid, kTxH2C};
-  ++tx_tail_;
-  ++stats_.h2c_pdus;
+  tx_push(cid, kTxH2C);
+}
+
+uint32_t QueuePair::tx_parts(TxItem it, iovec (&parts)[3]) {
+  Slot& s = slots_[it.cid];
+  const bool cap = it.kind == kTxCapsule;
+  uint32_t np = 0;
+  parts[np++] = {cap ? s.hdr : s.h2c_hdr, cap ? s.hdr_len : s.h2c_hdr_len};
+  const uint32_t dlen = cap ? s.inline_len : s.h2c_len;
+  if (dlen) {
+    parts[np++] = {s.data + (cap ? 0 : s.h2c_off), dlen};
+    if (dg_.data) parts[np++] = {cap ? &s.ddgst : &s.h2c_ddgst, pdu::DIGEST_LEN};
+  }
+  return np;
 }
 
 void QueuePair::pump_tx() {
@@ -301,17 +313,8 @@ void QueuePair::pump_tx() {
     uint32_t niov = 0;
     size_t skip = tx_sent_;
     for (uint64_t i = tx_head_; i != tx_tail_ && niov + 3 <= kIovMax; ++i) {
-      const TxItem it = tx_[i & tx_mask_];
-      Slot& s = slots_[it.cid];
-      const bool cap = it.kind == kTxCapsule;
       iovec parts[3];
-      uint32_t np = 0;
-      parts[np++] = {cap ? s.hdr : s.h2c_hdr, cap ? s.hdr_len : s.h2c_hdr_len};
-      const uint32_t dlen = cap ? s.inline_len : s.h2c_len;
-      if (dlen) {
-        parts[np++] = {s.data + (cap ? 0 : s.h2c_off), dlen};
-        if (dg_.data) parts[np++] = {cap ? &s.ddgst : &s.h2c_ddgst, pdu::DIGEST_LEN};
-      }
+      const uint32_t np = tx_parts(tx_[i & tx_mask_], parts);
       for (uint32_t p = 0; p < np; ++p) {
         if (skip >= parts[p].iov_len) {
           skip -= parts[p].iov_len;
@@ -335,14 +338,13 @@ void QueuePair::pump_tx() {
     size_t left = tx_sent_ + size_t(k);
     while (tx_head_ != tx_tail_) {
       const TxItem it = tx_[tx_head_ & tx_mask_];
-      const Slot& s = slots_[it.cid];
-      const bool cap = it.kind == kTxCapsule;
-      const uint32_t dlen = cap ? s.inline_len : s.h2c_len;
-      const size_t total = (cap ? s.hdr_len : s.h2c_hdr_len) + dlen + (dlen && dg_.data ? pdu::DIGEST_LEN : 0);
+      iovec parts[3];
+      size_t total = 0;
+      for (uint32_t p = 0, np = tx_parts(it, parts); p < np; ++p) total += parts[p].iov_len;
       if (left < total) break;
       left -= total;
       ++tx_head_;
-      if (!cap) {
+      if (it.kind == kTxH2C) {
         slots_[it.cid].h2c_len = 0;
         if (slots_[it.cid].r2t_left) queue_h2c(it.cid);  // the next piece of this R2T
       }
@@ -435,8 +437,7 @@ void QueuePair::fail(const Error& why) {
   if (dead_) return;
   error_ = why;
   fd_.reset();
-  tx_head_ = tx_tail_ = 0;
-  tx_sent_ = 0;
+  drop_tx();
   if (recovery_.reconnect) {
     // Keep the commands; poll() reconnects. A failure while reconnecting keeps the
     // first break's deadline.
@@ -459,27 +460,12 @@ void QueuePair::throw_dead() const {
 }
 
 nvme::Completion QueuePair::execute(const nvme::Sqe& sqe, void* data, uint32_t len, uint32_t* dw1) {
-  struct Wait {
-    bool done = false;
-    nvme::Completion c;
-  } w;
-  auto cb = [](void* a, nvme::Completion c) {
-    auto* w = static_cast<Wait*>(a);
-    w->c = c;
-    w->done = true;
-  };
+  Wait w;
   if (dead_) throw_dead();
-  while (!submit(sqe, data, len, cb, &w)) poll();
-  if (recovering_) {  // wait for the reconnect (or the controller-loss timeout)
-    while (!w.done) {
-      poll();
-      if (!w.done && recovering_) std::this_thread::sleep_for(milliseconds(1));
-    }
-    if (w.c.host == nvme::HostStatus::transport || w.c.host == nvme::HostStatus::timeout) throw_dead();
-    if (dw1) *dw1 = last_cqe_.dw1;
-    return w.c;
-  }
-  ring();
+  while (!submit(sqe, data, len, Wait::callback, &w)) poll();
+  // While recovering, the reconnect sends the command (or the controller-loss timeout
+  // ends it); the deadline below forces a timeout scan once it is connected.
+  if (!recovering_) ring();
   const auto deadline = Clock::now() + (timeout_.count() ? timeout_ : milliseconds(3600000));
   while (!w.done) {
     if (poll()) continue;

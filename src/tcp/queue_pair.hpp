@@ -187,9 +187,14 @@ class QueuePair {
   void tx_push(uint16_t cid, TxKind k) {
     tx_[tx_tail_ & tx_mask_] = {cid, k};
     ++tx_tail_;
-    ++stats_.submitted;
+    ++(k == kTxCapsule ? stats_.submitted : stats_.h2c_pdus);
+  }
+  void drop_tx() {  // forget every queued PDU (the connection that would carry them is gone)
+    tx_head_ = tx_tail_ = 0;
+    tx_sent_ = 0;
   }
   void queue_h2c(uint16_t cid);
+  uint32_t tx_parts(TxItem it, iovec (&parts)[3]);  // an item's header, data and data digest
   void pump_tx();                // one sendmsg over the queued PDUs
   uint32_t pump_rx();            // one recv, decoded
   void complete(uint16_t cid, nvme::Completion c);

@@ -135,7 +135,6 @@ int raw_connect(const std::string& path) {
 ipc::MsgType reply_type(int fd) {
   ipc::Message m;
   if (!ipc::recv_message(fd, m)) return ipc::MsgType(0);
-  if (m.fd >= 0) close(m.fd);
   return m.type();
 }
 
