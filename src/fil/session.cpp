@@ -39,13 +39,6 @@ Session::Session(std::string dir, UnvmeSpec spec, std::string manifest_path)
   local_ = fs::is_directory(dir_);
 }
 
-Session::~Session() {
-  extents_.reset();
-  xfs_.reset();
-  access_.reset();
-  tgt_.reset();
-}
-
 // The homid handle --via homid names: homid[-vf]:SOCKET/CONTROLLER.
 std::string Session::homid_handle(bool vf) const {
   return (vf ? "homid-vf:" : "homid:") +
