@@ -90,15 +90,10 @@ class SlotRun {
   SlotRun(Shared& sh, int gpu) : sh_(sh), gpu_(gpu) {
     use_device(gpu);
     if constexpr (kWholeFiles) {
-      AISIO_CUDA(cudaMalloc(&plain_, sh.cap));
-      staging_ptr_ = static_cast<uint8_t*>(plain_);
-      try {
-        sh.cufile->register_buffer(plain_, sh.cap);
-      } catch (...) {  // the destructor does not run for a constructor that throws
-        cudaFree(plain_);
-        throw;
-      }
-      q_.emplace(sh.cufile, plain_);
+      plain_ = dev_alloc<uint8_t>(sh.cap);
+      staging_ptr_ = plain_.get();
+      sh.cufile->register_buffer(staging_ptr_, sh.cap);
+      q_.emplace(sh.cufile, staging_ptr_);
       describe_ = "cuFileRead of each file into GPU memory; " + sh.cufile->describe();
     } else {
       g_ = GpuController::open(sh.s.controller(), gpu);
@@ -121,10 +116,7 @@ class SlotRun {
     q_.reset();  // queues before the memory they point into
     staging_.reset();
     g_.reset();
-    if (plain_) {
-      sh_.cufile->deregister_buffer(plain_);
-      cudaFree(plain_);
-    }
+    if (plain_) sh_.cufile->deregister_buffer(plain_.get());  // before plain_ is freed
   }
   SlotRun(const SlotRun&) = delete;
   SlotRun& operator=(const SlotRun&) = delete;
@@ -348,7 +340,7 @@ class SlotRun {
   std::string describe_;
   std::shared_ptr<GpuController> g_;
   DmaBuffer staging_;
-  void* plain_ = nullptr;  // cufile: cudaMalloc'ed staging
+  DevPtr<uint8_t> plain_;  // cufile: cudaMalloc'ed staging
   uint8_t* staging_ptr_ = nullptr;
   std::optional<Q> q_;  // after the staging: it goes first
   uint64_t used_ = 0;
