@@ -39,7 +39,6 @@ namespace {
 struct Outcome {
   enum Kind : uint8_t { pending, ok, bad_hash, bad_size, io_error } kind = pending;
   uint64_t size = 0;
-  uint64_t hash = 0;
   std::string error;
 };
 
@@ -57,9 +56,8 @@ class VerifySink final : public io::FileSink {
     for (auto* s : pool_) XXH3_freeState(s);
     for (auto& [id, l] : live_) XXH3_freeState(l.st);
   }
-  void begin(const io::FileTask& f, uint64_t size) override {
+  void begin(const io::FileTask& f, uint64_t) override {
     Live l;
-    l.size = size;
     if (sh_.verify) {
       if (pool_.empty()) {
         l.st = XXH3_createState();
@@ -91,8 +89,7 @@ class VerifySink final : public io::FileSink {
     } else if (sh_.verify && (l.got != mf.size)) {
       o.kind = Outcome::bad_size;
     } else if (sh_.verify) {
-      o.hash = XXH3_64bits_digest(l.st);
-      o.kind = o.hash == mf.xxh3 ? Outcome::ok : Outcome::bad_hash;
+      o.kind = XXH3_64bits_digest(l.st) == mf.xxh3 ? Outcome::ok : Outcome::bad_hash;
     } else {
       o.kind = Outcome::ok;
     }
@@ -103,7 +100,7 @@ class VerifySink final : public io::FileSink {
  private:
   struct Live {
     XXH3_state_t* st = nullptr;
-    uint64_t size = 0, got = 0;
+    uint64_t got = 0;
   };
   Shared& sh_;
   std::unordered_map<uint32_t, Live> live_;
