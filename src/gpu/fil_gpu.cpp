@@ -7,10 +7,11 @@
 #include <chrono>
 #include <exception>
 #include <filesystem>
+#include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <thread>
 
 #include "backends/gpus.hpp"
 #include "common/cpu_time.hpp"
@@ -417,22 +418,9 @@ fil::PathResult run_slots(Shared& sh, const std::vector<int>& gpus) {
   if (by_gpu.size() == 1) {
     run_gpu(by_gpu.begin()->second);
   } else {
-    std::vector<std::exception_ptr> failed(by_gpu.size());
-    std::vector<std::thread> th;
-    size_t k = 0;
-    for (auto& [g, mine] : by_gpu) {
-      th.emplace_back([&, k, m = &mine] {
-        try {
-          run_gpu(*m);
-        } catch (...) {
-          failed[k] = std::current_exception();
-        }
-      });
-      ++k;
-    }
-    for (auto& t : th) t.join();
-    for (auto& f : failed)
-      if (f) std::rethrow_exception(f);
+    std::vector<std::future<void>> runs;
+    for (const auto& [g, mine] : by_gpu) runs.push_back(std::async(std::launch::async, run_gpu, std::cref(mine)));
+    for (auto& f : runs) f.get();  // rethrows a thread's failure; ~future waits for the others
   }
   r.wall_s = since(t0);
   r.process_cpu_s = cpu_seconds(RUSAGE_SELF) - p0;
