@@ -117,7 +117,8 @@ void Manifest::save(const std::string& path) const {
   std::string tmp = path + ".tmp", text = dump();
   std::FILE* f = std::fopen(tmp.c_str(), "we");
   if (!f) throw_errno("create " + tmp);
-  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 &&
+            ::fsync(fileno(f)) == 0;
   int err = errno;
   if (std::fclose(f) != 0 || !ok) throw_errno("write " + tmp, ok ? errno : err);
   if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("rename " + tmp);

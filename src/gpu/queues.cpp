@@ -81,17 +81,9 @@ const std::shared_ptr<DmaHeap>& GpuController::data_heap() {
 }
 
 const std::shared_ptr<DmaHeap>& GpuController::queue_heap() {
-  {
-    std::lock_guard lk(mu_);
-    if (queues_) return queues_;
-    if (software_) {
-      queues_ = DmaHeap::create(std::make_unique<PinnedEmuBackend>(emu::dma_space_of(ctrl_->bar0())), 4u << 20);
-      return queues_;
-    }
-  }
-  auto& d = data_heap();  // PCIe: queues in GPU memory, reached like the data
+  if (!software_) return data_heap();  // PCIe: queues in GPU memory, reached like the data
   std::lock_guard lk(mu_);
-  queues_ = d;
+  if (!queues_) queues_ = DmaHeap::create(std::make_unique<PinnedEmuBackend>(emu::dma_space_of(ctrl_->bar0())), 4u << 20);
   return queues_;
 }
 
