@@ -337,18 +337,13 @@ GenResult generate(const std::string& dir, const GenOptions& o) {
     res.kinds[f.kind]++;
   }
 
-  if (o.sync) {
-    Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (d.get() >= 0 && ::syncfs(d.get()) != 0) throw_errno("syncfs " + dir);
-  }
+  const Fd dir_fd(o.sync ? ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1);
+  if (dir_fd && ::syncfs(dir_fd.get()) != 0) throw_errno("syncfs " + dir);
   res.manifest.seed = o.seed;
   res.manifest.generator = o.generator;
   for (auto& p : plan) res.manifest.files.push_back(std::move(p.f));
   res.manifest.save(mpath);
-  if (o.sync) {
-    Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (d.get() >= 0) ::syncfs(d.get());
-  }
+  if (dir_fd) ::syncfs(dir_fd.get());
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return res;
 }

@@ -156,11 +156,8 @@ std::shared_ptr<io::ExtentSource> Session::extent_source() {
 
 const Manifest& Session::manifest() {
   if (manifest_) return *manifest_;
+  if (manifest_path_.empty() && local_) manifest_path_ = (fs::path(dir_) / kManifestName).string();
   if (!manifest_path_.empty()) {
-    manifest_ = Manifest::load(manifest_path_);
-    manifest_from_ = manifest_path_;
-  } else if (local_) {
-    manifest_path_ = (fs::path(dir_) / kManifestName).string();
     manifest_ = Manifest::load(manifest_path_);
     manifest_from_ = manifest_path_;
   } else {
