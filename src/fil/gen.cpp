@@ -11,53 +11,35 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <ranges>
 #include <set>
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/units.hpp"
 #include "fil/content.hpp"
 
 namespace aisio::fil {
 
 namespace {
 
+// A size of the distribution: the command line's units (common/units.hpp), the error
+// naming the whole distribution.
 uint64_t parse_bytes(const std::string& s, const std::string& spec) {
-  // Binary multiples for K/M/G (as the rest of the command line).
-  if (s.empty()) throw Error(Errc::invalid_argument, "size distribution '" + spec + "': empty size");
-  size_t pos = 0;
-  double v;
   try {
-    v = std::stod(s, &pos);
-  } catch (...) {
-    throw Error(Errc::invalid_argument, "size distribution '" + spec + "': bad size '" + s + "'");
+    return parse_size(s);
+  } catch (const Error& e) {
+    throw Error(Errc::invalid_argument, "size distribution '" + spec + "': " + e.what());
   }
-  std::string suf = s.substr(pos);
-  double mul = 1;
-  if (suf == "" || suf == "B") mul = 1;
-  else if (suf == "K" || suf == "KiB") mul = 1024.0;
-  else if (suf == "M" || suf == "MiB") mul = 1024.0 * 1024;
-  else if (suf == "G" || suf == "GiB") mul = 1024.0 * 1024 * 1024;
-  else throw Error(Errc::invalid_argument, "size distribution '" + spec + "': bad unit in '" + s + "'");
-  if (v < 0) throw Error(Errc::invalid_argument, "size distribution '" + spec + "': negative size");
-  return uint64_t(std::llround(v * mul));
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t a = 0;
-  for (;;) {
-    size_t b = s.find(sep, a);
-    out.push_back(s.substr(a, b == std::string::npos ? std::string::npos : b - a));
-    if (b == std::string::npos) break;
-    a = b + 1;
-  }
-  return out;
 }
 
 }  // namespace
 
 SizeDist SizeDist::parse(const std::string& text) {
-  auto p = split(text, ':');
+  std::vector<std::string> p;
+  for (auto part : std::views::split(text, ':')) p.emplace_back(part.begin(), part.end());
+  if (p.empty()) p.emplace_back();  // "": no kind
   SizeDist d;
   if (p[0] == "fixed" && p.size() == 2) {
     d.kind = fixed;
@@ -160,14 +142,7 @@ std::vector<Planned> specials(Rng& r) {
   return v;
 }
 
-uint32_t digits(uint64_t n) {
-  uint32_t d = 1;
-  while (n >= 10) {
-    n /= 10;
-    ++d;
-  }
-  return d;
-}
+uint32_t digits(uint64_t n) { return uint32_t(fmt::formatted_size("{}", n)); }
 
 // Directory components of file `i` of `n` with `fanout` entries per directory.
 std::string dir_of(uint64_t i, uint64_t n, uint32_t fanout) {
@@ -225,20 +200,6 @@ std::vector<Planned> make_plan(const GenOptions& o) {
   return plan;
 }
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 void pwrite_all(int fd, const uint8_t* p, size_t n, uint64_t off, const std::string& path) {
   while (n > 0) {
     ssize_t w = ::pwrite(fd, p, n, off_t(off));
@@ -293,20 +254,14 @@ GenResult generate(const std::string& dir, const GenOptions& o) {
   uint64_t total = 0;
   for (const auto& p : plan) total += p.f.size;
   uint64_t done = 0;
-  std::set<std::string> made_dirs;
-  for (const auto& p : plan) {
-    auto parent = fs::path(p.f.path).parent_path();
-    if (!parent.empty() && made_dirs.insert(parent.string()).second) {
-      fs::create_directories(fs::path(dir) / parent, ec);
-      if (ec) throw Error(Errc::system, "mkdir " + (fs::path(dir) / parent).string() + ": " + ec.message());
-    }
+  std::set<std::string> dirs;  // every directory of the data set (parents sort first)
+  for (const auto& p : plan)
+    for (auto d = fs::path(p.f.path).parent_path(); !d.empty(); d = d.parent_path()) dirs.insert(d.string());
+  for (const auto& d : dirs) {
+    fs::create_directories(fs::path(dir) / d, ec);
+    if (ec) throw Error(Errc::system, "mkdir " + (fs::path(dir) / d).string() + ": " + ec.message());
   }
-  {
-    std::set<std::string> all;
-    for (const auto& d : made_dirs)
-      for (auto p = fs::path(d); !p.empty(); p = p.parent_path()) all.insert(p.string());
-    res.directories = all.size();
-  }
+  res.directories = dirs.size();
 
   const size_t kBuf = 1 << 20;
   std::vector<uint8_t> buf(kBuf);
@@ -382,18 +337,13 @@ GenResult generate(const std::string& dir, const GenOptions& o) {
     res.kinds[f.kind]++;
   }
 
-  if (o.sync) {
-    Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (d.get() >= 0 && ::syncfs(d.get()) != 0) throw_errno("syncfs " + dir);
-  }
+  const Fd dir_fd(o.sync ? ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1);
+  if (dir_fd && ::syncfs(dir_fd.get()) != 0) throw_errno("syncfs " + dir);
   res.manifest.seed = o.seed;
   res.manifest.generator = o.generator;
   for (auto& p : plan) res.manifest.files.push_back(std::move(p.f));
   res.manifest.save(mpath);
-  if (o.sync) {
-    Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (d.get() >= 0) ::syncfs(d.get());
-  }
+  if (dir_fd) ::syncfs(dir_fd.get());
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return res;
 }

@@ -99,10 +99,8 @@ std::unique_ptr<DatasetImage> DatasetImage::create(const ImageOptions& o) {
   if (o.workdir.empty()) {
     const char* base = getenv("TMPDIR");
     std::string tmpl = std::string(base && *base ? base : "/tmp") + "/aisio-fil-XXXXXX";
-    std::vector<char> b(tmpl.begin(), tmpl.end());
-    b.push_back(0);
-    if (!::mkdtemp(b.data())) throw_errno("mkdtemp " + tmpl);
-    d->workdir_ = b.data();
+    if (!::mkdtemp(tmpl.data())) throw_errno("mkdtemp " + tmpl);
+    d->workdir_ = tmpl;
     d->own_workdir_ = true;
   } else {
     d->workdir_ = o.workdir;

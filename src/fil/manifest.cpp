@@ -1,9 +1,10 @@
 #include "fil/manifest.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -17,16 +18,10 @@ namespace aisio::fil {
 std::string hex64(uint64_t v) { return fmt::format("{:016x}", v); }
 
 uint64_t parse_hex64(std::string_view s) {
-  if (s.empty() || s.size() > 16) throw Error(Errc::protocol, "manifest: bad hash '" + std::string(s) + "'");
   uint64_t v = 0;
-  for (char c : s) {
-    int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else throw Error(Errc::protocol, "manifest: bad hash '" + std::string(s) + "'");
-    v = v << 4 | uint64_t(d);
-  }
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
+  if (s.empty() || s.size() > 16 || ec != std::errc() || end != s.data() + s.size())
+    throw Error(Errc::protocol, "manifest: bad hash '" + std::string(s) + "'");
   return v;
 }
 
@@ -120,20 +115,12 @@ Manifest Manifest::load(const std::string& path) {
 
 void Manifest::save(const std::string& path) const {
   std::string tmp = path + ".tmp", text = dump();
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw_errno("create " + tmp);
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      throw_errno("write " + tmp, e);
-    }
-    done += size_t(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) throw_errno("write " + tmp);
+  std::FILE* f = std::fopen(tmp.c_str(), "we");
+  if (!f) throw_errno("create " + tmp);
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 &&
+            ::fsync(fileno(f)) == 0;
+  int err = errno;
+  if (std::fclose(f) != 0 || !ok) throw_errno("write " + tmp, ok ? errno : err);
   if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("rename " + tmp);
 }
 

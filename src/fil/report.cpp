@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
 #include "report/record.hpp"
@@ -50,10 +51,7 @@ nlohmann::ordered_json run_json(const RunRecord& r) {
   for (const auto& p : r.results) res.push_back(result_json(p));
   j["results"] = std::move(res);
   j["notes"] = r.notes;
-  bool ok = true;
-  for (const auto& p : r.results)
-    if (p.ran && !p.passed()) ok = false;
-  j["passed"] = ok;
+  j["passed"] = std::ranges::none_of(r.results, [](const PathResult& p) { return p.ran && !p.passed(); });
   return j;
 }
 

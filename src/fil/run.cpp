@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <latch>
 #include <mutex>
 #include <thread>
@@ -17,9 +18,13 @@
 
 #include "common/cpu_time.hpp"
 #include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/units.hpp"
 #include "report/table.hpp"
 
 namespace aisio::fil {
+
+namespace fs = std::filesystem;
 
 DropCache parse_drop_cache(const std::string& s) {
   if (s == "auto") return DropCache::auto_;
@@ -31,14 +36,9 @@ DropCache parse_drop_cache(const std::string& s) {
 
 namespace {
 
-std::string join(const std::string& root, const std::string& rel) {
-  return root.empty() ? rel : (root.back() == '/' ? root + rel : root + "/" + rel);
-}
-
 struct Outcome {
   enum Kind : uint8_t { pending, ok, bad_hash, bad_size, io_error } kind = pending;
   uint64_t size = 0;
-  uint64_t hash = 0;
   std::string error;
 };
 
@@ -56,9 +56,8 @@ class VerifySink final : public io::FileSink {
     for (auto* s : pool_) XXH3_freeState(s);
     for (auto& [id, l] : live_) XXH3_freeState(l.st);
   }
-  void begin(const io::FileTask& f, uint64_t size) override {
+  void begin(const io::FileTask& f, uint64_t) override {
     Live l;
-    l.size = size;
     if (sh_.verify) {
       if (pool_.empty()) {
         l.st = XXH3_createState();
@@ -90,8 +89,7 @@ class VerifySink final : public io::FileSink {
     } else if (sh_.verify && (l.got != mf.size)) {
       o.kind = Outcome::bad_size;
     } else if (sh_.verify) {
-      o.hash = XXH3_64bits_digest(l.st);
-      o.kind = o.hash == mf.xxh3 ? Outcome::ok : Outcome::bad_hash;
+      o.kind = XXH3_64bits_digest(l.st) == mf.xxh3 ? Outcome::ok : Outcome::bad_hash;
     } else {
       o.kind = Outcome::ok;
     }
@@ -102,7 +100,7 @@ class VerifySink final : public io::FileSink {
  private:
   struct Live {
     XXH3_state_t* st = nullptr;
-    uint64_t size = 0, got = 0;
+    uint64_t got = 0;
   };
   Shared& sh_;
   std::unordered_map<uint32_t, Live> live_;
@@ -123,16 +121,6 @@ class CaptureSink final : public io::FileSink {
   std::string error;
 };
 
-std::string human_bytes(double b) {
-  const char* u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int i = 0;
-  while (b >= 1024 && i < 4) {
-    b /= 1024;
-    ++i;
-  }
-  return fmt::format("{:.1f} {}", b, u[i]);
-}
-
 void progress_line(const std::string& name, uint64_t files, uint64_t nfiles, uint64_t bytes, uint64_t nbytes,
                    double secs, bool final) {
   const int width = 30;
@@ -142,7 +130,7 @@ void progress_line(const std::string& name, uint64_t files, uint64_t nfiles, uin
   std::string bar(size_t(fill), '#');
   bar.resize(width, '.');
   fmt::print(stderr, "\r  {:<14} [{}] {:3.0f}%  {}/{} files  {}  {:.2f} GB/s{}", name, bar, frac * 100, files, nfiles,
-             human_bytes(double(bytes)), secs > 0 ? double(bytes) / 1e9 / secs : 0.0, final ? "\n" : "\x1b[K");
+             format_size(bytes), secs > 0 ? double(bytes) / 1e9 / secs : 0.0, final ? "\n" : "\x1b[K");
   std::fflush(stderr);
 }
 
@@ -153,24 +141,18 @@ std::string drop_cache(DropCache how, const Manifest& m, const RunOptions& o) {
   std::string note;
   if (how == DropCache::auto_ || how == DropCache::drop_caches) {
     ::sync();
-    int fd = ::open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      bool ok = ::write(fd, "1", 1) == 1;
-      ::close(fd);
-      if (ok) return "drop_caches (sync; echo 1 > /proc/sys/vm/drop_caches)";
-    }
+    const Fd fd(::open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC));
+    if (fd && ::write(fd.get(), "1", 1) == 1) return "drop_caches (sync; echo 1 > /proc/sys/vm/drop_caches)";
     note = fmt::format(" (drop_caches refused: {})", std::strerror(errno));
   }
   // posix_fadvise(DONTNEED) on every file of the data set (and the extra files).
   uint64_t n = 0;
-  auto advise = [&](const std::string& p) {
-    int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
-    if (::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0) ++n;
-    ::close(fd);
+  auto advise = [&](const fs::path& p) {
+    const Fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd && ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED) == 0) ++n;
   };
   if (!o.local_root.empty())
-    for (const auto& f : m.files) advise(join(o.local_root, f.path));
+    for (const auto& f : m.files) advise(fs::path(o.local_root) / f.path);
   for (const auto& p : o.extra_drop_files) advise(p);
   if (n == 0) return "none possible: no local files" + note;
   return fmt::format("posix_fadvise DONTNEED on {} files{}", n, note);
@@ -194,9 +176,8 @@ int64_t first_difference(const ManifestFile& f, const std::vector<uint8_t>& got,
     for (uint64_t off = 0; off < common; off += exp.size()) {
       size_t n = size_t(std::min<uint64_t>(exp.size(), common - off));
       Manifest::expected(f, off, exp.data(), n);
-      if (std::memcmp(exp.data(), got.data() + off, n) != 0)
-        for (size_t i = 0; i < n; ++i)
-          if (exp[i] != got[off + i]) return int64_t(off + i);
+      auto bad = std::mismatch(exp.begin(), exp.begin() + n, got.begin() + off).first;
+      if (bad != exp.begin() + n) return int64_t(off + (bad - exp.begin()));
     }
     return size_diff();
   }
@@ -210,21 +191,16 @@ int64_t first_difference(const ManifestFile& f, const std::vector<uint8_t>& got,
   }
   if (!local_root.empty()) {
     if (how) *how = "pread of the mounted file";
-    std::string p = join(local_root, f.path);
-    int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
+    const Fd fd(::open((fs::path(local_root) / f.path).c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd) {
       std::vector<uint8_t> b(1 << 20);
       for (uint64_t off = 0; off < common;) {
-        ssize_t n = ::pread(fd, b.data(), size_t(std::min<uint64_t>(b.size(), common - off)), off_t(off));
+        ssize_t n = ::pread(fd.get(), b.data(), size_t(std::min<uint64_t>(b.size(), common - off)), off_t(off));
         if (n <= 0) break;
-        for (ssize_t i = 0; i < n; ++i)
-          if (b[size_t(i)] != got[off + size_t(i)]) {
-            ::close(fd);
-            return int64_t(off + uint64_t(i));
-          }
+        auto bad = std::mismatch(b.begin(), b.begin() + n, got.begin() + off).first;
+        if (bad != b.begin() + n) return int64_t(off + (bad - b.begin()));
         off += uint64_t(n);
       }
-      ::close(fd);
       return size_diff();
     }
   }

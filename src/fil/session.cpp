@@ -39,13 +39,6 @@ Session::Session(std::string dir, UnvmeSpec spec, std::string manifest_path)
   local_ = fs::is_directory(dir_);
 }
 
-Session::~Session() {
-  extents_.reset();
-  xfs_.reset();
-  access_.reset();
-  tgt_.reset();
-}
-
 // The homid handle --via homid names: homid[-vf]:SOCKET/CONTROLLER.
 std::string Session::homid_handle(bool vf) const {
   return (vf ? "homid-vf:" : "homid:") +
@@ -163,11 +156,8 @@ std::shared_ptr<io::ExtentSource> Session::extent_source() {
 
 const Manifest& Session::manifest() {
   if (manifest_) return *manifest_;
+  if (manifest_path_.empty() && local_) manifest_path_ = (fs::path(dir_) / kManifestName).string();
   if (!manifest_path_.empty()) {
-    manifest_ = Manifest::load(manifest_path_);
-    manifest_from_ = manifest_path_;
-  } else if (local_) {
-    manifest_path_ = (fs::path(dir_) / kManifestName).string();
     manifest_ = Manifest::load(manifest_path_);
     manifest_from_ = manifest_path_;
   } else {

@@ -41,7 +41,6 @@ struct UnvmeSpec {
 class Session {
  public:
   Session(std::string dir, UnvmeSpec spec, std::string manifest_path = "");
-  ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 

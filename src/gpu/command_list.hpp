@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "gpu/cuda.hpp"
 #include "gpu/kernels.hpp"
 #include "gpu/queues.hpp"
 #include "memory/dma.hpp"
@@ -42,8 +43,8 @@ class CommandRunner {
   QueueSet& qs_;
   uint32_t threads_;
   DmaBuffer lists_;            // one controller page per (queue, thread)
-  uint64_t* list_bus_dev_ = nullptr;
-  void* stream_ = nullptr;
+  DevPtr<uint64_t> list_bus_dev_;
+  cudaStream_t stream_ = nullptr;
 };
 
 }  // namespace aisio::gpu

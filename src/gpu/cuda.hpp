@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,19 @@ const DriverApi& driver();
 
 // Makes `ordinal` current on the calling thread when it is not (cheap after the first call).
 void use_device(int ordinal);
+
+// `count` T in GPU memory, not initialized; freed with the pointer.
+struct CudaFree {
+  void operator()(void* p) const { cudaFree(p); }
+};
+template <class T>
+using DevPtr = std::unique_ptr<T, CudaFree>;
+template <class T>
+DevPtr<T> dev_alloc(size_t count) {
+  T* p = nullptr;
+  AISIO_CUDA(cudaMalloc(&p, sizeof(T) * count));
+  return DevPtr<T>(p);
+}
 
 // An array of `count` T in GPU memory, copied from `init` or zeroed; freed with it.
 template <class T>

@@ -61,11 +61,18 @@ void check_residency(uint32_t blocks, uint32_t threads, const DeviceInfo& di, ui
                             blocks, threads, cap, threads, di.sms));
 }
 
-void fill_totals(CudaRunResult& r, const std::vector<QueueOut>& outs, uint32_t bs) {
+// Each queue's kernel output and state (in the order of r.queues) into its row and the totals.
+void fill_totals(CudaRunResult& r, const std::vector<QueueOut>& outs, const std::vector<QueueState>& sts, uint32_t bs) {
   unsigned long long t0 = ~0ull, t1 = 0;
   for (size_t i = 0; i < outs.size(); ++i) {
     const auto& o = outs[i];
     auto& q = r.queues[i];
+    q.submitted = sts[i].submitted;
+    q.completed = sts[i].completed;
+    q.timeouts = sts[i].timeouts;
+    q.spurious = sts[i].spurious;
+    r.timeouts += q.timeouts;
+    r.spurious += q.spurious;
     q.rounds = o.rounds;
     q.ios = o.ios;
     q.errors = o.errors;
@@ -83,29 +90,31 @@ void fill_totals(CudaRunResult& r, const std::vector<QueueOut>& outs, uint32_t b
   r.bytes_per_s = r.iops * bs;
 }
 
+// A kernel of the run: its GPU, stop flag and stream.
+struct Launched {
+  int gpu;
+  HostFlag* stop;
+  cudaStream_t stream;
+};
+
 // Lets the kernels run for the run time (or until one ends early: an error), then sets
 // every stop flag and waits for every stream.
-template <class Each>
-void run_and_stop(const CudaRunOptions& o, size_t n, Each&& each) {
+void run_and_stop(const CudaRunOptions& o, const std::vector<Launched>& ks) {
   auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(o.runtime_s);
-  bool early = false;
-  while (!early && std::chrono::steady_clock::now() < end) {
-    for (size_t i = 0; i < n && !early; ++i)
-      each(i, [&](HostFlag&, cudaStream_t s) { early = cudaStreamQuery(s) != cudaErrorNotReady; });
+  auto one_ended = [&] {
+    for (const auto& k : ks) {
+      use_device(k.gpu);
+      if (cudaStreamQuery(k.stream) != cudaErrorNotReady) return true;
+    }
+    return false;
+  };
+  while (std::chrono::steady_clock::now() < end && !one_ended())
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (const auto& k : ks) *k.stop->host = 1;
+  for (const auto& k : ks) {
+    use_device(k.gpu);
+    AISIO_CUDA(cudaStreamSynchronize(k.stream));
   }
-  for (size_t i = 0; i < n; ++i) each(i, [](HostFlag& stop, cudaStream_t) { *stop.host = 1; });
-  for (size_t i = 0; i < n; ++i) each(i, [](HostFlag&, cudaStream_t s) { AISIO_CUDA(cudaStreamSynchronize(s)); });
-}
-void run_and_stop(const CudaRunOptions& o, HostFlag& stop, cudaStream_t s) {
-  run_and_stop(o, 1, [&](size_t, auto&& f) { f(stop, s); });
-}
-template <class SlotT>
-void run_and_stop(const CudaRunOptions& o, std::vector<std::unique_ptr<SlotT>>& slots) {
-  run_and_stop(o, slots.size(), [&](size_t i, auto&& f) {
-    use_device(slots[i]->gpu);
-    f(*slots[i]->stop, slots[i]->stream->s);
-  });
 }
 
 PollConfig poll_config(const CudaRunOptions& o, const DeviceInfo& di) {
@@ -167,7 +176,7 @@ CudaRunResult run_null_gpu(const CudaRunOptions& o, const DeviceInfo& di) {
               poll_config(o, di), outs.p};
   try {
     AISIO_CUDA(kern::launch_run(p, nq, o.qd, rs.s));
-    run_and_stop(o, stop, rs.s);
+    run_and_stop(o, {{di.ordinal, &stop, rs.s}});
   } catch (...) {
     *cstop.host = 1;
     cudaStreamSynchronize(cs.s);
@@ -175,20 +184,14 @@ CudaRunResult run_null_gpu(const CudaRunOptions& o, const DeviceInfo& di) {
   }
   *cstop.host = 1;
   AISIO_CUDA(cudaStreamSynchronize(cs.s));
-  auto out = outs.read();
-  auto sts = states.read();
+  fill_totals(r, outs.read(), states.read(), o.bs);
   auto srv = served.read();
-  fill_totals(r, out, o.bs);
   r.controller_counts_checked = true;
   uint64_t gs = 0, cs_total = 0;
   for (uint32_t i = 0; i < nq; ++i) {
-    r.queues[i].submitted = sts[i].submitted;
-    r.queues[i].completed = sts[i].completed;
-    r.queues[i].timeouts = sts[i].timeouts;
-    r.queues[i].spurious = sts[i].spurious;
-    gs += sts[i].submitted;
+    gs += r.queues[i].submitted;
     cs_total += srv[i];
-    if (sts[i].submitted != srv[i]) r.controller_counts_match = false;
+    if (r.queues[i].submitted != srv[i]) r.controller_counts_match = false;
   }
   r.per_device_counts.push_back({gs, cs_total});
   return r;
@@ -205,11 +208,12 @@ struct Dev {
   uint64_t emu_before = 0;
 };
 
-// One GPU slot's queue pairs and buffers on one device.
+// One GPU slot's queue pairs and buffers on one device. The queues are declared last:
+// they go first (Delete I/O SQ/CQ), then the buffers they point into.
 struct SlotDev {
   std::shared_ptr<GpuController> g;
-  std::unique_ptr<QueueSet> qs;
   DmaBuffer data, lists;
+  std::unique_ptr<QueueSet> qs;
 };
 
 // One entry of --gpus: its queue pairs on every device, its kernel on its own stream.
@@ -223,13 +227,6 @@ struct Slot {
   std::unique_ptr<DevArray<QueueOut>> outs;
   std::unique_ptr<HostFlag> stop;
   std::unique_ptr<Stream> stream;
-  ~Slot() {  // queues first (Delete I/O SQ/CQ), then the buffers they point into
-    for (auto& d : devs) {
-      d.qs.reset();
-      d.data.reset();
-      d.lists.reset();
-    }
-  }
 };
 
 std::vector<Dev> open_devices(const CudaRunOptions& o) {
@@ -318,36 +315,31 @@ CudaRunResult run_nvme(const CudaRunOptions& o) {
     if (d.soft) d.emu_before = d.soft->stats().io_commands;
   }
   const uint8_t opc = perf::read_percent(o.rw, 0) == 0 ? 0x01 : 0x02;  // Write : Read
+  std::vector<Launched> launched;
   for (auto& sl : slots) {
     use_device(sl->gpu);
     RunParams p{sl->views->p, sl->io->p, sl->prps->p, opc, perf::rw_random(o.rw), o.seed, sl->stop->dev,
                 std::max(1u, o.stop_every), poll_config(o, sl->di), sl->outs->p};
     AISIO_CUDA(kern::launch_run(p, plan.per_slot, o.qd, sl->stream->s));
+    launched.push_back({sl->gpu, sl->stop.get(), sl->stream->s});
   }
-  run_and_stop(o, slots);
+  run_and_stop(o, launched);
+  // Kernel outputs and queue states in the order of r.queues (slot, device, queue).
   std::vector<QueueOut> out;
+  std::vector<QueueState> sts;
   for (auto& sl : slots) {
     use_device(sl->gpu);
     auto o1 = sl->outs->read();
     out.insert(out.end(), o1.begin(), o1.end());
-  }
-  fill_totals(r, out, o.bs);
-  // Queue states and the controllers' own counts, per device over every slot.
-  std::vector<uint64_t> submitted(devs.size(), 0);
-  size_t qi = 0;
-  for (auto& sl : slots) {
-    use_device(sl->gpu);
-    for (size_t di = 0; di < devs.size(); ++di) {
-      auto sts = sl->devs[di].qs->read_states();
-      for (uint32_t q = 0; q < o.queues; ++q, ++qi) {
-        r.queues[qi].submitted = sts[q].submitted;
-        r.queues[qi].completed = sts[q].completed;
-        r.queues[qi].timeouts = sts[q].timeouts;
-        r.queues[qi].spurious = sts[q].spurious;
-        submitted[di] += sts[q].submitted;
-      }
+    for (auto& sd : sl->devs) {
+      auto s1 = sd.qs->read_states();
+      sts.insert(sts.end(), s1.begin(), s1.end());
     }
   }
+  fill_totals(r, out, sts, o.bs);
+  // The controllers' own counts, per device over every slot.
+  std::vector<uint64_t> submitted(devs.size(), 0);
+  for (size_t qi = 0; qi < sts.size(); ++qi) submitted[qi / o.queues % devs.size()] += sts[qi].submitted;
   r.controller_counts_checked = true;
   for (size_t di = 0; di < devs.size(); ++di) {
     auto& d = devs[di];
@@ -404,10 +396,6 @@ CudaRunResult cuda_run(const CudaRunOptions& o) {
   r.gpu_name = di.name;
   r.driver = di.driver;
   r.threads = uint32_t(r.queues.size()) * o.qd;
-  for (auto& q : r.queues) {
-    r.timeouts += q.timeouts;
-    r.spurious += q.spurious;
-  }
   r.commit = perf::build_commit();
   return r;
 }

@@ -28,23 +28,17 @@ struct Descr {
   const void* fs_ops;
   uint8_t zero_tail[64];  // room (zeroed) for fields a newer cufile.h may append
 };
-using DriverOpen = Error (*)();
-using DriverClose = Error (*)();
-using HandleRegister = Error (*)(void** fh, Descr* descr);
-using HandleDeregister = void (*)(void* fh);
-using BufRegister = Error (*)(const void* buf, size_t len, int flags);
-using BufDeregister = Error (*)(const void* buf);
-using Read = ssize_t (*)(void* fh, void* buf, size_t size, off_t file_offset, off_t buf_offset);
 }  // namespace cufile_abi
 
 struct CuFile::Api {
-  cufile_abi::DriverOpen driver_open = nullptr;
-  cufile_abi::DriverClose driver_close = nullptr;
-  cufile_abi::HandleRegister handle_register = nullptr;
-  cufile_abi::HandleDeregister handle_deregister = nullptr;
-  cufile_abi::BufRegister buf_register = nullptr;
-  cufile_abi::BufDeregister buf_deregister = nullptr;
-  cufile_abi::Read read = nullptr;
+  using Error = cufile_abi::Error;
+  Error (*driver_open)() = nullptr;
+  Error (*driver_close)() = nullptr;
+  Error (*handle_register)(void** fh, cufile_abi::Descr* descr) = nullptr;
+  void (*handle_deregister)(void* fh) = nullptr;
+  Error (*buf_register)(const void* buf, size_t len, int flags) = nullptr;
+  Error (*buf_deregister)(const void* buf) = nullptr;
+  ssize_t (*read)(void* fh, void* buf, size_t size, off_t file_offset, off_t buf_offset) = nullptr;
 };
 
 std::shared_ptr<CuFile> CuFile::open() {
@@ -100,29 +94,26 @@ void CuFile::register_buffer(void* dev, size_t n) {
 void CuFile::deregister_buffer(void* dev) { api_->buf_deregister(dev); }
 
 CuFile::File::File(CuFile& lib, const std::string& path) : lib_(lib), path_(path) {
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
-  if (fd_ < 0) fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);  // file systems without O_DIRECT
-  if (fd_ < 0) throw_errno("open " + path);
+  fd_.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT));
+  if (!fd_) fd_.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));  // file systems without O_DIRECT
+  if (!fd_) throw_errno("open " + path);
   auto reg = [&] {
     cufile_abi::Descr d;
     std::memset(&d, 0, sizeof d);
     d.type = 1;
-    d.handle.fd = fd_;
+    d.handle.fd = fd_.get();
     return lib_.api_->handle_register(&handle_, &d);
   };
   auto e = reg();
   if (e.err != 0) {  // some set-ups register only buffered descriptors in compat mode
-    int fd2 = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd2 >= 0) {
-      ::close(fd_);
-      fd_ = fd2;
+    Fd fd2(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd2) {
+      fd_ = std::move(fd2);
       auto e2 = reg();
       if (e2.err == 0) e = e2;
     }
   }
   if (e.err != 0) {
-    ::close(fd_);
-    fd_ = -1;
     handle_ = nullptr;
     throw Error(Errc::system, fmt::format("cuFileHandleRegister({}): CUfileOpError {} (CUresult {}); see cufile.log",
                                           path, e.err, e.cu_err));
@@ -130,8 +121,7 @@ CuFile::File::File(CuFile& lib, const std::string& path) : lib_(lib), path_(path
 }
 
 CuFile::File::~File() {
-  if (handle_) lib_.api_->handle_deregister(handle_);
-  if (fd_ >= 0) ::close(fd_);
+  if (handle_) lib_.api_->handle_deregister(handle_);  // before fd_ closes
 }
 
 size_t CuFile::File::read(void* dev_base, size_t n, off_t off, off_t dev_off) {

@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include "common/fd.hpp"
+
 namespace aisio::gpu {
 
 class CuFile {
@@ -31,7 +33,7 @@ class CuFile {
 
    private:
     CuFile& lib_;
-    int fd_ = -1;
+    Fd fd_;
     void* handle_ = nullptr;
     std::string path_;
   };

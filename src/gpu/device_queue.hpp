@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -25,16 +26,32 @@ class DeviceQueue {
   using Result = uint32_t;  // st:: status word
 
   // Queue pairs on g's controller, made on the calling thread's current device.
-  DeviceQueue(std::shared_ptr<GpuController> g, uint32_t queues, uint32_t threads, uint32_t nsid,
-              const DmaBuffer& data, double timeout_ms = 10000);
-  ~DeviceQueue();
+  DeviceQueue(std::shared_ptr<GpuController> g, uint32_t queues, uint32_t threads, uint32_t nsid, const DmaBuffer& data)
+      : qs_(std::move(g), QueueSetOptions{queues, threads + 1}), runner_(qs_, threads), nsid_(nsid), data_(data) {}
 
   template <class H>
   bool submit(Request& r) {
     pending_.push_back(&r);
     return true;
   }
-  int flush();  // throws aisio::Error for CUDA failures
+  // One kernel over every collected read; throws aisio::Error for CUDA failures.
+  int flush() {
+    if (pending_.empty()) return 0;
+    cmds_.clear();
+    for (auto* r : pending_) cmds_.push_back(r->cmd);
+    ListResult lr = runner_.run(0x02, nsid_, cmds_, data_);
+    status_ = std::move(lr.status);
+    ran_.swap(pending_);
+    pending_.clear();
+    if (lr.timeouts) {
+      // A timed-out queue is broken; recreate every queue for the next flush. Admin
+      // commands: one GPU slot at a time.
+      static std::mutex admin;
+      std::lock_guard lk(admin);
+      for (uint32_t q = 0; q < qs_.count(); ++q) qs_.recreate(q);
+    }
+    return 0;
+  }
   template <class H>
   unsigned reap() {
     unsigned n = unsigned(ran_.size());
@@ -44,14 +61,13 @@ class DeviceQueue {
   }
   uint32_t in_flight() const { return uint32_t(pending_.size() + ran_.size()); }
   uint32_t capacity() const { return UINT32_MAX; }  // a list as long as the batch
-  uint32_t queues() const { return qs_->count(); }
+  uint32_t queues() const { return qs_.count(); }
 
  private:
-  std::unique_ptr<QueueSet> qs_;
-  std::unique_ptr<CommandRunner> runner_;
+  QueueSet qs_;
+  CommandRunner runner_;  // over qs_: goes first
   uint32_t nsid_;
   const DmaBuffer& data_;
-  double timeout_ms_;
   std::vector<Request*> pending_, ran_;
   std::vector<uint32_t> status_;
   std::vector<ListCommand> cmds_;

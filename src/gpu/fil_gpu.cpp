@@ -7,10 +7,11 @@
 #include <chrono>
 #include <exception>
 #include <filesystem>
+#include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <thread>
 
 #include "backends/gpus.hpp"
 #include "common/cpu_time.hpp"
@@ -90,15 +91,10 @@ class SlotRun {
   SlotRun(Shared& sh, int gpu) : sh_(sh), gpu_(gpu) {
     use_device(gpu);
     if constexpr (kWholeFiles) {
-      AISIO_CUDA(cudaMalloc(&plain_, sh.cap));
-      staging_ptr_ = static_cast<uint8_t*>(plain_);
-      try {
-        sh.cufile->register_buffer(plain_, sh.cap);
-      } catch (...) {  // the destructor does not run for a constructor that throws
-        cudaFree(plain_);
-        throw;
-      }
-      q_.emplace(sh.cufile, plain_);
+      plain_ = dev_alloc<uint8_t>(sh.cap);
+      staging_ptr_ = plain_.get();
+      sh.cufile->register_buffer(staging_ptr_, sh.cap);
+      q_.emplace(sh.cufile, staging_ptr_);
       describe_ = "cuFileRead of each file into GPU memory; " + sh.cufile->describe();
     } else {
       g_ = GpuController::open(sh.s.controller(), gpu);
@@ -121,10 +117,7 @@ class SlotRun {
     q_.reset();  // queues before the memory they point into
     staging_.reset();
     g_.reset();
-    if (plain_) {
-      sh_.cufile->deregister_buffer(plain_);
-      cudaFree(plain_);
-    }
+    if (plain_) sh_.cufile->deregister_buffer(plain_.get());  // before plain_ is freed
   }
   SlotRun(const SlotRun&) = delete;
   SlotRun& operator=(const SlotRun&) = delete;
@@ -348,7 +341,7 @@ class SlotRun {
   std::string describe_;
   std::shared_ptr<GpuController> g_;
   DmaBuffer staging_;
-  void* plain_ = nullptr;  // cufile: cudaMalloc'ed staging
+  DevPtr<uint8_t> plain_;  // cufile: cudaMalloc'ed staging
   uint8_t* staging_ptr_ = nullptr;
   std::optional<Q> q_;  // after the staging: it goes first
   uint64_t used_ = 0;
@@ -425,22 +418,9 @@ fil::PathResult run_slots(Shared& sh, const std::vector<int>& gpus) {
   if (by_gpu.size() == 1) {
     run_gpu(by_gpu.begin()->second);
   } else {
-    std::vector<std::exception_ptr> failed(by_gpu.size());
-    std::vector<std::thread> th;
-    size_t k = 0;
-    for (auto& [g, mine] : by_gpu) {
-      th.emplace_back([&, k, m = &mine] {
-        try {
-          run_gpu(*m);
-        } catch (...) {
-          failed[k] = std::current_exception();
-        }
-      });
-      ++k;
-    }
-    for (auto& t : th) t.join();
-    for (auto& f : failed)
-      if (f) std::rethrow_exception(f);
+    std::vector<std::future<void>> runs;
+    for (const auto& [g, mine] : by_gpu) runs.push_back(std::async(std::launch::async, run_gpu, std::cref(mine)));
+    for (auto& f : runs) f.get();  // rethrows a thread's failure; ~future waits for the others
   }
   r.wall_s = since(t0);
   r.process_cpu_s = cpu_seconds(RUSAGE_SELF) - p0;

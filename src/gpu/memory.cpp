@@ -1,13 +1,13 @@
 #include "gpu/memory.hpp"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 #include <mutex>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "emu/dma_space.hpp"
 #include "emu/register_file.hpp"
 #include "gpu/cuda.hpp"
@@ -45,19 +45,12 @@ void report_copy_error(cudaError_t e, const char* what) {
                  what, cudaGetErrorName(e), cudaGetErrorString(e));
   });
 }
-void emu_to_device(void* ctx, uint8_t* dst, const uint8_t* src, size_t n) {
-  int device = *static_cast<int*>(ctx);
-  cudaStream_t s = copy_stream(device);
-  cudaError_t e = cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, s);
+template <cudaMemcpyKind Kind>
+void emu_copy(void* ctx, uint8_t* dst, const uint8_t* src, size_t n) {
+  cudaStream_t s = copy_stream(*static_cast<int*>(ctx));
+  cudaError_t e = cudaMemcpyAsync(dst, src, n, Kind, s);
   if (e == cudaSuccess) e = cudaStreamSynchronize(s);
-  if (e != cudaSuccess) report_copy_error(e, "host-to-GPU");
-}
-void emu_from_device(void* ctx, uint8_t* dst, const uint8_t* src, size_t n) {
-  int device = *static_cast<int*>(ctx);
-  cudaStream_t s = copy_stream(device);
-  cudaError_t e = cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, s);
-  if (e == cudaSuccess) e = cudaStreamSynchronize(s);
-  if (e != cudaSuccess) report_copy_error(e, "GPU-to-host");
+  if (e != cudaSuccess) report_copy_error(e, Kind == cudaMemcpyHostToDevice ? "host-to-GPU" : "GPU-to-host");
 }
 
 struct ApertureRegion {
@@ -72,8 +65,8 @@ struct ApertureRegion {
 EmuApertureResolver::EmuApertureResolver(std::shared_ptr<emu::DmaSpace> space, int cuda_device)
     : space_(std::move(space)), ops_(std::make_shared<Ops>()) {
   ops_->device = cuda_device;
-  ops_->ops.to_device = emu_to_device;
-  ops_->ops.from_device = emu_from_device;
+  ops_->ops.to_device = emu_copy<cudaMemcpyHostToDevice>;
+  ops_->ops.from_device = emu_copy<cudaMemcpyDeviceToHost>;
   ops_->ops.ctx = &ops_->device;
 }
 
@@ -128,25 +121,19 @@ DmaChunk GpuDmaBackend::grow(size_t min_bytes) {
   // a later DMA by a third party can observe it.
   unsigned one = 1;
   drv.pointerSetAttribute(&one, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, alloc->va);
-  int fd = -1;
-  CUresult r = drv.memGetHandleForAddressRange(&fd, alloc->va, len, CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD, 0);
+  int raw_fd = -1;
+  CUresult r = drv.memGetHandleForAddressRange(&raw_fd, alloc->va, len, CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD, 0);
+  // Closed here: a resolver that needs the dma-buf longer holds its own duplicate.
+  const Fd fd(r == CUDA_SUCCESS ? raw_fd : -1);
   if (r != CUDA_SUCCESS) {
     const char* name = nullptr;
     drv.getErrorName(r, &name);
     stats_.dmabuf_error = fmt::format("cuMemGetHandleForAddressRange(DMA_BUF_FD): {}", name ? name : "?");
-    fd = -1;
     if (resolver_->needs_dmabuf()) throw Error(Errc::not_supported, stats_.dmabuf_error);
   } else {
     ++stats_.dmabuf_exports;
   }
-  ResolvedRange rr;
-  try {
-    rr = resolver_->resolve(alloc->va, len, fd);
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    throw;
-  }
-  if (fd >= 0) ::close(fd);  // a resolver that needs the dma-buf longer holds its own duplicate
+  ResolvedRange rr = resolver_->resolve(alloc->va, len, fd.get());
   alloc->mapping = rr.keepalive;
   DmaChunk c;
   c.va = reinterpret_cast<uint8_t*>(alloc->va);

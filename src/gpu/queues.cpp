@@ -81,17 +81,9 @@ const std::shared_ptr<DmaHeap>& GpuController::data_heap() {
 }
 
 const std::shared_ptr<DmaHeap>& GpuController::queue_heap() {
-  {
-    std::lock_guard lk(mu_);
-    if (queues_) return queues_;
-    if (software_) {
-      queues_ = DmaHeap::create(std::make_unique<PinnedEmuBackend>(emu::dma_space_of(ctrl_->bar0())), 4u << 20);
-      return queues_;
-    }
-  }
-  auto& d = data_heap();  // PCIe: queues in GPU memory, reached like the data
+  if (!software_) return data_heap();  // PCIe: queues in GPU memory, reached like the data
   std::lock_guard lk(mu_);
-  queues_ = d;
+  if (!queues_) queues_ = DmaHeap::create(std::make_unique<PinnedEmuBackend>(emu::dma_space_of(ctrl_->bar0())), 4u << 20);
   return queues_;
 }
 
@@ -151,25 +143,17 @@ QueueSet::QueueSet(std::shared_ptr<GpuController> g, const QueueSetOptions& o) :
                 fmt::format("{}: queue depth {} outside 2..{} (CAP.MQES)", ctrl.describe(), o.depth, max_depth));
   if (o.count == 0) throw Error(Errc::invalid_argument, "QueueSet of 0 queues");
   use_device(g_->device());
-  AISIO_CUDA(cudaMalloc(reinterpret_cast<void**>(&views_dev_), sizeof(QueueView) * o.count));
-  AISIO_CUDA(cudaMalloc(reinterpret_cast<void**>(&states_dev_), sizeof(QueueState) * o.count));
+  views_dev_ = dev_alloc<QueueView>(o.count);
+  states_dev_ = dev_alloc<QueueState>(o.count);
   q_.resize(o.count);
   views_.resize(o.count);
   try {
     for (uint32_t i = 0; i < o.count; ++i) create(i);
   } catch (...) {
-    for (auto& q : q_)
-      if (q.qid) {
-        try {
-          g_->ctrl().delete_io_queue_at(q.qid);
-        } catch (...) {
-        }
-      }
-    cudaFree(views_dev_);
-    cudaFree(states_dev_);
+    release();  // the destructor does not run for a constructor that throws
     throw;
   }
-  AISIO_CUDA(cudaMemcpy(views_dev_, views_.data(), sizeof(QueueView) * o.count, cudaMemcpyHostToDevice));
+  AISIO_CUDA(cudaMemcpy(views_dev_.get(), views_.data(), sizeof(QueueView) * o.count, cudaMemcpyHostToDevice));
 }
 
 void QueueSet::create(uint32_t i) {
@@ -184,12 +168,12 @@ void QueueSet::create(uint32_t i) {
   v.cq = static_cast<Cqe16*>(g_->device_ptr(q.cq));
   v.sq_db = g_->doorbell(g_->ctrl().sq_doorbell_offset(q.qid));
   v.cq_db = g_->doorbell(g_->ctrl().cq_doorbell_offset(q.qid));
-  v.state = states_dev_ + i;
+  v.state = states_dev_.get() + i;
   v.depth = opt_.depth;
   v.qid = q.qid;
   views_[i] = v;
   QueueState s{};
-  AISIO_CUDA(cudaMemcpy(states_dev_ + i, &s, sizeof s, cudaMemcpyHostToDevice));
+  AISIO_CUDA(cudaMemcpy(states_dev_.get() + i, &s, sizeof s, cudaMemcpyHostToDevice));
 }
 
 void QueueSet::recreate(uint32_t i) {
@@ -200,16 +184,18 @@ void QueueSet::recreate(uint32_t i) {
   g_->upload(q.sq, 0, zero.data(), q.sq.size());
   g_->upload(q.cq, 0, zero.data(), q.cq.size());
   create(i);
-  AISIO_CUDA(cudaMemcpy(views_dev_ + i, &views_[i], sizeof(QueueView), cudaMemcpyHostToDevice));
+  AISIO_CUDA(cudaMemcpy(views_dev_.get() + i, &views_[i], sizeof(QueueView), cudaMemcpyHostToDevice));
 }
 
 std::vector<QueueState> QueueSet::read_states() const {
   std::vector<QueueState> s(q_.size());
-  AISIO_CUDA(cudaMemcpy(s.data(), states_dev_, sizeof(QueueState) * s.size(), cudaMemcpyDeviceToHost));
+  AISIO_CUDA(cudaMemcpy(s.data(), states_dev_.get(), sizeof(QueueState) * s.size(), cudaMemcpyDeviceToHost));
   return s;
 }
 
-QueueSet::~QueueSet() {
+QueueSet::~QueueSet() { release(); }
+
+void QueueSet::release() noexcept {
   for (auto& q : q_) {
     if (!q.qid) continue;
     try {
@@ -218,8 +204,6 @@ QueueSet::~QueueSet() {
       fmt::print(stderr, "aisio gpu: deleting I/O queue {} of {}: {}\n", q.qid, g_->ctrl().describe(), e.what());
     }
   }
-  cudaFree(views_dev_);
-  cudaFree(states_dev_);
 }
 
 // ---- PRPs per slot ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "gpu/cuda.hpp"
 #include "gpu/device/nvme_types.hpp"
 #include "gpu/memory.hpp"
 #include "memory/dma.hpp"
@@ -83,8 +84,8 @@ class QueueSet {
   uint32_t depth() const { return opt_.depth; }
   GpuController& gpu() const { return *g_; }
   const std::vector<QueueView>& host_views() const { return views_; }  // device addresses inside
-  const QueueView* views() const { return views_dev_; }               // device memory, count() entries
-  QueueState* states() const { return states_dev_; }                  // device memory
+  const QueueView* views() const { return views_dev_.get(); }         // device memory, count() entries
+  QueueState* states() const { return states_dev_.get(); }            // device memory
   std::vector<QueueState> read_states() const;
   uint16_t qid(uint32_t i) const { return q_[i].qid; }
   // After a timeout broke a queue: Delete I/O SQ/CQ, zero the memory, Create again,
@@ -97,12 +98,13 @@ class QueueSet {
     uint16_t qid = 0;
   };
   void create(uint32_t i);
+  void release() noexcept;  // Delete I/O SQ/CQ of the queues created
   std::shared_ptr<GpuController> g_;
   QueueSetOptions opt_;
   std::vector<Q> q_;
   std::vector<QueueView> views_;
-  QueueView* views_dev_ = nullptr;
-  QueueState* states_dev_ = nullptr;
+  DevPtr<QueueView> views_dev_;
+  DevPtr<QueueState> states_dev_;
 };
 
 // PRP1/PRP2 for bytes [off, off + len) of `data` (GPU memory), with a PRP list written

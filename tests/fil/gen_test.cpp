@@ -85,12 +85,12 @@ TEST(FilSizeDist, Parse) {
   const std::pair<const char*, const char*> bad[] = {
       {"", "size distribution '': use fixed:SIZE, uniform:MIN:MAX or lognormal:MEDIAN:SIGMA[:MAX]"},
       {"fixed", "size distribution 'fixed': use fixed:SIZE"},
-      {"fixed:x", "size distribution 'fixed:x': bad size 'x'"},
+      {"fixed:x", "size distribution 'fixed:x': invalid size 'x'"},
       {"uniform:5:1", "size distribution 'uniform:5:1': MAX < MIN"},
       {"lognormal:1K", "size distribution 'lognormal:1K': use fixed:SIZE"},
       {"normal:1:2", "size distribution 'normal:1:2': use fixed:SIZE"},
       {"lognormal:0:1", "size distribution 'lognormal:0:1': median must be > 0"},
-      {"fixed:4Q", "size distribution 'fixed:4Q': bad unit in '4Q'"},
+      {"fixed:4Q", "size distribution 'fixed:4Q': invalid size '4Q'"},
   };
   for (auto [text, why] : bad) {
     SCOPED_TRACE(text);

@@ -23,7 +23,6 @@ inline constexpr uint32_t kQueueBroken = 0x30000;  // not submitted: an earlier 
 inline constexpr uint32_t kNotSubmitted = 0x40000; // the thread had no command this round
 inline constexpr uint32_t kPrpError = 0x50000;     // PRPs could not be built (unaligned, too large)
 inline constexpr uint32_t kNeverRun = 0xFFFFFFFFu; // a command list entry no thread took
-AISIO_HD constexpr bool ok(uint32_t s) { return s == 0; }
 AISIO_HD constexpr uint32_t sc(uint32_t s) { return s & 0xFFu; }
 AISIO_HD constexpr uint32_t sct(uint32_t s) { return (s >> 8) & 7u; }
 AISIO_HD constexpr bool host_outcome(uint32_t s) { return s >= 0x10000; }
