@@ -75,6 +75,10 @@ struct DevArray {
     AISIO_CUDA(cudaMalloc(&p, sizeof(T) * std::max<size_t>(count, 1)));
     if (init) AISIO_CUDA(cudaMemcpy(p, init, sizeof(T) * count, cudaMemcpyHostToDevice));
     else AISIO_CUDA(cudaMemset(p, 0, sizeof(T) * std::max<size_t>(count, 1)));
+    // Both ran on the legacy default stream and may still be in flight (a pageable
+    // cudaMemcpy returns once staged). Our kernels run on non-blocking streams, which do
+    // not wait for that stream: finish here so no kernel sees the array before its data.
+    AISIO_CUDA(cudaStreamSynchronize(nullptr));
   }
   ~DevArray() { cudaFree(p); }
   std::vector<T> read() const {
