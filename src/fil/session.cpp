@@ -7,6 +7,7 @@
 
 #include "backends/registry.hpp"
 #include "common/error.hpp"
+#include "homi/client.hpp"
 #include "io/nvme_block_reader.hpp"
 #include "io/tcp_path.hpp"
 #include "fil/homid.hpp"
@@ -42,7 +43,7 @@ Session::Session(std::string dir, UnvmeSpec spec, std::string manifest_path)
 // The homid handle --via homid names: homid[-vf]:SOCKET/CONTROLLER.
 std::string Session::homid_handle(bool vf) const {
   return (vf ? "homid-vf:" : "homid:") +
-         (spec_.homid_socket.empty() ? target::homid_default_socket() : spec_.homid_socket) + "/" +
+         (spec_.homid_socket.empty() ? homic::default_socket() : spec_.homid_socket) + "/" +
          (spec_.homid_controller.empty() ? "0" : spec_.homid_controller);
 }
 
@@ -79,7 +80,7 @@ void Session::open_device() {
   }
   target_ = tgt_->describe();
   if (target_.starts_with("image:")) image_ = target_.substr(6);
-  access_ = io::access_of(tgt_, spec_.nsid);  // throws for an inactive namespace
+  access_ = backends::target_of(tgt_, spec_.nsid);  // throws for an inactive namespace
   if (tgt_->tcp()) tcp_ = backends::tcp_target_of(tgt_, spec_.nsid);  // NVMe/TCP: its own queues
 }
 
@@ -88,7 +89,7 @@ const std::shared_ptr<target::Target>& Session::target() {
   return tgt_;
 }
 
-const io::NvmeAccess& Session::access() {
+const backends::UnvmeTarget& Session::access() {
   open_device();
   return *access_;
 }
@@ -188,14 +189,7 @@ std::unique_ptr<io::FileBackend> Session::make_path(const std::string& name, con
   }
   if (!local_)
     throw Error(Errc::not_supported, "needs the file system mounted here (" + dir_ + " is not a directory)");
-  if (name == "posix") return io::make_posix_path(dir_, eo);
-  if (name == "posix-direct") return io::make_posix_direct_path(dir_, eo);
-  if (name == "io_uring" || name == "io_uring-buffered") {
-    std::string why;
-    if (!io::uring_available(&why)) throw Error(Errc::not_supported, why);
-    return io::make_uring_path(dir_, eo, name == "io_uring");
-  }
-  throw Error(Errc::not_supported, "path '" + name + "' has no implementation");
+  return io::make_kernel_path(name, dir_, eo);
 }
 
 }  // namespace aisio::fil

@@ -57,7 +57,7 @@ class Session {
   const std::shared_ptr<target::Target>& target();
   // The driver's controller; null through homid.
   std::shared_ptr<nvme::Controller> controller() { return target()->controller(); }
-  const io::NvmeAccess& access();
+  const backends::UnvmeTarget& access();
   std::string unvme_target() const { return target_; }
   std::string image_file() const { return image_; }  // "" unless an image: target
   std::shared_ptr<io::ExtentSource> extent_source();
@@ -75,7 +75,7 @@ class Session {
   std::string target_, image_;
   std::shared_ptr<target::Target> tgt_;
   std::shared_ptr<target::Target> homid_target_;  // --extents homid beside a controller of our own
-  std::optional<io::NvmeAccess> access_;
+  std::optional<backends::UnvmeTarget> access_;
   std::optional<backends::TcpTarget> tcp_;  // a tcp:// target: the unvme path runs over NVMe/TCP
   std::shared_ptr<io::ExtentSource> extents_;
   std::shared_ptr<io::XfsSource> xfs_;

@@ -22,8 +22,6 @@
 #include <string>
 #include <vector>
 
-#include "common/uring_probe.hpp"
-
 namespace aisio::io {
 
 struct FileTask {
@@ -95,13 +93,13 @@ class FileBackend {
 
 // ---- the paths ---------------------------------------------------------------------
 
-// pread() through the page cache. root: the directory the FileTask paths are under.
-std::unique_ptr<FileBackend> make_posix_path(const std::string& root, const ReadOptions& o);
-// O_DIRECT with 4 KiB aligned buffers; the tail is an aligned read that returns short.
-std::unique_ptr<FileBackend> make_posix_direct_path(const std::string& root, const ReadOptions& o);
-// io_uring (liburing): qd reads in flight per thread; direct = O_DIRECT.
-std::unique_ptr<FileBackend> make_uring_path(const std::string& root, const ReadOptions& o, bool direct = true);
-using aisio::uring_available;  // common/uring_probe.hpp
+// The kernel's paths, by name; root: the directory the FileTask paths are under.
+//   posix              pread() through the page cache
+//   posix-direct       O_DIRECT with 4 KiB aligned buffers; the tail is an aligned read that returns short
+//   io_uring           liburing, qd reads in flight per thread, O_DIRECT
+//   io_uring-buffered  the same through the page cache
+// Errc::not_supported for another name, or io_uring where it cannot run here.
+std::unique_ptr<FileBackend> make_kernel_path(const std::string& name, const std::string& root, const ReadOptions& o);
 
 // Which paths exist and are built: backends::Registry::file_paths().
 

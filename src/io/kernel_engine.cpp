@@ -13,6 +13,7 @@
 #include "backends/psync.hpp"
 #include "backends/uring.hpp"
 #include "common/error.hpp"
+#include "common/uring_probe.hpp"
 #include "io/engine.hpp"
 #include "io/pipeline.hpp"
 #include "io/util.hpp"
@@ -169,16 +170,14 @@ class KernelBackend final : public FileBackend {
 
 }  // namespace
 
-std::unique_ptr<FileBackend> make_posix_path(const std::string& root, const ReadOptions& o) {
-  return std::make_unique<KernelBackend>(root, o, false, false);
-}
-std::unique_ptr<FileBackend> make_posix_direct_path(const std::string& root, const ReadOptions& o) {
-  return std::make_unique<KernelBackend>(root, o, false, true);
-}
-std::unique_ptr<FileBackend> make_uring_path(const std::string& root, const ReadOptions& o, bool direct) {
-  if (!aisio::uring_built())
-    throw Error(Errc::not_supported, "io_uring: not built (liburing was not found at configure time)");
-  return std::make_unique<KernelBackend>(root, o, true, direct);
+std::unique_ptr<FileBackend> make_kernel_path(const std::string& name, const std::string& root, const ReadOptions& o) {
+  if (name == "posix" || name == "posix-direct")
+    return std::make_unique<KernelBackend>(root, o, false, name == "posix-direct");
+  if (name != "io_uring" && name != "io_uring-buffered")
+    throw Error(Errc::not_supported, "path '" + name + "' has no implementation");
+  std::string why;
+  if (!uring_available(&why)) throw Error(Errc::not_supported, "io_uring: " + why);
+  return std::make_unique<KernelBackend>(root, o, true, name == "io_uring");
 }
 
 }  // namespace aisio::io

@@ -23,7 +23,7 @@ struct ReadDone {
 };
 }  // namespace
 
-NvmeBlockReader::NvmeBlockReader(NvmeAccess dev, uint64_t offset, size_t bounce_bytes)
+NvmeBlockReader::NvmeBlockReader(backends::UnvmeTarget dev, uint64_t offset, size_t bounce_bytes)
     : dev_(std::move(dev)), offset_(offset) {
   const uint32_t lba = dev_.lba_size;
   if (offset_ > dev_.ns_bytes)

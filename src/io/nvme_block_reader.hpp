@@ -18,9 +18,9 @@ namespace aisio::io {
 
 class NvmeBlockReader : public extents::BlockReader {
  public:
-  // Through any queue pair source (a controller of this process: access_of, or homid).
+  // Through any queue pair source (a controller of this process or homid: backends::target_of).
   // offset: byte offset of the window inside the namespace (a partition start).
-  explicit NvmeBlockReader(NvmeAccess dev, uint64_t offset = 0, size_t bounce_bytes = 1 << 20);
+  explicit NvmeBlockReader(backends::UnvmeTarget dev, uint64_t offset = 0, size_t bounce_bytes = 1 << 20);
   ~NvmeBlockReader() override;
   void read(uint64_t byte_offset, void* buf, size_t len) override;
   uint64_t size() override { return size_; }
@@ -28,7 +28,7 @@ class NvmeBlockReader : public extents::BlockReader {
   uint64_t commands() const;  // NVMe Read commands so far
 
  private:
-  NvmeAccess dev_;
+  backends::UnvmeTarget dev_;
   uint64_t offset_;
   uint64_t size_;
   mutable std::mutex mu_;

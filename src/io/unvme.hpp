@@ -16,17 +16,9 @@
 
 namespace aisio::io {
 
-// Where the unvme path gets its queue pairs and DMA memory: straight from a Controller
-// (this process owns the controller: access_of), or from homid (a client of the daemon).
-using NvmeAccess = backends::UnvmeTarget;
-inline NvmeAccess access_of(std::shared_ptr<nvme::Controller> ctrl, uint32_t nsid = 1) {
-  return backends::target_of(std::move(ctrl), nsid);
-}
-inline NvmeAccess access_of(std::shared_ptr<target::Target> t, uint32_t nsid = 1) {
-  return backends::target_of(std::move(t), nsid);
-}
-
-std::unique_ptr<FileBackend> make_unvme_path(NvmeAccess dev, std::shared_ptr<ExtentSource> extents, const ReadOptions& o,
-                                      std::string name = "unvme");
+// dev: queue pairs and DMA memory straight from a Controller of this process, or from
+// homid (backends::target_of).
+std::unique_ptr<FileBackend> make_unvme_path(backends::UnvmeTarget dev, std::shared_ptr<ExtentSource> extents,
+                                             const ReadOptions& o, std::string name = "unvme");
 
 }  // namespace aisio::io

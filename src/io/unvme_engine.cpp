@@ -25,7 +25,7 @@ struct ChunkRead : backends::UnvmeRequest {
 
 class UnvmeReader final : public LbaRunReader {
  public:
-  UnvmeReader(const NvmeAccess& dev, std::shared_ptr<ExtentSource> src, const ReadOptions& o)
+  UnvmeReader(const backends::UnvmeTarget& dev, std::shared_ptr<ExtentSource> src, const ReadOptions& o)
       : LbaRunReader(o, std::move(src), dev.lba_size), dev_(dev), hybrid_(o.poll == PollMode::hybrid) {
     q_.emplace(dev_, queue_depth(dev_.max_queue_entries));
     set_max_transfer(q_->queue_pair().max_transfer());
@@ -120,7 +120,7 @@ class UnvmeReader final : public LbaRunReader {
     s.done = true;
   }
 
-  NvmeAccess dev_;
+  backends::UnvmeTarget dev_;
   std::optional<backends::UnvmeQueue> q_;
   std::vector<ChunkRead> reads_;
   std::deque<DmaBuffer> bufs_;
@@ -140,11 +140,11 @@ std::string poll_mode(PollMode m) {
 
 }  // namespace
 
-std::unique_ptr<FileBackend> make_unvme_path(NvmeAccess dev, std::shared_ptr<ExtentSource> extents, const ReadOptions& o,
-                                      std::string name) {
+std::unique_ptr<FileBackend> make_unvme_path(backends::UnvmeTarget dev, std::shared_ptr<ExtentSource> extents,
+                                             const ReadOptions& o, std::string name) {
   const std::string how = "polled (" + poll_mode(o.poll) + ")";
-  return std::make_unique<LbaRunBackend<UnvmeReader, NvmeAccess>>(std::move(dev), std::move(extents), o,
-                                                                   std::move(name), "our NVMe driver", how);
+  return std::make_unique<LbaRunBackend<UnvmeReader, backends::UnvmeTarget>>(
+      std::move(dev), std::move(extents), o, std::move(name), "our NVMe driver", how);
 }
 
 }  // namespace aisio::io

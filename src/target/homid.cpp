@@ -47,8 +47,6 @@ bool is_socket(const std::string& p) {
 
 }  // namespace
 
-std::string homid_default_socket() { return homic::default_socket(); }
-
 std::shared_ptr<Target> open_homid(std::string_view rest, const OpenOptions& o, bool vf) {
   // rest: "" | ":SOCKET" | ":SOCKET/CONTROLLER" | "/CONTROLLER". A socket path has
   // slashes too: the whole of it is the socket when such a socket exists, else the

@@ -116,7 +116,4 @@ std::shared_ptr<Target> open(const std::string& handle, const OpenOptions& o = {
 std::shared_ptr<Target> adopt(std::shared_ptr<nvme::Controller> ctrl, std::string describe,
                               std::shared_ptr<void> keep = {});
 
-// The default homid socket: $HOMID_SOCKET, else /run/homid/homid.sock.
-std::string homid_default_socket();
-
 }  // namespace aisio::target

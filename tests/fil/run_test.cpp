@@ -12,6 +12,7 @@
 
 #include "common/error.hpp"
 #include "common/expect_error.hpp"
+#include "common/uring_probe.hpp"
 #include "extents/fiemap.hpp"
 #include "extents/xfs.hpp"
 #include "fil/gen.hpp"
@@ -72,7 +73,7 @@ std::string run_cmd(const std::string& cmd, int* rc) {
   return out;
 }
 
-bool uring_ok() { return io::uring_available(); }
+bool uring_ok() { return uring_available(); }
 
 std::vector<std::string> local_paths() {
   std::vector<std::string> v = {"posix", "posix-direct"};

@@ -49,7 +49,8 @@ TEST(IoNvmeBlockReader, MatchesTheImageFileAtAnyOffset) {
     }
     auto ic = target::open("image:" + img, {.image_lba_size = lba});
     for (uint64_t window : {uint64_t(0), uint64_t(1 << 20)}) {
-      io::NvmeBlockReader r(io::access_of(ic->controller()), window, 64 << 10);  // small bounce: reads span several commands
+      // A small bounce buffer: reads span several commands.
+      io::NvmeBlockReader r(backends::target_of(ic->controller()), window, 64 << 10);
       EXPECT_EQ(r.size(), size - window);
       EXPECT_EQ(r.lba_size(), lba);
       std::vector<uint8_t> out;
@@ -101,7 +102,7 @@ TEST(IoNvmeBlockReader, XfsDecoderReadsAnUnmountedImageThroughTheDriver) {
   auto err = fil::mkfs_xfs(img, "-p " + fil::shell_quote(proto));
   ASSERT_EQ(err, "");
   auto ic = target::open("image:" + img);
-  auto reader = std::make_shared<io::NvmeBlockReader>(io::access_of(ic->controller()));
+  auto reader = std::make_shared<io::NvmeBlockReader>(backends::target_of(ic->controller()));
   io::XfsSource xs(reader, "/data", 0);
   for (auto& [rel, v] : want) {
     auto got = xs.read_file(rel);

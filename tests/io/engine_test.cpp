@@ -15,6 +15,7 @@
 
 #include "backends/registry.hpp"
 #include "common/error.hpp"
+#include "common/uring_probe.hpp"
 #include "common/expect_error.hpp"
 #include "emu/controller.hpp"
 #include "fil/helpers.hpp"
@@ -98,7 +99,7 @@ class IoLocalPaths : public ::testing::TestWithParam<std::string> {};
 TEST_P(IoLocalPaths, EveryByteInOrder) {
   const std::string name = GetParam();
   std::string why;
-  if (name.rfind("io_uring", 0) == 0 && !io::uring_available(&why)) GTEST_SKIP() << why;
+  if (name.rfind("io_uring", 0) == 0 && !uring_available(&why)) GTEST_SKIP() << why;
   TempDir d;
   std::vector<io::FileTask> tasks;
   std::map<uint32_t, std::vector<uint8_t>> want;
@@ -112,10 +113,7 @@ TEST_P(IoLocalPaths, EveryByteInOrder) {
   for (uint32_t qd : {1u, 3u, 32u})
     for (size_t io_size : {size_t(4096), size_t(256 << 10)}) {
       io::ReadOptions eo{qd, io_size};
-      std::unique_ptr<io::FileBackend> p;
-      if (name == "posix") p = io::make_posix_path(d.path, eo);
-      else if (name == "posix-direct") p = io::make_posix_direct_path(d.path, eo);
-      else p = io::make_uring_path(d.path, eo, name == "io_uring");
+      auto p = io::make_kernel_path(name, d.path, eo);
       auto eng = p->make_reader(0);
       Collect c;
       // Two batches, so the engine is reused.
@@ -142,7 +140,7 @@ TEST_P(IoLocalPaths, EveryByteInOrder) {
 TEST_P(IoLocalPaths, ARangeOfAFile) {
   const std::string name = GetParam();
   std::string why;
-  if (name.rfind("io_uring", 0) == 0 && !io::uring_available(&why)) GTEST_SKIP() << why;
+  if (name.rfind("io_uring", 0) == 0 && !uring_available(&why)) GTEST_SKIP() << why;
   const bool direct = name == "posix-direct" || name == "io_uring";
   TempDir d;
   const auto want = pattern(3 * (1 << 20) + 4097, 9);
@@ -155,10 +153,7 @@ TEST_P(IoLocalPaths, ARangeOfAFile) {
                                {1 << 20, 0}, {(3 << 20), 100000}};
   if (!direct) ranges.insert(ranges.end(), {{1, 1}, {1234, 300001}, {want.size() - 7, 100}});
   io::ReadOptions eo{4, 64 << 10};
-  std::unique_ptr<io::FileBackend> p;
-  if (name == "posix") p = io::make_posix_path(d.path, eo);
-  else if (name == "posix-direct") p = io::make_posix_direct_path(d.path, eo);
-  else p = io::make_uring_path(d.path, eo, name == "io_uring");
+  auto p = io::make_kernel_path(name, d.path, eo);
   auto eng = p->make_reader(0);
   for (const auto& r : ranges) {
     struct : io::FileSink {
@@ -207,7 +202,7 @@ TEST(IoPaths, KnownPathsAndExtensionPoints) {
     EXPECT_NE(reg.find_file_path(n)->why_not.find("not built"), std::string::npos);
   }
   EXPECT_EQ(reg.find_file_path("nope"), nullptr);
-  expect_error([] { io::make_posix_path("/", {32, 1000}); }, Errc::invalid_argument,
+  expect_error([] { io::make_kernel_path("posix", "/", {32, 1000}); }, Errc::invalid_argument,
                "--io-size 1000 must be a multiple of 4096 (>= 4096)");
 }
 
@@ -315,7 +310,7 @@ TEST(IoUnvme, ExtentsHolesUnwrittenUnalignedAndLongRuns) {
     tasks.push_back({uint32_t(tasks.size()), "missing", 1});
     for (uint32_t qd : {1u, 16u})
       for (size_t io_size : {size_t(4096), size_t(1 << 20)}) {
-        auto path = io::make_unvme_path(io::access_of(r.ctrl), src, {qd, io_size});
+        auto path = io::make_unvme_path(backends::target_of(r.ctrl), src, {qd, io_size});
         auto [eng, c] = read_all(*path, tasks);
         ASSERT_TRUE(c.violations.empty()) << c.violations[0];
         for (const auto& t : tasks) {
@@ -348,7 +343,7 @@ TEST(IoUnvme, DeviceErrorIsReportedPerFile) {
   auto content = pattern(4096, 9);
   r.put(0, content.data(), content.size());
   src->files["good"] = {4096, {{0, 0, 4096, 0}}};
-  auto path = io::make_unvme_path(io::access_of(r.ctrl), src, {8, 4096});
+  auto path = io::make_unvme_path(backends::target_of(r.ctrl), src, {8, 4096});
   auto eng = path->make_reader(0);
   Collect c;
   std::vector<io::FileTask> tasks = {{0, "past-end", 8192}, {1, "good", 4096}};
@@ -376,7 +371,7 @@ TEST(IoUnvme, HybridPollingDeliversEveryByte) {
   for (auto& [rel, v] : want) tasks.push_back({uint32_t(tasks.size()), rel, v.size()});
   for (uint32_t qd : {1u, 8u}) {
     io::ReadOptions eo{qd, size_t(256) << 10, io::PollMode::hybrid};
-    auto path = io::make_unvme_path(io::access_of(r.ctrl), src, eo);
+    auto path = io::make_unvme_path(backends::target_of(r.ctrl), src, eo);
     EXPECT_NE(path->describe().find("polled (hybrid"), std::string::npos) << path->describe();
     auto [eng, c] = read_all(*path, tasks);
     ASSERT_TRUE(c.violations.empty()) << c.violations[0];
@@ -389,7 +384,7 @@ TEST(IoUnvme, HybridPollingDeliversEveryByte) {
     EXPECT_GT(eng->stats().poll_sleeps, 0u) << "qd " << qd;
   }
   // Spin, the default, never sleeps and says so.
-  auto spin = io::make_unvme_path(io::access_of(r.ctrl), src, {8, size_t(256) << 10});
+  auto spin = io::make_unvme_path(backends::target_of(r.ctrl), src, {8, size_t(256) << 10});
   EXPECT_NE(spin->describe().find("polled (spin)"), std::string::npos) << spin->describe();
   EXPECT_EQ(read_all(*spin, tasks).eng->stats().poll_sleeps, 0u);
   EXPECT_EQ(io::parse_poll_mode("hybrid"), io::PollMode::hybrid);
