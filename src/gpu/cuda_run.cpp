@@ -14,8 +14,8 @@
 #include "nvme/controller.hpp"
 #include "backends/gpus.hpp"
 #include "perf/engines.hpp"
-#include "perf/machine.hpp"
-#include "perf/report.hpp"
+#include "report/record.hpp"
+#include "report/table.hpp"
 #include "target/farm.hpp"
 
 namespace aisio::gpu {
@@ -396,7 +396,7 @@ CudaRunResult cuda_run(const CudaRunOptions& o) {
   r.gpu_name = di.name;
   r.driver = di.driver;
   r.threads = uint32_t(r.queues.size()) * o.qd;
-  r.commit = perf::build_commit();
+  r.commit = report::build_commit();
   return r;
 }
 
@@ -464,7 +464,7 @@ std::string to_text(const CudaRunResult& r) {
   if (o.gpus.size() > 1)
     s += fmt::format("GPUs {}: each its own queue pairs on every device\n", backends::format_gpu_list(o.gpus));
   s += fmt::format("{:.3f} s  {} IOPS  {:.2f} GB/s  {} I/Os  errors {}  timeouts {}  spurious {}\n", r.seconds,
-                   perf::human_count(r.iops), r.bytes_per_s / 1e9, r.ios, r.errors, r.timeouts, r.spurious);
+                   report::human_count(r.iops), r.bytes_per_s / 1e9, r.ios, r.errors, r.timeouts, r.spurious);
   if (r.controller_counts_checked)
     s += fmt::format("controller cross-check: {}\n", r.controller_counts_match
                                                          ? "every submitted command executed exactly once"

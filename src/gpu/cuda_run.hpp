@@ -10,7 +10,7 @@
 // shows the device library's own ceiling.
 //
 // This is the device-initiated backend's launcher: it takes perf's shared options and
-// region (perf::make_region), its report goes out through perf::emit_json; only the
+// region (perf::make_region), its report goes out through report::emit_json; only the
 // submission differs (CUDA threads instead of a host thread's backend queue). With
 // --gpus every GPU of the list runs its own kernel over its own queue pairs
 // (backends::plan_queues).

@@ -4,6 +4,8 @@
 
 #include <span>
 
+#include "report/table.hpp"
+
 namespace aisio::perf {
 
 using nlohmann::json;
@@ -185,7 +187,7 @@ std::string to_text(const RunResult& r) {
       double usr = t.seconds > 0 ? 100.0 * t.usr_s / t.seconds : 0;
       double sys = t.seconds > 0 ? 100.0 * t.sys_s / t.seconds : 0;
       auto lat = [&](double ns) { return dr.lat.count() > 0 ? report::human_ns(ns) : "-"; };
-      s += table.row({first ? name : "", first ? cpu : "", d ? "write" : "read", human_count(iops),
+      s += table.row({first ? name : "", first ? cpu : "", d ? "write" : "read", report::human_count(iops),
                       fmt::format("{:.1f}", mib), lat(dr.lat.mean()), lat(double(dr.lat.percentile(50))),
                       lat(double(dr.lat.percentile(99))), lat(double(dr.lat.percentile(99.9))),
                       lat(double(dr.lat.max())), first ? fmt::format("{:.0f}", usr) : "",
@@ -198,7 +200,7 @@ std::string to_text(const RunResult& r) {
   if (r.threads.size() > 1 || !o.per_thread) row(r.total(), "total", true, r.threads);
   double secs = r.total().seconds;
   s += fmt::format("total: {} IOPS, {:.1f} MiB/s over {:.2f} s; latency sampled 1 in {}{}\n",
-                   human_count(r.total_iops()), r.total_iops() * o.bs / (1024.0 * 1024.0), secs,
+                   report::human_count(r.total_iops()), r.total_iops() * o.bs / (1024.0 * 1024.0), secs,
                    o.lat ? std::to_string(o.lat_sample) : "-", o.lat ? "" : " (--lat off)");
   if (r.errors()) {
     for (auto& t : r.threads)

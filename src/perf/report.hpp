@@ -7,8 +7,6 @@
 
 #include "perf/options.hpp"
 #include "perf/result.hpp"
-#include "report/output.hpp"
-#include "report/table.hpp"
 
 namespace aisio::perf {
 
@@ -20,8 +18,5 @@ std::string to_text(const RunResult& r);
 // One line: "aisio-perf engine=unvme rw=randread bs=4096 qd=32 threads=1 devices=1 iops=...
 // bw_mib=... lat_mean_ns=... lat_p50_ns=... lat_p99_ns=... lat_p999_ns=... usr_cpu=... sys_cpu=... errors=0".
 std::string to_terse(const RunResult& r);
-// The writer and the number formats of every report (src/report), by their perf names.
-using report::emit_json;
-using report::human_count;
 
 }  // namespace aisio::perf

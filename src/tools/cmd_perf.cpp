@@ -14,6 +14,8 @@
 #include "common/uring_probe.hpp"
 #include "perf/report.hpp"
 #include "perf/runner.hpp"
+#include "report/output.hpp"
+#include "report/table.hpp"
 #include "tools/backends.hpp"
 #include "tools/command.hpp"
 
@@ -29,8 +31,8 @@ void run_perf(perf::PerfOptions o) {
     hooks.progress = [&last_len](const perf::ProgressInfo& p) {
       std::string line = fmt::format("[{}] {:.0f}s{}  {} IOPS  {:.1f} MiB/s  {} I/Os", p.ramp ? "ramp" : "run ",
                                      p.elapsed_s, p.total_s > 0 ? fmt::format("/{:.0f}s", p.total_s) : "",
-                                     perf::human_count(p.iops), p.bytes_per_s / (1024.0 * 1024.0),
-                                     perf::human_count(double(p.ios)));
+                                     report::human_count(p.iops), p.bytes_per_s / (1024.0 * 1024.0),
+                                     report::human_count(double(p.ios)));
       std::string pad(last_len > line.size() ? last_len - line.size() : 0, ' ');
       fmt::print("\r{}{}", line, pad);
       std::fflush(stdout);
@@ -39,7 +41,7 @@ void run_perf(perf::PerfOptions o) {
   }
   perf::RunResult r = perf::run(o, hooks);
   if (live && last_len) fmt::print("\r{}\r", std::string(last_len, ' '));
-  if (!perf::emit_json(perf::to_json(r), o)) fmt::print("{}", o.terse ? perf::to_terse(r) : perf::to_text(r));
+  if (!report::emit_json(perf::to_json(r), o)) fmt::print("{}", o.terse ? perf::to_terse(r) : perf::to_text(r));
   std::fflush(stdout);
   if (r.errors()) {
     const auto t = r.total();

@@ -12,7 +12,7 @@
 #include "common/error.hpp"
 #include "gpu/cuda_run.hpp"
 #include "perf/options.hpp"
-#include "perf/report.hpp"
+#include "report/output.hpp"
 #include "report/record.hpp"
 #include "tools/command.hpp"
 
@@ -21,7 +21,7 @@ namespace {
 
 void run_cuda(gpu::CudaRunOptions o) {
   gpu::CudaRunResult r = gpu::cuda_run(o);
-  if (!perf::emit_json(gpu::to_json(r), o)) fmt::print("{}", gpu::to_text(r));
+  if (!report::emit_json(gpu::to_json(r), o)) fmt::print("{}", gpu::to_text(r));
   std::fflush(stdout);
   if (r.errors || !r.controller_counts_match)
     throw Error(Errc::io, fmt::format("cuda-run: {} error(s), {} timeout(s), {} spurious completion(s){}{}", r.errors,
