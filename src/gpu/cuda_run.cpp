@@ -240,9 +240,7 @@ std::vector<Dev> open_devices(const CudaRunOptions& o) {
     d.soft = t->soft_controller();
     d.target = std::move(t);
     const auto& ns = d.ctrl->ns(o.nsid);
-    perf::PerfOptions po;
-    static_cast<perf::SharedOptions&>(po) = o;
-    d.region = perf::make_region(po, d.name, ns.bytes(), ns.lba_size);
+    d.region = perf::make_region(o, 0, d.name, ns.bytes(), ns.lba_size);
     d.lba_size = ns.lba_size;
     size_t mdts = d.ctrl->mdts_bytes();
     if (mdts && o.bs > mdts)

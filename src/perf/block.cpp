@@ -31,21 +31,22 @@
 
 namespace aisio::perf {
 
-Region make_region(const PerfOptions& o, const std::string& dev, uint64_t capacity, uint32_t lba_size) {
+Region make_region(const SharedOptions& o, uint64_t offset, const std::string& dev, uint64_t capacity,
+                   uint32_t lba_size) {
   if (lba_size == 0) throw Error(Errc::invalid_argument, dev + ": block size 0");
   if (o.bs % lba_size)
     throw Error(Errc::invalid_argument,
                 fmt::format("{}: --bs {} is not a multiple of the {}-byte block size", dev, o.bs, lba_size));
-  if (o.offset % lba_size)
+  if (offset % lba_size)
     throw Error(Errc::invalid_argument,
-                fmt::format("{}: --offset {} is not a multiple of the {}-byte block size", dev, o.offset, lba_size));
-  if (o.offset >= capacity)
-    throw Error(Errc::invalid_argument, fmt::format("{}: --offset {} is beyond its {} bytes", dev, o.offset, capacity));
-  uint64_t len = o.size ? o.size : capacity - o.offset;
-  if (len > capacity - o.offset)
+                fmt::format("{}: --offset {} is not a multiple of the {}-byte block size", dev, offset, lba_size));
+  if (offset >= capacity)
+    throw Error(Errc::invalid_argument, fmt::format("{}: --offset {} is beyond its {} bytes", dev, offset, capacity));
+  uint64_t len = o.size ? o.size : capacity - offset;
+  if (len > capacity - offset)
     throw Error(Errc::invalid_argument,
-                fmt::format("{}: region [{}, +{}) exceeds its {} bytes", dev, o.offset, len, capacity));
-  Region r{o.offset, len / o.bs};
+                fmt::format("{}: region [{}, +{}) exceeds its {} bytes", dev, offset, len, capacity));
+  Region r{offset, len / o.bs};
   if (r.blocks == 0) throw Error(Errc::invalid_argument, fmt::format("{}: region is smaller than --bs", dev));
   return r;
 }
@@ -279,7 +280,7 @@ class BlockWorker final : public Worker {
   // Device d as thread `thread` sees it: its region (make_region) and generator; region
   // in bytes.
   Dev& add_dev(const std::string& name, uint64_t capacity, uint32_t lba_size, uint32_t thread, uint32_t d) {
-    const Region r = make_region(o_, name, capacity, lba_size);
+    const Region r = make_region(o_, o_.offset, name, capacity, lba_size);
     Dev& dev = devs_.emplace_back();
     dev.name = name;
     dev.gen = BlockGen(rw_random(o_.rw), r.blocks, seq_start(r, thread, o_.threads), lba_seed(o_, thread, d));

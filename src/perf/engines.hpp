@@ -20,8 +20,9 @@ struct Region {
   uint64_t start = 0;   // bytes
   uint64_t blocks = 0;  // of bs bytes
 };
-// Throws Error(invalid_argument) when [offset, offset + size) does not fit.
-Region make_region(const PerfOptions& o, const std::string& dev, uint64_t capacity, uint32_t lba_size);
+// Throws Error(invalid_argument) when [offset, offset + o.size) does not fit (cuda-run: offset 0).
+Region make_region(const SharedOptions& o, uint64_t offset, const std::string& dev, uint64_t capacity,
+                   uint32_t lba_size);
 // First block of thread t for sequential workloads: the threads start spread over the region.
 inline uint64_t seq_start(const Region& r, uint32_t t, uint32_t threads) {
   return uint64_t((unsigned __int128)r.blocks * t / threads);
