@@ -208,6 +208,12 @@ int64_t first_difference(const ManifestFile& f, const std::vector<uint8_t>& got,
   return -1;
 }
 
+bool skip_path(PathResult& r, const Error& e) {
+  if (e.code() != Errc::not_supported && e.code() != Errc::invalid_argument && e.code() != Errc::system) return false;
+  r.skipped = std::string("skipped: ") + e.what();
+  return true;
+}
+
 PathResult run_path(io::FileBackend& path, const Manifest& m, const RunOptions& o) {
   PathResult r;
   r.path = path.name();

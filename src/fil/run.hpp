@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.hpp"
 #include "fil/manifest.hpp"
 #include "io/engine.hpp"
 
@@ -62,6 +63,10 @@ struct PathResult {
   bool passed() const { return ran && mismatches == 0 && errors == 0; }
 };
 
+// A path that cannot run here (Errc::not_supported, an option it refuses, a system
+// refusal) is skipped: records why in r.skipped and returns true. False for any other
+// error, which the caller rethrows.
+bool skip_path(PathResult& r, const Error& e);
 // Reads every file of `m` through `path` and verifies it.
 PathResult run_path(io::FileBackend& path, const Manifest& m, const RunOptions& o);
 // Drops cached pages of the data set as asked; returns what was done, in words.

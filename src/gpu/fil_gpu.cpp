@@ -381,10 +381,6 @@ void prepare(Shared& sh) {
   }
 }
 
-bool skippable(const Error& e) {
-  return e.code() == Errc::not_supported || e.code() == Errc::invalid_argument || e.code() == Errc::system;
-}
-
 template <class Q>
 fil::PathResult run_slots(Shared& sh, const std::vector<int>& gpus) {
   fil::PathResult& r = sh.r;
@@ -393,8 +389,7 @@ fil::PathResult run_slots(Shared& sh, const std::vector<int>& gpus) {
   try {
     for (int g : gpus) slots.push_back(std::make_unique<SlotRun<Q>>(sh, g));
   } catch (const Error& e) {
-    if (!skippable(e)) throw;
-    r.skipped = std::string("skipped: ") + e.what();
+    if (!fil::skip_path(r, e)) throw;
     return r;
   }
   std::vector<uint64_t> sizes;
@@ -448,8 +443,7 @@ fil::PathResult run_fil_path(fil::Session& s, const std::string& name, const fil
   try {
     prepare(sh);
   } catch (const Error& e) {
-    if (!skippable(e)) throw;
-    r.skipped = std::string("skipped: ") + e.what();
+    if (!fil::skip_path(r, e)) throw;
     return r;
   }
   if (name == "cufile") return run_slots<CufileQueue>(sh, gpus);

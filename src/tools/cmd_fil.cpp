@@ -252,8 +252,7 @@ void do_run(const RunOpts& o) {
     try {
       p = s.make_path(name, ro.engine);
     } catch (const Error& e) {
-      if (e.code() != Errc::not_supported && e.code() != Errc::invalid_argument && e.code() != Errc::system) throw;
-      r.skipped = std::string("skipped: ") + e.what();
+      if (!fil::skip_path(r, e)) throw;
       if (!o.json) fmt::print("  {:<14} {}\n", name, r.skipped);
       rec.results.push_back(std::move(r));
       continue;
