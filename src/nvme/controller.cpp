@@ -135,32 +135,35 @@ void Controller::identify() {
   std::memcpy(id_.get(), buf.data(), sizeof(IdentifyController));
   mdts_bytes_ = id_->mdts ? (size_t(1) << id_->mdts) << (12 + cap_.mpsmin()) : 0;
 
-  // Active namespace list (CNS 02h); NVMe 1.0 controllers lack it: then try 1..NN.
-  std::vector<uint32_t> nsids;
-  std::memset(buf.data(), 0, 4096);
-  Completion c = admin(cmd::identify(cns::ACTIVE_NSID_LIST, 0), &buf, 4096);
-  if (c.ok()) {
-    auto* list = buf.as<uint32_t>();
-    for (int i = 0; i < 1024 && list[i]; ++i) nsids.push_back(list[i]);
-  } else {
-    for (uint32_t n = 1; n <= std::min<uint32_t>(id_->nn, 1024); ++n) nsids.push_back(n);
-  }
-  namespaces_.clear();
-  for (uint32_t nsid : nsids) {
+  namespaces_ = active_namespaces(id_->nn, [&](uint8_t cns, uint32_t nsid) -> const uint8_t* {
     std::memset(buf.data(), 0, 4096);
-    Completion r = admin(cmd::identify(cns::NAMESPACE, nsid), &buf, 4096);
-    if (!r.ok()) continue;
-    auto idns = std::make_shared<IdentifyNamespace>();
-    std::memcpy(idns.get(), buf.data(), sizeof(IdentifyNamespace));
-    if (idns->nsze == 0) continue;  // allocated but inactive
-    Namespace ns;
-    ns.nsid = nsid;
-    ns.lba_size = lba_size(*idns);
-    ns.nsze = idns->nsze;
-    ns.ncap = idns->ncap;
-    ns.id = std::move(idns);
-    namespaces_.push_back(std::move(ns));
+    return admin(cmd::identify(cns, nsid), &buf, 4096).ok() ? buf.data() : nullptr;
+  });
+}
+
+std::vector<Namespace> active_namespaces(uint32_t nn,
+                                         const std::function<const uint8_t*(uint8_t cns, uint32_t nsid)>& identify) {
+  std::vector<uint32_t> nsids;
+  if (const uint8_t* list = identify(cns::ACTIVE_NSID_LIST, 0)) {
+    for (size_t i = 0; i < 1024; ++i) {
+      uint32_t n;
+      std::memcpy(&n, list + 4 * i, 4);
+      if (!n) break;
+      nsids.push_back(n);
+    }
+  } else {
+    for (uint32_t n = 1; n <= std::min<uint32_t>(nn, 1024); ++n) nsids.push_back(n);
   }
+  std::vector<Namespace> out;
+  for (uint32_t nsid : nsids) {
+    const uint8_t* page = identify(cns::NAMESPACE, nsid);
+    if (!page) continue;
+    auto idns = std::make_shared<IdentifyNamespace>();
+    std::memcpy(idns.get(), page, sizeof(IdentifyNamespace));
+    if (idns->nsze == 0) continue;  // allocated but inactive
+    out.push_back({.nsid = nsid, .lba_size = lba_size(*idns), .nsze = idns->nsze, .ncap = idns->ncap, .id = idns});
+  }
+  return out;
 }
 
 void Controller::negotiate_queues() {

@@ -119,31 +119,9 @@ void Controller::identify() {
   qid_used_.assign(io_queue_limit_ + 1u, false);
   qid_used_[0] = true;
 
-  std::vector<uint32_t> nsids;
-  c = admin(nvme::cmd::identify(nvme::cns::ACTIVE_NSID_LIST, 0), buf.data(), 4096);
-  if (c.ok()) {
-    for (size_t i = 0; i < 1024; ++i) {
-      uint32_t n;
-      std::memcpy(&n, buf.data() + 4 * i, 4);
-      if (!n) break;
-      nsids.push_back(n);
-    }
-  } else {
-    for (uint32_t n = 1; n <= std::min<uint32_t>(id_->nn, 1024); ++n) nsids.push_back(n);
-  }
-  for (uint32_t nsid : nsids) {
-    if (!admin(nvme::cmd::identify(nvme::cns::NAMESPACE, nsid), buf.data(), 4096).ok()) continue;
-    auto idns = std::make_shared<nvme::IdentifyNamespace>();
-    std::memcpy(idns.get(), buf.data(), sizeof(nvme::IdentifyNamespace));
-    if (idns->nsze == 0) continue;
-    nvme::Namespace ns;
-    ns.nsid = nsid;
-    ns.lba_size = nvme::lba_size(*idns);
-    ns.nsze = idns->nsze;
-    ns.ncap = idns->ncap;
-    ns.id = std::move(idns);
-    namespaces_.push_back(std::move(ns));
-  }
+  namespaces_ = nvme::active_namespaces(id_->nn, [&](uint8_t cns, uint32_t nsid) -> const uint8_t* {
+    return admin(nvme::cmd::identify(cns, nsid), buf.data(), 4096).ok() ? buf.data() : nullptr;
+  });
 }
 
 const nvme::Namespace& Controller::ns(uint32_t nsid) const {
