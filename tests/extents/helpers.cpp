@@ -55,13 +55,6 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-std::string mkfs_xfs(const std::string& target, const std::string& extra) {
-  // TEST_DIR/TEST_DEV/QA_CHECK_FS: xfsprogs >= 5.19 refuses file systems under 300 MB
-  // unless it runs under fstests.
-  auto r = sh("TEST_DIR=/tmp TEST_DEV=/dev/null QA_CHECK_FS=xfs mkfs.xfs -q -f " + extra + " " + quote(target));
-  return r.status == 0 ? "" : (r.out.empty() ? "mkfs.xfs failed" : r.out);
-}
-
 std::unique_ptr<LoopDevice> LoopDevice::attach(const std::string& image, uint64_t offset, uint64_t size,
                                                std::string* why) {
   if (!is_root()) {
@@ -283,7 +276,7 @@ std::string ProtoImage::make(const std::string& image, uint64_t size, const std:
   int fd = ::open(image.c_str(), O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0 || ::ftruncate(fd, off_t(size)) != 0) return "cannot create " + image;
   ::close(fd);
-  return mkfs_xfs(image, mkfs_opts + " -p " + quote(proto));
+  return fil::mkfs_xfs(image, mkfs_opts + " -p " + quote(proto));
 }
 
 std::string dump(const std::vector<extents::Extent>& v) {

@@ -1,5 +1,5 @@
 // Test helpers for the extents layer: temp dirs, shell commands, XFS images made
-// with mkfs.xfs, loop mounts that always clean up, parsers for xfs_bmap / xfs_db.
+// with mkfs.xfs (fil::mkfs_xfs), loop mounts that always clean up, parsers for xfs_bmap / xfs_db.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -13,6 +13,7 @@
 #include "common/error.hpp"
 #include "common/expect_error.hpp"
 #include "extents/extent.hpp"
+#include "fil/image.hpp"  // fil::mkfs_xfs: mkfs.xfs allowing small images
 
 namespace aisio::test {
 
@@ -38,11 +39,6 @@ class TempDir {
  private:
   std::string path_;
 };
-
-// mkfs.xfs with Debian 12 defaults (crc, finobt, sparse, reflink, bigtime,
-// inobtcount) on `target` (file or device). Small sizes are allowed through the
-// fstests environment override. Returns "" on success, else the tool's output.
-std::string mkfs_xfs(const std::string& target, const std::string& extra = "");
 
 // A loop device over `image` (at `offset`), optionally with `fs` mounted on `dir`.
 // The destructor unmounts and detaches, whatever happened in between.

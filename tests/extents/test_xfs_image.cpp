@@ -337,7 +337,7 @@ Fixture build() {
   std::optional<Phase> ph;
   ph.emplace("losetup");
   ph.emplace("mkfs");
-  if (auto err = mkfs_xfs(loop->dev()); !err.empty()) throw std::runtime_error("mkfs.xfs: " + err);
+  if (auto err = fil::mkfs_xfs(loop->dev()); !err.empty()) throw std::runtime_error("mkfs.xfs: " + err);
   ph.emplace("mount");
   if (!loop->mount(mnt, &why)) {
     fx.skip = "mounting the image was refused (" + why + "); XfsProtofile tests cover the decoder without mounting";

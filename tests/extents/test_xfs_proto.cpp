@@ -242,7 +242,7 @@ TEST(XfsProtofile, V4IsRefusedByName) {
   std::string img = t / "v4.img";
   write_bytes(img, {});
   ASSERT_EQ(::truncate(img.c_str(), 32 << 20), 0);
-  if (auto err = mkfs_xfs(img, "-m crc=0"); !err.empty()) GTEST_SKIP() << "mkfs.xfs cannot make v4: " << err;
+  if (auto err = fil::mkfs_xfs(img, "-m crc=0"); !err.empty()) GTEST_SKIP() << "mkfs.xfs cannot make v4: " << err;
   try {
     X::Filesystem::open(img);
     ADD_FAILURE() << "v4 accepted";
