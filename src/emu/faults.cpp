@@ -11,12 +11,6 @@ void FaultInjector::add(Rule r) {
   armed_.store(unsigned(rules_.size()), std::memory_order_release);
 }
 
-void FaultInjector::clear() {
-  std::lock_guard lk(mu_);
-  rules_.clear();
-  armed_.store(0, std::memory_order_release);
-}
-
 FaultInjector::Action FaultInjector::check(uint16_t qid, uint8_t opcode, nvme::Status& status) {
   std::lock_guard lk(mu_);
   for (auto it = rules_.begin(); it != rules_.end(); ++it) {

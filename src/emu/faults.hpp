@@ -42,8 +42,6 @@ class FaultInjector {
   }
   void resume() { frozen_.store(false, std::memory_order_release); }
   bool frozen() const { return frozen_.load(std::memory_order_acquire); }
-  // Disarm every pending fail/drop rule.
-  void clear();
 
   // Device side: what to do with a command about to execute.
   enum class Action { none, fail, drop };

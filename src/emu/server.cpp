@@ -56,7 +56,6 @@ struct EmuServer::Impl {
   std::thread thread;
   bool started = false;
   std::vector<Client> clients_;   // server thread only
-  std::atomic<size_t> n_clients{0};
 };
 
 void EmuServer::Impl::start() {
@@ -104,7 +103,6 @@ void EmuServer::Impl::stop() {
   thread.join();
   for (Client& c : clients_) drop(c);
   clients_.clear();
-  n_clients = 0;
   listen_fd.reset();
   wake_fd.reset();
   unlink(path.c_str());
@@ -147,7 +145,6 @@ void EmuServer::Impl::run() {
         }
       }
     }
-    n_clients = clients_.size();
   }
 }
 
@@ -226,9 +223,7 @@ EmuServer::EmuServer(std::string name, EmuConfig cfg) : impl_(std::make_unique<I
 EmuServer::~EmuServer() = default;
 void EmuServer::start() { impl_->start(); }
 void EmuServer::stop() { impl_->stop(); }
-const std::string& EmuServer::name() const { return impl_->name; }
 const std::string& EmuServer::socket_path() const { return impl_->path; }
 SoftController& EmuServer::controller() { return impl_->ctrl; }
-size_t EmuServer::clients() const { return impl_->n_clients.load(); }
 
 }  // namespace aisio::emu

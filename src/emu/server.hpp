@@ -23,10 +23,8 @@ class EmuServer {
   void start();
   void stop();  // idempotent; removes the socket
 
-  const std::string& name() const;
   const std::string& socket_path() const;
   SoftController& controller();
-  size_t clients() const;
 
  private:
   struct Impl;

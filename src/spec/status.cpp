@@ -132,17 +132,6 @@ const char* path_name(uint8_t code) {
 }
 }  // namespace
 
-const char* status_type_name(uint8_t type) {
-  switch (type) {
-    case sct::GENERIC: return "Generic Command Status";
-    case sct::COMMAND_SPECIFIC: return "Command Specific Status";
-    case sct::MEDIA: return "Media and Data Integrity Errors";
-    case sct::PATH: return "Path Related Status";
-    case sct::VENDOR: return "Vendor Specific";
-    default: return "Reserved";
-  }
-}
-
 const char* status_code_name(uint8_t type, uint8_t code) {
   const char* n = nullptr;
   switch (type) {

@@ -96,6 +96,5 @@ struct Status {
 std::string status_name(Status s);
 // Only the name, e.g. "LBA Out of Range"; "Unknown" for codes the spec does not define.
 const char* status_code_name(uint8_t sct, uint8_t sc);
-const char* status_type_name(uint8_t sct);
 
 }  // namespace aisio::nvme
