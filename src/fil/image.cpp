@@ -99,8 +99,9 @@ std::unique_ptr<DatasetImage> DatasetImage::create(const ImageOptions& o) {
   if (o.workdir.empty()) {
     const char* base = getenv("TMPDIR");
     std::string tmpl = std::string(base && *base ? base : "/tmp") + "/aisio-fil-XXXXXX";
-    if (!::mkdtemp(tmpl.data())) throw_errno("mkdtemp " + tmpl);
-    d->workdir_ = tmpl;
+    std::string dir = tmpl;  // mkdtemp rewrites the XXXXXX even when it fails
+    if (!::mkdtemp(dir.data())) throw_errno("mkdtemp " + tmpl);
+    d->workdir_ = dir;
     d->own_workdir_ = true;
   } else {
     d->workdir_ = o.workdir;

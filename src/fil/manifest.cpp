@@ -1,5 +1,6 @@
 #include "fil/manifest.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -115,8 +116,15 @@ Manifest Manifest::load(const std::string& path) {
 
 void Manifest::save(const std::string& path) const {
   std::string tmp = path + ".tmp", text = dump();
-  std::FILE* f = std::fopen(tmp.c_str(), "we");
-  if (!f) throw_errno("create " + tmp);
+  // 0644 as before (fopen would create it 0666 less the umask).
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw_errno("create " + tmp);
+  std::FILE* f = ::fdopen(fd, "w");
+  if (!f) {
+    const int e = errno;
+    ::close(fd);
+    throw_errno("create " + tmp, e);
+  }
   bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 &&
             ::fsync(fileno(f)) == 0;
   int err = errno;

@@ -249,3 +249,16 @@ TEST(FilManifest, RoundTripAndErrors) {
   expect_error([] { Manifest::parse(R"({"format":"aisio-fil-manifest","version":2,"files":[]})"); }, Errc::protocol,
                "manifest version 2 is not supported");
 }
+
+// The manifest is created 0644 (less the umask), as every other file of the data set:
+// never group- or world-writable, whatever umask the caller runs under.
+TEST(FilManifest, SavedMode0644UnderAnyUmask) {
+  TempDir t;
+  const std::string p = t / "m.json";
+  const mode_t old = ::umask(0);
+  plan_dataset(small(2)).save(p);
+  ::umask(old);
+  struct stat st {};
+  ASSERT_EQ(::stat(p.c_str(), &st), 0) << std::strerror(errno);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+}

@@ -303,6 +303,20 @@ TEST(FilRun, CorruptedByteInTheImageIsReportedWithFileAndOffset) {
   EXPECT_EQ(r.problems[0].offset, int64_t(logical)) << r.problems[0].detail;
 }
 
+// A temporary directory that cannot be made: the error names the template asked for
+// (TMPDIR/aisio-fil-XXXXXX), not the random name mkdtemp tried last.
+TEST(FilImage, MkdtempErrorNamesTheTemplate) {
+  if (!have_tool("mkfs.xfs")) GTEST_SKIP() << "mkfs.xfs not installed";
+  const char* old = getenv("TMPDIR");
+  const std::string saved = old ? old : "";
+  ::setenv("TMPDIR", "/nonexistent-aisio-fil-test", 1);
+  ImageOptions o;
+  expect_error([&] { DatasetImage::create(o); }, Errc::system,
+               "mkdtemp /nonexistent-aisio-fil-test/aisio-fil-XXXXXX: No such file or directory");
+  if (old) ::setenv("TMPDIR", saved.c_str(), 1);
+  else ::unsetenv("TMPDIR");
+}
+
 TEST(FilCli, GenRunJsonAndTheNotBuiltPaths) {
   TempDir d;
   int rc = 0;
