@@ -141,7 +141,7 @@ std::vector<PciFunction> enumerate(std::optional<uint32_t> class_code, const Sys
   std::vector<std::string> names;
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(sys.devices_dir(), ec))
-    names.push_back(e.path().filename().string());
+    if (std::string n = e.path().filename().string(); !n.starts_with('.')) names.push_back(std::move(n));
   if (ec) throw Error(Errc::system, "open " + sys.devices_dir() + ": " + ec.message());
   std::sort(names.begin(), names.end());
   for (auto& n : names) {

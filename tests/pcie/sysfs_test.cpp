@@ -84,6 +84,14 @@ TEST_F(FakeTree, EnumeratesNvmeFunctionsOnly) {
   EXPECT_EQ(driver_of(v[2]), Driver::uio_pci_generic);
 }
 
+// Names starting with '.' in the devices directory are not functions (as readdir's
+// "." and ".." are not): a hidden file there is skipped, not read as an address.
+TEST_F(FakeTree, EnumerateSkipsHiddenEntries) {
+  std::ofstream(fs.root() + "/bus/pci/devices/.keep") << "";
+  EXPECT_EQ(enumerate(std::nullopt, sys).size(), 4u);
+  EXPECT_EQ(enumerate_nvme(sys).size(), 3u);
+}
+
 TEST_F(FakeTree, ReadFunctionOfMissingDeviceThrows) {
   expect_error([&] { read_function("0000:09:00.0", sys); }, Errc::invalid_argument, "no PCI function 0000:09:00.0");
 }

@@ -526,6 +526,38 @@ TEST(Recovery, ControllerLossTimeoutEndsTheCommands) {
   EXPECT_THROW(q->execute(rw(nvme::nvm::READ, 0, 8), buf.data(), 4096), Error);
 }
 
+// A synchronous command issued while the queue is reconnecting is sent on the new
+// connection, and its timeout counts from there (as for every resent command), not
+// from its submission: a reconnect slower than the timeout must not time it out.
+TEST(Recovery, ExecuteDuringRecoveryTimesOutFromTheResend) {
+  test::Listener l;
+  ControllerOptions o;
+  o.kato_ms = 0;
+  o.ctrl_loss_timeout = std::chrono::milliseconds(5000);
+  o.reconnect_delay = std::chrono::milliseconds(600);  // the reconnect outlasts the command timeout
+  o.etc_nvme = "/nonexistent";
+  auto c = Controller::connect(parse_address("tcp://127.0.0.1:" + std::to_string(l.port()) + "/nqn.test:peer"), o);
+  auto q = c->create_queue_pair({.depth = 8, .timeout = std::chrono::milliseconds(400)});
+  std::vector<uint8_t> buf(4096);
+  ASSERT_TRUE(q->execute(rw(nvme::nvm::READ, 0, 8), buf.data(), 4096).ok());
+  PeerOptions silent;  // the new I/O connection takes commands but never answers
+  silent.fault = PeerOptions::Fault::silent;
+  silent.fault_after = 1;
+  silent.io_only = true;
+  l.set_options(silent);
+  l.drop_all();
+  const auto until = Clock::now() + std::chrono::seconds(5);
+  while (!q->recovering() && Clock::now() < until) q->poll();
+  ASSERT_TRUE(q->recovering());
+  const auto t0 = Clock::now();
+  EXPECT_THROW(q->execute(rw(nvme::nvm::READ, 0, 8), buf.data(), 4096), Error);
+  // Reconnected after reconnect_delay, then a full timeout on the new connection.
+  EXPECT_GE(Clock::now() - t0, std::chrono::milliseconds(950));
+  EXPECT_EQ(q->reconnects(), 1u);
+  ASSERT_TRUE(q->error());
+  EXPECT_EQ(q->error()->code(), Errc::timeout) << q->error()->what();
+}
+
 TEST(Address, ParsesAndRefuses) {
   Address a = parse_address("tcp://127.0.0.1/nqn.x");
   EXPECT_EQ(a.host, "127.0.0.1");
