@@ -104,18 +104,19 @@ struct Ctx {
     }
     return out;
   }
-  // A numeric id or an account name (`key` names the setting in errors).
-  uint32_t id(const toml::node& e, std::string_view key, bool groups) const {
+  // A numeric id or an account name. Errors: `wrong_type` when it is neither, "<who>
+  // 'name' not found in /etc/..." for an unknown name.
+  uint32_t id(const toml::node& e, bool groups, const std::string& who, const std::string& wrong_type) const {
     if (e.is_integer()) {
       int64_t v = *e.value<int64_t>();
       if (v < 0 || v > UINT32_MAX) fail(&e, "id out of range");
       return uint32_t(v);
     }
     auto s = e.value<std::string>();
-    if (!s) fail(&e, "'" + std::string(key) + "' must be given as numeric ids or account names");
+    if (!s) fail(&e, wrong_type);
     const std::string file = groups ? "/etc/group" : "/etc/passwd";
     auto id = account_id(*s, file);
-    if (!id) fail(&e, std::string(groups ? "group" : "user") + " '" + *s + "' not found in " + file);
+    if (!id) fail(&e, who + " '" + *s + "' not found in " + file);
     return *id;
   }
   std::vector<uint32_t> ids(const toml::table& t, std::string_view key, bool groups) const {
@@ -124,7 +125,9 @@ struct Ctx {
     if (!n) return out;
     const toml::array* a = n->as_array();
     if (!a) fail(n, "'" + std::string(key) + "' must be an array of ids or names");
-    for (auto& e : *a) out.push_back(id(e, key, groups));
+    const std::string who = groups ? "group" : "user";
+    const std::string wrong_type = std::string("'").append(key).append("' must hold numbers or names");
+    for (auto& e : *a) out.push_back(id(e, groups, who, wrong_type));
     return out;
   }
 };
@@ -340,7 +343,8 @@ DaemonConfig parse_config(std::string_view text, const std::string& source) {
       else if (!s || !octal(*s, cfg.socket_mode)) c.fail(m, "socket_mode must be an octal string like \"0660\"");
       if (cfg.socket_mode > 0777) c.fail(m, "socket_mode must be at most 0777");
     }
-    if (const toml::node* g = d.get("socket_group")) cfg.socket_group = c.id(*g, "socket_group", true);
+    if (const toml::node* g = d.get("socket_group"))
+      cfg.socket_group = c.id(*g, true, "socket_group", "socket_group must be a group name or gid");
     cfg.policy.log_level = c.str(d, "log_level").value_or("info");
     try {
       parse_level(cfg.policy.log_level);

@@ -455,7 +455,18 @@ TEST(HomiConfig, ErrorsNameTheProblem) {
   EXPECT_NE(daemon("socket_mode='77777777777777777'").find("octal string"), std::string::npos);
   EXPECT_NE(daemon("socket_mode='1777'").find("at most 0777"), std::string::npos);
   EXPECT_EQ(daemon("socket_group='root'"), "accepted");
-  EXPECT_NE(daemon("socket_group='no-such-group-xyz'").find("group 'no-such-group-xyz' not found"), std::string::npos);
+  // The messages of before the simplification pass (db756bf): they name the setting.
+  EXPECT_NE(daemon("socket_group='no-such-group-xyz'").find("socket_group 'no-such-group-xyz' not found in /etc/group"),
+            std::string::npos);
   EXPECT_NE(daemon("socket_group=-1").find("id out of range"), std::string::npos);
-  EXPECT_NE(daemon("socket_group=true").find("numeric ids or account names"), std::string::npos);
+  EXPECT_NE(daemon("socket_group=true").find("socket_group must be a group name or gid"), std::string::npos);
+  auto rule = [&](const std::string& line) {
+    return err(("[[controller]]\nname='a'\ntype='soft'\n[[allow]]\n" + line + "\n").c_str());
+  };
+  EXPECT_NE(rule("uids=[true]").find("'uids' must hold numbers or names"), std::string::npos);
+  EXPECT_NE(rule("gids=[1.5]").find("'gids' must hold numbers or names"), std::string::npos);
+  EXPECT_NE(rule("gids=['no-such-group-xyz']").find("group 'no-such-group-xyz' not found in /etc/group"),
+            std::string::npos);
+  EXPECT_NE(rule("uids=['no-such-user-xyz']").find("user 'no-such-user-xyz' not found in /etc/passwd"),
+            std::string::npos);
 }
