@@ -463,21 +463,17 @@ nvme::Completion QueuePair::execute(const nvme::Sqe& sqe, void* data, uint32_t l
   Wait w;
   if (dead_) throw_dead();
   while (!submit(sqe, data, len, Wait::callback, &w)) poll();
-  if (recovering_) {  // wait for the reconnect (or the controller-loss timeout)
-    // No deadline here: the reconnect resends the command with its timeout clock reset,
-    // and poll()'s scans time it out from there.
-    while (!w.done) {
-      poll();
-      if (!w.done && recovering_) std::this_thread::sleep_for(milliseconds(1));
-    }
-    if (w.c.host == nvme::HostStatus::transport || w.c.host == nvme::HostStatus::timeout) throw_dead();
-    if (dw1) *dw1 = last_cqe_.dw1;
-    return w.c;
-  }
-  ring();
-  const auto deadline = Clock::now() + (timeout_.count() ? timeout_ : milliseconds(3600000));
+  // While recovering, the reconnect sends the command (or the controller-loss timeout ends it).
+  if (!recovering_) ring();
+  const auto timeout = timeout_.count() ? timeout_ : milliseconds(3600000);
+  auto deadline = Clock::now() + timeout;
   while (!w.done) {
-    if (poll()) continue;
+    const bool was_recovering = recovering_;
+    const bool progress = poll();
+    // A reconnect (inside poll) resends the command with its timeout clock reset: the
+    // deadline counts from there, not from the submission or the first send.
+    if (was_recovering) deadline = Clock::now() + timeout;
+    if (progress) continue;
     if (w.done) break;
     if (recovering_) {
       std::this_thread::sleep_for(milliseconds(1));
