@@ -2,6 +2,12 @@
 #pragma once
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdint>
+#include <string>
+
+#include "common/error.hpp"
+
 namespace aisio {
 
 class Fd {
@@ -31,5 +37,21 @@ class Fd {
  private:
   int fd_ = -1;
 };
+
+// Writes all n bytes at off, retrying short writes and EINTR; throws Errc::system
+// ("write PATH at offset OFF") on an error.
+inline void pwrite_all(int fd, const void* buf, size_t n, uint64_t off, const std::string& path) {
+  auto* p = static_cast<const uint8_t*>(buf);
+  while (n > 0) {
+    ssize_t w = ::pwrite(fd, p, n, off_t(off));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("write " + path + " at offset " + std::to_string(off));
+    }
+    p += w;
+    n -= size_t(w);
+    off += uint64_t(w);
+  }
+}
 
 }  // namespace aisio

@@ -200,19 +200,6 @@ std::vector<Planned> make_plan(const GenOptions& o) {
   return plan;
 }
 
-void pwrite_all(int fd, const uint8_t* p, size_t n, uint64_t off, const std::string& path) {
-  while (n > 0) {
-    ssize_t w = ::pwrite(fd, p, n, off_t(off));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw_errno(fmt::format("write {} at offset {}", path, off));
-    }
-    p += w;
-    n -= size_t(w);
-    off += uint64_t(w);
-  }
-}
-
 }  // namespace
 
 Manifest plan_dataset(const GenOptions& o) {

@@ -5,13 +5,13 @@
 #include <unistd.h>
 
 #include <charconv>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "fil/content.hpp"
 
 namespace aisio::fil {
@@ -116,19 +116,10 @@ Manifest Manifest::load(const std::string& path) {
 
 void Manifest::save(const std::string& path) const {
   std::string tmp = path + ".tmp", text = dump();
-  // 0644 as before (fopen would create it 0666 less the umask).
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw_errno("create " + tmp);
-  std::FILE* f = ::fdopen(fd, "w");
-  if (!f) {
-    const int e = errno;
-    ::close(fd);
-    throw_errno("create " + tmp, e);
-  }
-  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 &&
-            ::fsync(fileno(f)) == 0;
-  int err = errno;
-  if (std::fclose(f) != 0 || !ok) throw_errno("write " + tmp, ok ? errno : err);
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) throw_errno("create " + tmp);
+  pwrite_all(fd.get(), text.data(), text.size(), 0, tmp);
+  if (::fsync(fd.get()) != 0 || ::close(fd.release()) != 0) throw_errno("write " + tmp);
   if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("rename " + tmp);
 }
 
